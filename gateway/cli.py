@@ -1,0 +1,206 @@
+"""The `olconnect-gateway` command line: serve, demo, simulator, keygen, check-config.
+
+Every command exits 2 with a one-line message on bad arguments or bad config,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from gateway.config import (
+    CONFIG_ENV_VAR,
+    DEFAULT_CONFIG_PATH,
+    ClientConfig,
+    Config,
+    ConfigError,
+    key_digest,
+    load_config,
+)
+
+EXIT_USAGE = 2
+SCOPES = ("read", "write", "admin")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="olconnect-gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument(
+        "--config", help=f"config file (default ${CONFIG_ENV_VAR} or {DEFAULT_CONFIG_PATH})"
+    )
+
+    demo = commands.add_parser("demo", help="run the gateway in front of the embedded simulator")
+    demo.add_argument("--port", type=_port, default=8080, help="gateway port (default 8080)")
+
+    sim = commands.add_parser("simulator", help="run the OL Connect simulator alone")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=_port, default=9340)
+    sim.add_argument("--username", default="ol-admin")
+    sim.add_argument("--password", default="secret")
+    sim.add_argument("--token-ttl", type=_positive, default=3600.0)
+    sim.add_argument("--segments", type=_count, default=1000, help="job segments 1..N (1000)")
+    sim.add_argument("--seed", help="YAML or JSON file with extra or replaced segments")
+    sim.add_argument(
+        "--no-token-expiry-header",
+        action="store_true",
+        help="omit Token-Expires-In, like OL Connect before 2025.1",
+    )
+    sim.add_argument(
+        "--expose-controls",
+        action="store_true",
+        help="enable the /_sim fault controls (tests only)",
+    )
+
+    keygen = commands.add_parser("keygen", help="print a new API key and its clients: entry")
+    keygen.add_argument("--name", default="client", help="client name (default client)")
+    keygen.add_argument("--scopes", type=_scopes, default=("read",), help="e.g. read,write")
+
+    check = commands.add_parser("check-config", help="validate a config file")
+    check.add_argument(
+        "--config", help=f"config file (default ${CONFIG_ENV_VAR} or {DEFAULT_CONFIG_PATH})"
+    )
+    return parser
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+    return port
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"not a positive number: {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdecimal() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive integer: {text!r}")
+    return int(text)
+
+
+def _scopes(text: str) -> tuple[str, ...]:
+    scopes = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [scope for scope in scopes if scope not in SCOPES]
+    if not scopes or unknown:
+        raise argparse.ArgumentTypeError(f"scopes must be a comma list of {', '.join(SCOPES)}")
+    return scopes
+
+
+def config_path(explicit: str | None) -> str:
+    """--config, else $OLCG_CONFIG, else the default path."""
+    return explicit or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH
+
+
+def load_or_exit(path: str) -> Config:
+    """Load a config or exit 2 with one line per problem."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def _keygen(name: str, scopes: tuple[str, ...]) -> int:
+    try:
+        ClientConfig.model_validate({"name": name, "key_sha256": "0" * 64})
+    except ValueError:
+        print(
+            "olconnect-gateway: error: --name must not be empty or hold ':' or whitespace",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    # SECURITY: 32 random bytes, URL-safe; only the digest goes into the config.
+    key = "olcg_" + secrets.token_urlsafe(32)
+    print(f"API key for {name} (shown once; give it to the client, store it nowhere else):")
+    print(f"  {key}")
+    print()
+    print("clients:")
+    print(f"  - name: {name}")
+    print(f"    key_sha256: {key_digest(key)}")
+    print(f"    scopes: [{', '.join(scopes)}]")
+    return 0
+
+
+def _check_config(path: str) -> int:
+    load_or_exit(path)
+    print(f"{path}: OK")
+    return 0
+
+
+def _simulator(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from gateway.simulator import Simulator, create_simulator_app, load_seed
+
+    seed = None
+    if args.seed:
+        try:
+            seed = load_seed(args.seed)
+        except (OSError, ValueError) as exc:
+            print(f"olconnect-gateway: error: --seed: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    sim = Simulator(
+        username=args.username,
+        password=args.password,
+        token_ttl=args.token_ttl,
+        send_token_expiry=not args.no_token_expiry_header,
+        segments=args.segments,
+        seed=seed,
+    )
+    app = create_simulator_app(sim, expose_controls=args.expose_controls)
+    print(
+        f"OL Connect simulator on http://{args.host}:{args.port} (user {args.username})", flush=True
+    )
+    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _build_parser().parse_args(argv)
+    try:
+        if args.command == "keygen":
+            return _keygen(args.name, args.scopes)
+        if args.command == "check-config":
+            return _check_config(config_path(args.config))
+        if args.command == "simulator":
+            return _simulator(args)
+        from gateway.server import demo, serve
+
+        if args.command == "serve":
+            return serve(config_path(args.config))
+        return demo(args.port)
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:  # e.g. the port is taken: one line, no traceback
+        print(f"olconnect-gateway: error: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

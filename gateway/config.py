@@ -1,0 +1,292 @@
+"""Configuration: `${VAR}` expansion, YAML, strict validation into immutable typed objects.
+
+Every problem is gathered and reported at once as ``key.path: reason`` so an
+operator fixes a broken file in one pass. Handlers never read YAML or the
+environment: they get a `Config`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from yarl import URL
+
+DEFAULT_CONFIG_PATH = "config/gateway.yaml"
+CONFIG_ENV_VAR = "OLCG_CONFIG"
+
+Scope = Literal["read", "write", "admin"]
+Duration = Annotated[float, Field(gt=0)]
+Window = Annotated[float, Field(ge=0)]
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; `problems` holds one ``key.path: reason`` line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class _Model(BaseModel):
+    # strict: YAML already gives typed scalars, so "10" for a port is a mistake.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _digests(value: Any) -> tuple[str, ...]:
+    """Accept one hex SHA-256 digest or a list of them (key rotation with overlap)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items:
+        raise ValueError("must be a hex SHA-256 digest or a non-empty list of them")
+    digests = []
+    for item in items:
+        if not isinstance(item, str) or not _HEX64.fullmatch(item.lower()):
+            raise ValueError("must be 64 hex characters (the SHA-256 of the key)")
+        digests.append(item.lower())
+    return tuple(digests)
+
+
+class ServerConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    session_ttl: Duration = 3600
+    shutdown_timeout: Duration = 10
+
+
+class UpstreamConfig(_Model):
+    url: str
+    username: str = Field(min_length=1)
+    password: SecretStr
+    token_ttl: Duration = 3600
+    refresh_before: Window = 60
+    timeout: Duration = 10
+    max_connections: int = Field(default=100, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        try:
+            url = URL(value)
+        except ValueError:
+            url = URL()
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value.rstrip("/")
+
+    @field_validator("password")
+    @classmethod
+    def _password_not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError("must not be empty")
+        return value
+
+
+class CacheTTLConfig(_Model):
+    document_sets: Duration = 300
+    metadata: Duration = 60
+    not_found: Duration = 5
+
+
+class CacheConfig(_Model):
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = Field(default="olcg:", min_length=1)
+    max_entries: int = Field(default=10000, ge=1)
+    ttl: CacheTTLConfig = CacheTTLConfig()
+    stale_if_error: Window = 300
+    stale_while_revalidate: Window = 0
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if URL(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+
+class ClientConfig(_Model):
+    name: str = Field(min_length=1, pattern=r"^[^:\s]+$")
+    key_sha256: Annotated[tuple[str, ...], BeforeValidator(_digests)]
+    expires_at: AwareDatetime | None = Field(default=None, strict=False)
+    scopes: tuple[Scope, ...] = Field(default=("read",), min_length=1, strict=False)
+    rate_limit: Duration | None = None
+
+
+class LoggingConfig(_Model):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+class Config(_Model):
+    """The whole validated configuration (SPEC §4)."""
+
+    server: ServerConfig = ServerConfig()
+    upstream: UpstreamConfig
+    cache: CacheConfig = CacheConfig()
+    clients: tuple[ClientConfig, ...] = Field(min_length=1, strict=False)
+    logging: LoggingConfig = LoggingConfig()
+
+
+def key_digest(key: str) -> str:
+    """The hex SHA-256 under which a client key is stored in the config."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, expand, parse and validate a config file.
+
+    Raises:
+        ConfigError: with every problem found, one ``key.path: reason`` line each.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise ConfigError([f"config: cannot read {path}: {reason}"]) from None
+    return parse_config(text, os.environ if environ is None else environ)
+
+
+def parse_config(text: str, environ: Mapping[str, str]) -> Config:
+    """Validate config text (see `load_config`)."""
+    raw, problems = _parse_yaml(text, environ)
+    if not isinstance(raw, dict):
+        raise ConfigError(problems or ["config: the file must hold a YAML mapping"])
+    problems += _duplicate_clients(raw.get("clients"))
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        # A key whose variable is unset is already reported; its empty value is no news.
+        unset = {line.split(":", 1)[0] for line in problems}
+        described = (_describe(error) for error in exc.errors())
+        problems += [line for line in described if line.split(":", 1)[0] not in unset]
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _parse_yaml(text: str, environ: Mapping[str, str]) -> tuple[Any, list[str]]:
+    """Parse YAML, expanding `${VAR}` in scalars before their type is resolved.
+
+    Expanding per scalar (not in the raw text) keeps the "replaced before
+    parsing" semantics — `port: ${PORT}` is still an int — while a password
+    holding `#`, `: ` or quotes cannot break the YAML around it.
+    """
+    loader = yaml.SafeLoader(text)
+    problems: list[str] = []
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, problems
+        for key_path, scalar in _scalars(node, ()):
+            if "${" in scalar.value:
+                scalar.value = _expand(scalar.value, key_path, environ, problems)
+                if scalar.style is None:  # plain scalar: resolve its type as if typed in
+                    scalar.tag = loader.resolve(yaml.ScalarNode, scalar.value, (True, False))
+        return loader.construct_document(node), problems
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return None, [f"config: YAML syntax error{where}: {exc.problem or exc.context}"]
+    except yaml.YAMLError as exc:
+        return None, [f"config: YAML error: {exc}"]
+    finally:
+        loader.dispose()
+
+
+def _scalars(node: yaml.Node, path: tuple[str, ...]) -> Iterator[tuple[str, yaml.ScalarNode]]:
+    if isinstance(node, yaml.ScalarNode):
+        yield ".".join(path) or "config", node
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _scalars(item, (*path, str(index)))
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield from _scalars(value, (*path, str(key.value)))
+
+
+def _expand(value: str, key_path: str, environ: Mapping[str, str], problems: list[str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        problems.append(f"{key_path}: environment variable {name} is not set and has no default")
+        return ""
+
+    return _ENV_REF.sub(replace, value)
+
+
+def _duplicate_clients(clients: Any) -> list[str]:
+    """Names and key digests must be unique across all clients."""
+    if not isinstance(clients, list):
+        return []
+    problems: list[str] = []
+    seen_names: dict[str, int] = {}
+    seen_digests: dict[str, int] = {}
+    for index, client in enumerate(clients):
+        if not isinstance(client, dict):
+            continue
+        name = client.get("name")
+        if isinstance(name, str):
+            if name in seen_names:
+                problems.append(
+                    f"clients.{index}.name: duplicate client name (also clients.{seen_names[name]})"
+                )
+            seen_names.setdefault(name, index)
+        try:
+            digests = _digests(client.get("key_sha256"))
+        except ValueError:
+            continue  # reported by validation
+        for digest in digests:
+            if digest in seen_digests and seen_digests[digest] != index:
+                problems.append(
+                    f"clients.{index}.key_sha256: digest already used by "
+                    f"clients.{seen_digests[digest]}"
+                )
+            seen_digests.setdefault(digest, index)
+    return problems
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    """One ``key.path: reason`` line for a pydantic error, free of pydantic jargon."""
+    path = ".".join(str(part) for part in error["loc"]) or "config"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key"
+    if kind == "missing":
+        return f"{path}: required"
+    if kind == "timezone_aware":
+        return f"{path}: must be an ISO 8601 timestamp with a time zone"
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ")
+    if kind == "literal_error":
+        message = message.replace("Input should be", "must be one of")
+    else:
+        message = message.replace("Input should be", "must be")
+    if kind == "string_pattern_mismatch" and path.endswith(".name"):
+        message = "must not be empty or contain ':' or whitespace"
+    return f"{path}: {message}"
+
+
+def expires_passed(client: ClientConfig, now: datetime) -> bool:
+    """True once a client's keys are past its `expires_at`."""
+    return client.expires_at is not None and now >= client.expires_at

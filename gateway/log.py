@@ -1,0 +1,66 @@
+"""structlog set-up: configured once by the CLI, JSON lines or console, secrets redacted."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import IO, Any
+
+import structlog
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+LEVELS["error"] = logging.ERROR
+
+REDACTED = "[REDACTED]"
+# Field names that may carry a credential. The code never logs one on purpose;
+# this is the second line of defence against a future mistake.
+_SECRET_FIELD = re.compile(
+    r"pass|secret|token|authorization|cookie|api[_-]?key|^key$|credential", re.IGNORECASE
+)
+_SAFE_FIELDS = frozenset({"token_expires_in", "tokens"})
+
+
+def redact_secrets(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: blank out every field whose name looks like a credential."""
+    for field in event_dict:
+        if field not in _SAFE_FIELDS and _SECRET_FIELD.search(field):
+            event_dict[field] = REDACTED
+    return event_dict
+
+
+def configure_logging(
+    level: str = "info", fmt: str = "json", stream: IO[str] | None = None
+) -> None:
+    """Configure structlog for the whole process.
+
+    Args:
+        level: debug | info | warning | error.
+        fmt: json (one JSON object per line) or console (human-readable).
+        stream: where lines go; standard output by default.
+    """
+    renderer: structlog.typing.Processor
+    if fmt == "console":
+        renderer = structlog.dev.ConsoleRenderer(colors=False)
+    else:
+        renderer = structlog.processors.JSONRenderer()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_secrets,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+    # aiohttp and asyncio log through the standard library: keep their warnings
+    # and errors, in the same stream, without their access log.
+    logging.basicConfig(stream=stream or sys.stdout, level=logging.WARNING, force=True)
+    logging.getLogger("aiohttp.access").disabled = True
