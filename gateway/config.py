@@ -199,7 +199,9 @@ def _parse_yaml(text: str, environ: Mapping[str, str]) -> tuple[Any, list[str]]:
             if "${" in scalar.value:
                 scalar.value = _expand(scalar.value, key_path, environ, problems)
                 if scalar.style is None:  # plain scalar: resolve its type as if typed in
-                    scalar.tag = loader.resolve(yaml.ScalarNode, scalar.value, (True, False))
+                    scalar.tag = loader.resolve(  # type: ignore[no-untyped-call]
+                        yaml.ScalarNode, scalar.value, (True, False)
+                    )
         return loader.construct_document(node), problems
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

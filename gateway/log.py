@@ -6,7 +6,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import IO, Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -33,7 +33,7 @@ def redact_secrets(
 
 
 def configure_logging(
-    level: str = "info", fmt: str = "json", stream: IO[str] | None = None
+    level: str = "info", fmt: str = "json", stream: TextIO | None = None
 ) -> None:
     """Configure structlog for the whole process.
 
