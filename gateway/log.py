@@ -32,9 +32,7 @@ def redact_secrets(
     return event_dict
 
 
-def configure_logging(
-    level: str = "info", fmt: str = "json", stream: TextIO | None = None
-) -> None:
+def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> None:
     """Configure structlog for the whole process.
 
     Args:

@@ -1,0 +1,167 @@
+"""create_app(): app state, middleware order, lifecycles and the route table, in one place."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import aiohttp
+from aiohttp import hdrs, web
+from prometheus_client import CollectorRegistry
+
+from gateway import handlers, health
+from gateway.auth import Authenticator
+from gateway.cache import CacheBackend, CacheService, CacheStats, MemoryBackend
+from gateway.config import Config
+from gateway.handlers import JOBSEGMENTS, LOGIN, MAX_BODY
+from gateway.keys import AUTHENTICATOR, CACHE, CONFIG, METRICS, RATE_LIMITER, TOKENS, UPSTREAM
+from gateway.metrics import Metrics
+from gateway.middlewares import (
+    access_log_middleware,
+    auth_middleware,
+    error_middleware,
+    rate_limit_middleware,
+    request_id_middleware,
+)
+from gateway.ratelimit import RateLimiter
+from gateway.tokens import UpstreamTokens
+from gateway.upstream import UpstreamClient
+
+SEGMENT = JOBSEGMENTS + "/{id}"
+
+# (method, route template) → scope. Routes not listed are public.
+ROUTE_SCOPES: dict[tuple[str, str], str] = {
+    (hdrs.METH_GET, JOBSEGMENTS): "read",
+    (hdrs.METH_GET, JOBSEGMENTS + "/version"): "read",
+    (hdrs.METH_GET, SEGMENT): "read",
+    (hdrs.METH_GET, SEGMENT + "/metadata"): "read",
+    (hdrs.METH_PUT, SEGMENT + "/metadata"): "write",
+    (hdrs.METH_DELETE, "/admin/cache"): "admin",
+    (hdrs.METH_DELETE, "/admin/cache/jobsegments/{id}"): "admin",
+}
+
+
+def create_app(
+    config: Config,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
+    registry: CollectorRegistry | None = None,
+) -> web.Application:
+    """Build the gateway for `config`.
+
+    Args:
+        config: the validated configuration.
+        clock: monotonic seconds for token, session and rate-limit timing.
+        wall_clock: epoch seconds for cache entries (shared across processes)
+            and client key expiry.
+        registry: the Prometheus registry; a fresh one per app by default.
+    """
+    metrics = Metrics(registry or CollectorRegistry())
+    authenticator = Authenticator(
+        config.clients,
+        session_ttl=config.server.session_ttl,
+        clock=clock,
+        wall_clock=lambda: datetime.fromtimestamp(wall_clock(), UTC),
+    )
+    limiter = RateLimiter(clock)
+    app = web.Application(
+        client_max_size=MAX_BODY,
+        middlewares=[
+            request_id_middleware,
+            access_log_middleware(metrics=metrics),
+            error_middleware,
+            auth_middleware(authenticator=authenticator, scopes=ROUTE_SCOPES),
+            rate_limit_middleware(limiter=limiter, metrics=metrics),
+        ],
+    )
+    app[CONFIG] = config
+    app[METRICS] = metrics
+    app[AUTHENTICATOR] = authenticator
+    app[RATE_LIMITER] = limiter
+    app.cleanup_ctx.append(_upstream_ctx(clock))
+    app.cleanup_ctx.append(_cache_ctx(wall_clock))
+    app.router.add_routes(
+        [
+            web.post(LOGIN, handlers.login),
+            web.get(JOBSEGMENTS, handlers.handshake),
+            web.get(JOBSEGMENTS + "/version", handlers.version),  # before {id}, which matches it
+            web.get(SEGMENT, handlers.document_sets),
+            web.get(SEGMENT + "/metadata", handlers.metadata),
+            web.put(SEGMENT + "/metadata", handlers.update_metadata),
+            web.delete("/admin/cache", handlers.purge_cache),
+            web.delete("/admin/cache/jobsegments/{id}", handlers.purge_segment),
+            web.get("/healthz", health.healthz),
+            web.get("/readyz", health.readyz),
+            web.get("/metrics", health.metrics),
+        ]
+    )
+    return app
+
+
+def _upstream_ctx(
+    clock: Callable[[], float],
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def upstream(app: web.Application) -> AsyncIterator[None]:
+        settings = app[CONFIG].upstream
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=settings.max_connections),
+            timeout=aiohttp.ClientTimeout(total=settings.timeout),
+            auto_decompress=False,  # bodies pass through byte for byte
+        )
+        tokens = UpstreamTokens(
+            session,
+            base_url=settings.url,
+            username=settings.username,
+            password=settings.password,
+            token_ttl=settings.token_ttl,
+            refresh_before=settings.refresh_before,
+            metrics=app[METRICS],
+            clock=clock,
+        )
+        app[METRICS].watch_token(tokens.seconds_left)
+        app[TOKENS] = tokens
+        app[UPSTREAM] = UpstreamClient(session, tokens, base_url=settings.url, metrics=app[METRICS])
+        try:
+            yield
+        finally:
+            await tokens.close()
+            await session.close()
+
+    return upstream
+
+
+def make_backend(config: Config, stats: CacheStats, clock: Callable[[], float]) -> CacheBackend:
+    """The configured cache backend."""
+    cache = config.cache
+    retention = max(cache.stale_if_error, cache.stale_while_revalidate)
+    return MemoryBackend(
+        max_entries=cache.max_entries, retention=retention, stats=stats, clock=clock
+    )
+
+
+def _cache_ctx(
+    clock: Callable[[], float],
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def cache(app: web.Application) -> AsyncIterator[None]:
+        config = app[CONFIG]
+        stats = CacheStats()
+        backend = make_backend(config, stats, clock)
+        service = CacheService(
+            backend,
+            not_found_ttl=config.cache.ttl.not_found,
+            stale_if_error=config.cache.stale_if_error,
+            stale_while_revalidate=config.cache.stale_while_revalidate,
+            wait_timeout=config.upstream.timeout,
+            stats=stats,
+            clock=clock,
+        )
+        app[METRICS].watch_cache(stats, backend.entry_count)
+        app[CACHE] = service
+        try:
+            yield
+        finally:
+            await service.close()
+
+    return cache

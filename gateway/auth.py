@@ -1,0 +1,171 @@
+"""Client authentication: API keys (stored as SHA-256), scopes, expiry, session tokens.
+
+The gateway never stores a plaintext key: a presented key is hashed once and
+looked up by digest, then compared in constant time. Session tokens from the
+gateway's own login route are random and kept only as digests too.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiohttp import hdrs
+
+from gateway.config import ClientConfig
+from gateway.errors import Forbidden, Unauthenticated
+
+CHALLENGE: dict[str, str] = {str(hdrs.WWW_AUTHENTICATE): "BASIC"}
+SESSION_PREFIX = "olcs_"
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """An authenticated caller, as the rest of the gateway sees it."""
+
+    name: str
+    scopes: frozenset[str]
+    rate_limit: float | None
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What a request presented: a key (or session token), and the client name for Basic."""
+
+    secret: str
+    name: str | None = None
+
+
+def read_credential(headers: Mapping[str, str]) -> Credential | None:
+    """Take the key from X-API-Key, Authorization (Bearer or Basic) or auth_token.
+
+    Raises:
+        Forbidden: a Basic header that does not decode to ``name:key``.
+    """
+    if key := headers.get("X-API-Key"):
+        return Credential(key)
+    authorization = headers.get(hdrs.AUTHORIZATION, "")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return Credential(value.strip())
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise Forbidden("invalid credentials") from None
+        name, sep, key = decoded.partition(":")
+        if not sep or not key:
+            raise Forbidden("invalid credentials")
+        return Credential(key, name)
+    if token := headers.get("auth_token"):
+        return Credential(token)
+    return None
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ClientRegistry:
+    """An immutable snapshot of the configured clients, indexed by key digest."""
+
+    def __init__(self, clients: Sequence[ClientConfig]) -> None:
+        self._by_digest: dict[str, tuple[str, Client]] = {}
+        self._by_name: dict[str, Client] = {}
+        for entry in clients:
+            client = Client(entry.name, frozenset(entry.scopes), entry.rate_limit, entry.expires_at)
+            self._by_name[client.name] = client
+            for digest in entry.key_sha256:
+                self._by_digest[digest] = (digest, client)
+
+    def by_name(self, name: str) -> Client | None:
+        return self._by_name.get(name)
+
+    def by_key(self, key: str) -> Client | None:
+        digest = _digest(key)
+        found = self._by_digest.get(digest)
+        # SECURITY: constant-time compare of SHA-256 digests; the lookup only finds the candidate.
+        if found is None or not hmac.compare_digest(found[0], digest):
+            return None
+        return found[1]
+
+
+class Authenticator:
+    """Turns a request's credential into a `Client`; issues session tokens.
+
+    Args:
+        clients: the configured clients; `replace_clients` swaps them atomically.
+        session_ttl: lifetime of session tokens from the login route.
+        clock: monotonic seconds, for session expiry.
+        wall_clock: aware UTC now, for the clients' `expires_at`.
+    """
+
+    def __init__(
+        self,
+        clients: Sequence[ClientConfig],
+        *,
+        session_ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.registry = ClientRegistry(clients)
+        self.session_ttl = session_ttl
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._sessions: dict[str, tuple[str, float]] = {}  # digest -> (client name, expiry)
+
+    def replace_clients(self, clients: Sequence[ClientConfig]) -> None:
+        """Apply a reloaded client list in one assignment (requests see old or new, never a mix)."""
+        self.registry = ClientRegistry(clients)
+
+    def identify(self, credential: Credential | None) -> Client:
+        """The client behind a credential.
+
+        Raises:
+            Unauthenticated: no credential, or an expired session token (401).
+            Forbidden: unknown key, wrong name, or expired key (403).
+        """
+        if credential is None:
+            raise Unauthenticated("API key required", headers=dict(CHALLENGE))
+        registry = self.registry
+        if credential.name is None and credential.secret.startswith(SESSION_PREFIX):
+            return self._session_client(registry, credential.secret)
+        client = registry.by_key(credential.secret)
+        if client is None or (credential.name is not None and credential.name != client.name):
+            raise Forbidden("invalid credentials")
+        if client.expires_at is not None and self._wall_clock() >= client.expires_at:
+            raise Forbidden("key expired")
+        return client
+
+    def login(self, credential: Credential | None) -> str:
+        """Check Basic ``name:key`` and issue a session token for that client."""
+        if credential is None or credential.name is None:
+            raise Unauthenticated("Basic credentials required", headers=dict(CHALLENGE))
+        client = self.identify(credential)
+        now = self._clock()
+        self._sessions = {d: s for d, s in self._sessions.items() if s[1] > now}
+        token = SESSION_PREFIX + secrets.token_urlsafe(32)
+        self._sessions[_digest(token)] = (client.name, now + self.session_ttl)
+        return token
+
+    def _session_client(self, registry: ClientRegistry, token: str) -> Client:
+        session = self._sessions.get(_digest(token))
+        if session is None:
+            raise Forbidden("invalid credentials")
+        name, expires_at = session
+        if self._clock() >= expires_at:
+            raise Unauthenticated("session token expired")
+        client = registry.by_name(name)
+        if client is None:  # removed by a reload
+            raise Forbidden("invalid credentials")
+        if client.expires_at is not None and self._wall_clock() >= client.expires_at:
+            raise Forbidden("key expired")
+        return client

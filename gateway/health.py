@@ -1,0 +1,36 @@
+"""Health (/healthz), readiness (/readyz: an upstream token is held or obtainable), metrics."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from aiohttp import hdrs, web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.errors import UpstreamError, UpstreamTimeout
+from gateway.keys import METRICS, TOKENS
+
+_OK = b'{"status":"ok"}'
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    """Liveness: 200 while the process serves requests."""
+    return web.Response(body=_OK, content_type="application/json")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: 200 with a valid upstream token (logging in if needed), else 503 and why."""
+    try:
+        await request.app[TOKENS].token()
+    except (UpstreamError, UpstreamTimeout) as exc:
+        return web.json_response(
+            {"status": "unavailable", "reason": exc.message},
+            status=HTTPStatus.SERVICE_UNAVAILABLE,
+        )
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition of this app's registry."""
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={hdrs.CONTENT_TYPE: CONTENT_TYPE_LATEST})

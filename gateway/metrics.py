@@ -1,0 +1,127 @@
+"""Prometheus metrics on an injected registry: one `Metrics` per app, no globals.
+
+Labels are route templates, statuses, outcomes and configured client names —
+never raw paths, ids or keys — so the series count stays bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from gateway.cache import CacheStats
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class Metrics:
+    """Every metric the gateway exports.
+
+    Args:
+        registry: where the metrics live; tests give each app its own.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "olcg_requests",
+            "Downstream requests by route template, method, status and client.",
+            ["route", "method", "status", "client"],
+            registry=registry,
+        )
+        self.request_seconds = Histogram(
+            "olcg_request_duration_seconds",
+            "Downstream request latency by route template.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.upstream_requests = Counter(
+            "olcg_upstream_requests",
+            "Requests sent to OL Connect by route and status (or error kind).",
+            ["route", "status"],
+            registry=registry,
+        )
+        self.upstream_seconds = Histogram(
+            "olcg_upstream_duration_seconds",
+            "OL Connect request latency by route.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.logins = Counter(
+            "olcg_upstream_logins",
+            "Logins to OL Connect by outcome (ok, rejected, error).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.token_expiry = Gauge(
+            "olcg_upstream_token_expires_in_seconds",
+            "Seconds until the current upstream token expires (0 when none).",
+            registry=registry,
+        )
+        self.rate_limited = Counter(
+            "olcg_rate_limited_requests",
+            "Requests refused with 429 by client.",
+            ["client"],
+            registry=registry,
+        )
+        self.reloads = Counter(
+            "olcg_config_reloads",
+            "Client list reloads (SIGHUP) by outcome (ok, invalid).",
+            ["outcome"],
+            registry=registry,
+        )
+        self._request_children: dict[tuple[str, str, int, str], Callable[[], None]] = {}
+        self._latency_children: dict[str, Callable[[float], None]] = {}
+
+    def observe_request(
+        self, route: str, method: str, status: int, client: str, seconds: float
+    ) -> None:
+        """Count one downstream request; children are resolved once per label set."""
+        key = (route, method, status, client)
+        inc = self._request_children.get(key)
+        if inc is None:
+            inc = self.requests.labels(route, method, str(status), client).inc
+            self._request_children[key] = inc
+        inc()
+        observe = self._latency_children.get(route)
+        if observe is None:
+            observe = self.request_seconds.labels(route).observe
+            self._latency_children[route] = observe
+        observe(seconds)
+
+    def watch_token(self, seconds_left: Callable[[], float]) -> None:
+        """Report the upstream token's remaining lifetime, read at scrape time."""
+        self.token_expiry.set_function(seconds_left)
+
+    def watch_cache(self, stats: CacheStats, entries: Callable[[], int | None]) -> None:
+        """Export the cache's plain-int counters, read at scrape time."""
+        self.registry.register(_CacheCollector(stats, entries))
+
+
+class _CacheCollector(Collector):
+    """Reads `CacheStats` on scrape so the hot path only bumps ints."""
+
+    _COUNTERS = (
+        ("hits", "Cache hits."),
+        ("misses", "Cache misses (one upstream fetch each, shared by coalesced waiters)."),
+        ("stale", "Stale entries served (stale-if-error or stale-while-revalidate)."),
+        ("bypass", "Requests that bypassed the cache (Cache-Control: no-cache)."),
+        ("coalesced", "Requests that waited for another request's upstream fetch."),
+        ("evictions", "Entries evicted to stay within cache.max_entries."),
+    )
+
+    def __init__(self, stats: CacheStats, entries: Callable[[], int | None]) -> None:
+        self._stats = stats
+        self._entries = entries
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        for field, help_text in self._COUNTERS:
+            yield CounterMetricFamily(f"olcg_cache_{field}", help_text, getattr(self._stats, field))
+        count = self._entries()
+        if count is not None:
+            yield GaugeMetricFamily("olcg_cache_entries", "Entries in the cache.", count)

@@ -1,0 +1,154 @@
+"""Middlewares, outermost first: request id, access log + metrics, errors, auth, rate limit.
+
+Their order is written once, in `gateway.app.create_app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import Mapping
+
+import structlog
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler, Middleware
+
+from gateway.auth import Authenticator, read_credential
+from gateway.errors import Forbidden, GatewayError, RateLimited, error_body
+from gateway.keys import CACHE_OUTCOME, CLIENT, UPSTREAM_SECONDS
+from gateway.metrics import Metrics
+from gateway.ratelimit import RateLimiter, retry_after
+
+REQUEST_ID = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@=+/-]{1,128}")
+_JSON = "application/json"
+CLIENT_GONE = 499  # nginx's convention: the client closed the connection first
+UNMATCHED = "unmatched"
+
+log = structlog.get_logger("gateway.access")
+
+
+def route_template(request: web.Request) -> str:
+    """The route's template (``/…/jobsegments/{id}``), never the raw path: bounded labels."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED
+
+
+def error_response(status: int, message: str, parameter: str = "", **headers: str) -> web.Response:
+    """An OL Connect JSON Error response."""
+    return web.Response(
+        status=status,
+        body=error_body(status, message, parameter),
+        content_type=_JSON,
+        headers=headers or None,
+    )
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Echo a sane caller X-Request-ID or make one; bind it for every log line."""
+    request_id = request.headers.get(REQUEST_ID, "")
+    if not _SANE_REQUEST_ID.fullmatch(request_id):
+        request_id = uuid.uuid4().hex
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    response = await handler(request)
+    response.headers[REQUEST_ID] = request_id
+    return response
+
+
+def access_log_middleware(*, metrics: Metrics) -> Middleware:
+    """One canonical log event and the request metrics for every request."""
+
+    @web.middleware
+    async def access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = CLIENT_GONE
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        finally:
+            seconds = time.perf_counter() - started
+            route = route_template(request)
+            client = request.get(CLIENT)
+            client_name = client.name if client is not None else "-"
+            upstream = request.get(UPSTREAM_SECONDS)
+            extra = {} if upstream is None else {"upstream_ms": round(upstream * 1000, 2)}
+            log.info(
+                "request",
+                method=request.method,
+                path=request.path,
+                status=status,
+                client=client_name,
+                cache=request.get(CACHE_OUTCOME, "-"),
+                duration_ms=round(seconds * 1000, 2),
+                **extra,
+            )
+            metrics.observe_request(route, request.method, status, client_name, seconds)
+
+    return access_log
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes the OL Connect JSON Error; internals stay in the log."""
+    try:
+        return await handler(request)
+    except GatewayError as exc:
+        return error_response(exc.status, exc.message, exc.parameter, **exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {hdrs.ALLOW: exc.headers[hdrs.ALLOW]} if hdrs.ALLOW in exc.headers else {}
+        return error_response(exc.status, exc.reason.lower(), **headers)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        log.exception("unhandled_error", path=request.path)
+        return error_response(500, "internal error")
+
+
+def auth_middleware(
+    *, authenticator: Authenticator, scopes: Mapping[tuple[str, str], str]
+) -> Middleware:
+    """Identify the client and check the route's scope.
+
+    Args:
+        authenticator: keys, sessions and clients.
+        scopes: (method, route template) → required scope; routes absent here are
+            public (health, metrics, login), and so are unknown paths (they 404).
+    """
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        method = hdrs.METH_GET if request.method == hdrs.METH_HEAD else request.method
+        required = scopes.get((method, route_template(request)))
+        if required is None:
+            return await handler(request)
+        client = authenticator.identify(read_credential(request.headers))
+        request[CLIENT] = client
+        structlog.contextvars.bind_contextvars(client=client.name)
+        if required not in client.scopes:
+            raise Forbidden(f"the client lacks the {required} scope", parameter=required)
+        return await handler(request)
+
+    return auth
+
+
+def rate_limit_middleware(*, limiter: RateLimiter, metrics: Metrics) -> Middleware:
+    """429 with Retry-After once a client exceeds its `rate_limit`."""
+
+    @web.middleware
+    async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+        client = request.get(CLIENT)
+        if client is not None and client.rate_limit is not None:
+            wait = limiter.acquire(client.name, client.rate_limit)
+            if wait > 0:
+                metrics.rate_limited.labels(client.name).inc()
+                raise RateLimited(headers={hdrs.RETRY_AFTER: retry_after(wait)})
+        return await handler(request)
+
+    return rate_limit

@@ -1,0 +1,128 @@
+"""UpstreamClient: requests to OL Connect with the gateway's token, errors mapped once.
+
+Connection errors, 5xx, redirects and payload errors become `UpstreamError`
+(502); timeouts become `UpstreamTimeout` (504). A refused token (401/403) is
+renewed once and the request retried once — never a loop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+
+import aiohttp
+from aiohttp import hdrs
+
+from gateway.errors import UpstreamError, UpstreamTimeout
+from gateway.metrics import Metrics
+from gateway.tokens import UpstreamTokens
+
+_TOKEN_REFUSED = frozenset({HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN})
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    """A complete upstream answer: status, content type, body, and how long it took."""
+
+    status: int
+    content_type: str
+    body: bytes
+    seconds: float
+
+
+class UpstreamClient:
+    """Sends requests to OL Connect on behalf of every client.
+
+    Args:
+        session: the pooled session (limits and timeout set by the app).
+        tokens: the token lifecycle.
+        base_url: OL Connect base URL, no trailing slash.
+        metrics: counts upstream requests and their latency by route.
+        timer: measures upstream latency.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        tokens: UpstreamTokens,
+        *,
+        base_url: str,
+        metrics: Metrics,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._session = session
+        self._tokens = tokens
+        self._base_url = base_url
+        self._metrics = metrics
+        self._timer = timer
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        route: str,
+        body: bytes | None = None,
+        content_type: str | None = None,
+    ) -> UpstreamResponse:
+        """Send one request; on a refused token, log in again and retry once.
+
+        Returns any answer below 300 and client errors (404, 400) as they are.
+
+        Raises:
+            UpstreamError: unreachable, 3xx, 5xx, token refused twice, broken body.
+            UpstreamTimeout: slower than upstream.timeout.
+        """
+        token = await self._tokens.token()
+        response = await self._send(method, path, route, token, body, content_type)
+        if response.status in _TOKEN_REFUSED:
+            token = await self._tokens.renew_after_rejection(token)
+            response = await self._send(method, path, route, token, body, content_type)
+            if response.status in _TOKEN_REFUSED:
+                raise UpstreamError("upstream refused the gateway's session")
+        if response.status >= HTTPStatus.INTERNAL_SERVER_ERROR or (
+            HTTPStatus.MULTIPLE_CHOICES <= response.status < HTTPStatus.BAD_REQUEST
+        ):
+            raise UpstreamError()
+        return response
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        route: str,
+        token: str,
+        body: bytes | None,
+        content_type: str | None,
+    ) -> UpstreamResponse:
+        headers = {"auth_token": token}
+        if content_type is not None:
+            headers[hdrs.CONTENT_TYPE] = content_type
+        started = self._timer()
+        try:
+            async with self._session.request(
+                method,
+                self._base_url + path,
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+            ) as answer:
+                data = await answer.read()
+                status = answer.status
+                received_type = answer.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")
+        except TimeoutError:
+            self._count(route, "timeout", started)
+            raise UpstreamTimeout() from None
+        except (aiohttp.ClientError, OSError):
+            self._count(route, "error", started)
+            raise UpstreamError() from None
+        seconds = self._count(route, str(status), started)
+        return UpstreamResponse(status, received_type, data, seconds)
+
+    def _count(self, route: str, outcome: str, started: float) -> float:
+        seconds = self._timer() - started
+        self._metrics.upstream_requests.labels(route, outcome).inc()
+        self._metrics.upstream_seconds.labels(route).observe(seconds)
+        return seconds
