@@ -105,29 +105,30 @@ def _upstream_ctx(
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def upstream(app: web.Application) -> AsyncIterator[None]:
         settings = app[CONFIG].upstream
-        session = aiohttp.ClientSession(
+        async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=settings.max_connections),
             timeout=aiohttp.ClientTimeout(total=settings.timeout),
             auto_decompress=False,  # bodies pass through byte for byte
-        )
-        tokens = UpstreamTokens(
-            session,
-            base_url=settings.url,
-            username=settings.username,
-            password=settings.password,
-            token_ttl=settings.token_ttl,
-            refresh_before=settings.refresh_before,
-            metrics=app[METRICS],
-            clock=clock,
-        )
-        app[METRICS].watch_token(tokens.seconds_left)
-        app[TOKENS] = tokens
-        app[UPSTREAM] = UpstreamClient(session, tokens, base_url=settings.url, metrics=app[METRICS])
-        try:
-            yield
-        finally:
-            await tokens.close()
-            await session.close()
+        ) as session:
+            tokens = UpstreamTokens(
+                session,
+                base_url=settings.url,
+                username=settings.username,
+                password=settings.password,
+                token_ttl=settings.token_ttl,
+                refresh_before=settings.refresh_before,
+                metrics=app[METRICS],
+                clock=clock,
+            )
+            app[METRICS].watch_token(tokens.seconds_left)
+            app[TOKENS] = tokens
+            app[UPSTREAM] = UpstreamClient(
+                session, tokens, base_url=settings.url, metrics=app[METRICS]
+            )
+            try:
+                yield
+            finally:
+                await tokens.close()
 
     return upstream
 

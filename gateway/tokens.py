@@ -14,6 +14,7 @@ from http import HTTPStatus
 
 import aiohttp
 import structlog
+from aiohttp import hdrs
 from pydantic import SecretStr
 
 from gateway.errors import UpstreamAuthError, UpstreamError, UpstreamTimeout
@@ -53,7 +54,10 @@ class UpstreamTokens:
     ) -> None:
         self._session = session
         self._login_url = base_url + LOGIN_PATH
-        self._auth = aiohttp.BasicAuth(username, password.get_secret_value())
+        # SECURITY: the credentials live only in this header value, never in a repr or log.
+        self._login_headers = {
+            hdrs.AUTHORIZATION: aiohttp.encode_basic_auth(username, password.get_secret_value())
+        }
         self._token_ttl = token_ttl
         self._refresh_before = refresh_before
         self._metrics = metrics
@@ -121,7 +125,7 @@ class UpstreamTokens:
         started = self._clock()
         try:
             async with self._session.post(
-                self._login_url, auth=self._auth, allow_redirects=False
+                self._login_url, headers=self._login_headers, allow_redirects=False
             ) as response:
                 body = await response.text()
                 status = response.status

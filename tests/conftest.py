@@ -1,19 +1,41 @@
-"""Shared fixtures: a fake clock and the OL Connect simulator on a loopback port."""
+"""Shared fixtures: fake clocks, the OL Connect simulator, configs and the gateway, logs."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable, Callable
+import io
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
-from pytest_aiohttp import AiohttpServer
+import structlog
+from aiohttp.test_utils import TestClient, TestServer
+from pytest_aiohttp import AiohttpClient, AiohttpServer
 
+from gateway.app import create_app
+from gateway.config import Config, key_digest
+from gateway.log import configure_logging
 from gateway.simulator import Simulator, create_simulator_app
 
 MakeSimulator = Callable[..., Simulator]
 MakeSimulatorServer = Callable[..., Awaitable[TestServer]]
+MakeConfig = Callable[..., Config]
+MakeGateway = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+# Test clients and their plaintext keys; the config holds only the digests.
+KEYS = {
+    "reader": "olcg_test_reader_0123456789abcdef",
+    "writer": "olcg_test_writer_0123456789abcdef",
+    "admin": "olcg_test_admin_0123456789abcdefg",
+    "limited": "olcg_test_limited_0123456789abcde",
+}
+SCOPES = {
+    "reader": ["read"],
+    "writer": ["read", "write"],
+    "admin": ["read", "write", "admin"],
+    "limited": ["read"],
+}
+WALL_START = 1_800_000_000.0  # 2027-01-15, before any test client's expires_at
 
 
 class FakeClock:
@@ -74,3 +96,89 @@ async def simulator_server(
 ) -> TestServer:
     """`simulator` served on loopback; `.make_url("")` is the upstream base URL."""
     return await make_simulator_server(simulator)
+
+
+def key_header(client: str = "reader") -> dict[str, str]:
+    """The X-API-Key header of one of the test clients in `KEYS`."""
+    return {"X-API-Key": KEYS[client]}
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge `overrides` into a copy of `base` (None values delete keys)."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def client_entries() -> list[dict[str, Any]]:
+    """The `clients:` list of the test config."""
+    entries: list[dict[str, Any]] = []
+    for name, key in KEYS.items():
+        entry: dict[str, Any] = {
+            "name": name,
+            "key_sha256": key_digest(key),
+            "scopes": SCOPES[name],
+        }
+        if name == "limited":
+            entry["rate_limit"] = 5
+        entries.append(entry)
+    return entries
+
+
+@pytest.fixture
+def wall_clock() -> FakeClock:
+    """A fake wall clock (epoch seconds) for cache entries and key expiry."""
+    return FakeClock(WALL_START)
+
+
+@pytest.fixture
+def make_config(simulator_server: TestServer) -> MakeConfig:
+    """Build a validated `Config` pointing at `simulator_server`: `make_config(cache={...})`."""
+    base: dict[str, Any] = {
+        "upstream": {
+            "url": str(simulator_server.make_url("")).rstrip("/"),
+            "username": "ol-admin",
+            "password": "secret",
+            "timeout": 5,
+        },
+        "clients": client_entries(),
+    }
+
+    def make(**sections: Any) -> Config:
+        return Config.model_validate(merge(base, sections))
+
+    return make
+
+
+@pytest.fixture
+def make_gateway(
+    aiohttp_client: AiohttpClient, make_config: MakeConfig, clock: FakeClock, wall_clock: FakeClock
+) -> MakeGateway:
+    """Serve a gateway on loopback: `await make_gateway(config=None, **config_sections)`."""
+
+    async def make(config: Config | None = None, **sections: Any) -> TestClient[Any, Any]:
+        app = create_app(config or make_config(**sections), clock=clock, wall_clock=wall_clock)
+        return await aiohttp_client(app)
+
+    return make
+
+
+@pytest.fixture
+async def gateway(make_gateway: MakeGateway) -> TestClient[Any, Any]:
+    """The gateway with the default test config, in front of `simulator`."""
+    return await make_gateway()
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """Every log line (JSON, debug level) the test produces, as rendered text."""
+    buffer = io.StringIO()
+    configure_logging("debug", "json", buffer)
+    yield buffer
+    structlog.reset_defaults()
