@@ -1,0 +1,288 @@
+"""CacheService: answer from the cache, load through single-flight, fall back to stale."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from http import HTTPStatus
+
+import structlog
+
+from gateway.cache.base import CacheBackend, CacheStats, Entry, Freshness, age, classify, ttl_left
+from gateway.cache.coalesce import SingleFlight
+from gateway.errors import UpstreamError, UpstreamTimeout
+
+log = structlog.get_logger(__name__)
+
+# Failures of the upstream itself; an expired entry may stand in for them.
+# Anything else is a bug or a cancellation and propagates untouched.
+_STALE_IF = (UpstreamError, UpstreamTimeout)
+
+
+class CacheOutcome(enum.StrEnum):
+    """How an answer was produced; the ``X-Cache`` value."""
+
+    HIT = "HIT"
+    MISS = "MISS"
+    STALE = "STALE"
+    BYPASS = "BYPASS"
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What a loader returns: the upstream answer, whatever its status."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CacheResult:
+    """The answer for the handler and the facts for the cache headers.
+
+    Args:
+        age: whole seconds since the answer was stored (0 when just loaded).
+        ttl_left: whole seconds of freshness left; negative when stale.
+        stored: the answer is (now) held by the cache.
+    """
+
+    status: int
+    content_type: str
+    body: bytes
+    outcome: CacheOutcome
+    age: int
+    ttl_left: int
+    stored: bool
+
+
+Loader = Callable[[], Awaitable[Fetched]]
+_Loaded = tuple[Fetched, Entry | None]
+
+
+class CacheService:
+    """The one entry point handlers use to read cached upstream answers.
+
+    Args:
+        backend: where entries live; ``close()`` closes it too.
+        not_found_ttl: fresh lifetime of a stored 404 (0: 404s are not stored).
+        stale_if_error: how long after expiry an entry may stand in for a
+            failed load.
+        stale_while_revalidate: how long after expiry an entry is served at once
+            while one background load refreshes it (0: off).
+        wait_timeout: the longest a caller waits for a shared load; the load
+            itself runs on and still stores its answer.
+        stats: the counters to bump.
+        clock: wall clock in seconds; entries are stamped with it.
+    """
+
+    def __init__(
+        self,
+        backend: CacheBackend,
+        *,
+        not_found_ttl: float,
+        stale_if_error: float,
+        stale_while_revalidate: float,
+        wait_timeout: float,
+        stats: CacheStats,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._backend = backend
+        self._not_found_ttl = not_found_ttl
+        self._stale_if_error = stale_if_error
+        self._stale_while_revalidate = stale_while_revalidate
+        self._wait_timeout = wait_timeout
+        self._stats = stats
+        self._clock = clock
+        self._flight: SingleFlight[_Loaded] = SingleFlight()
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
+
+    async def get(self, key: str, *, ttl: float, load: Loader, bypass: bool = False) -> CacheResult:
+        """Answer for ``key`` from the cache, or from ``load`` (shared by concurrent callers).
+
+        Args:
+            key: the cache key, e.g. ``md:<id>``.
+            ttl: fresh lifetime of a 200 answer stored now.
+            load: performs the upstream request; raises ``UpstreamError`` or
+                ``UpstreamTimeout`` when the upstream cannot answer.
+            bypass: skip the stored entry (client ``no-cache``), load and store.
+
+        Raises:
+            UpstreamError, UpstreamTimeout: the load failed and no stored entry
+                may stand in for it.
+        """
+        if bypass:
+            return await self._load_shared(key, ttl, load, CacheOutcome.BYPASS, None)
+        entry = await self._read(key)
+        if entry is not None:
+            now = self._clock()
+            freshness = classify(
+                entry,
+                now,
+                stale_while_revalidate=self._stale_while_revalidate,
+                stale_if_error=self._stale_if_error,
+            )
+            if freshness is Freshness.FRESH:
+                self._stats.hits += 1
+                return _from_entry(entry, CacheOutcome.HIT, now)
+            if freshness is Freshness.STALE_REVALIDATE:
+                self._revalidate(key, ttl, load)
+                self._stats.stale += 1
+                return _from_entry(entry, CacheOutcome.STALE, now)
+            if freshness is Freshness.EXPIRED:
+                entry = None
+        return await self._load_shared(key, ttl, load, CacheOutcome.MISS, entry)
+
+    async def invalidate(self, *keys: str) -> None:
+        """Drop ``keys`` now; loads already running for them will not write back."""
+        for key in keys:
+            self._flight.forget(key)
+        await self._backend.delete(*keys)
+
+    async def clear(self) -> None:
+        """Drop every entry; loads already running will not write back."""
+        self._flight.forget_all()
+        await self._backend.clear()
+
+    async def close(self) -> None:
+        """Cancel and await background refreshes and loads, then close the backend."""
+        refreshes = list(self._refreshing.values())
+        for task in refreshes:
+            task.cancel()
+        await asyncio.gather(*refreshes, return_exceptions=True)
+        await self._flight.close()
+        await self._backend.close()
+
+    async def _load_shared(
+        self, key: str, ttl: float, load: Loader, outcome: CacheOutcome, entry: Entry | None
+    ) -> CacheResult:
+        if self._flight.in_flight(key):
+            self._stats.coalesced += 1
+        try:
+            (fetched, stored), _ = await self._flight.do(
+                key, partial(self._load_and_store, key, ttl, load), timeout=self._wait_timeout
+            )
+        except _STALE_IF as exc:
+            if outcome is CacheOutcome.BYPASS:
+                entry = await self._read(key)
+            result = self._fallback(key, entry, exc)
+            if result is None:
+                self._stats.errors += 1
+                raise
+            return result
+        except Exception:
+            self._stats.errors += 1
+            raise
+        if outcome is CacheOutcome.MISS:
+            self._stats.misses += 1
+        else:
+            self._stats.bypass += 1
+        if stored is None:
+            return CacheResult(
+                fetched.status, fetched.content_type, fetched.body, outcome, 0, 0, False
+            )
+        return CacheResult(
+            fetched.status, fetched.content_type, fetched.body, outcome, 0, int(stored.ttl), True
+        )
+
+    def _fallback(self, key: str, entry: Entry | None, exc: Exception) -> CacheResult | None:
+        """Serve ``entry`` in place of a failed load when it is still usable."""
+        if entry is None:
+            return None
+        now = self._clock()
+        freshness = classify(
+            entry,
+            now,
+            stale_while_revalidate=self._stale_while_revalidate,
+            stale_if_error=self._stale_if_error,
+        )
+        if freshness is Freshness.EXPIRED:
+            return None
+        if freshness is Freshness.FRESH:
+            # Only a bypass gets here: the client asked for a reload, but a
+            # fresh stored answer beats a 502.
+            self._stats.hits += 1
+            log.warning("cache_bypass_failed", key=key, error=type(exc).__name__)
+            return _from_entry(entry, CacheOutcome.HIT, now)
+        self._stats.stale += 1
+        log.warning("cache_stale_served", key=key, error=type(exc).__name__)
+        return _from_entry(entry, CacheOutcome.STALE, now)
+
+    async def _load_and_store(self, key: str, ttl: float, load: Loader) -> _Loaded:
+        """The shared call: load once, store a 200 or 404 unless invalidated meanwhile."""
+        fetched = await load()
+        if fetched.status == HTTPStatus.OK:
+            lifetime = ttl
+        elif fetched.status == HTTPStatus.NOT_FOUND:
+            lifetime = self._not_found_ttl
+        else:
+            return fetched, None
+        if lifetime <= 0 or not self._flight.owns(key):
+            return fetched, None
+        entry = Entry(fetched.status, fetched.content_type, fetched.body, self._clock(), lifetime)
+        try:
+            await self._backend.set(key, entry)
+        except Exception as exc:
+            self._backend_failed("set", key, exc)
+            return fetched, None
+        if not self._flight.owns(key):
+            # Invalidated while the write was on its way (a remote backend):
+            # take the old answer back out rather than serve it until it expires.
+            try:
+                await self._backend.delete(key)
+            except Exception as exc:
+                self._backend_failed("delete", key, exc)
+            return fetched, None
+        self._stats.stores += 1
+        return fetched, entry
+
+    def _revalidate(self, key: str, ttl: float, load: Loader) -> None:
+        running = self._refreshing.get(key)
+        if running is not None and not running.done():
+            return
+        task = asyncio.create_task(self._refresh(key, ttl, load))
+        self._refreshing[key] = task
+
+        def done(finished: asyncio.Task[None]) -> None:
+            if self._refreshing.get(key) is finished:
+                del self._refreshing[key]
+
+        task.add_done_callback(done)
+
+    async def _refresh(self, key: str, ttl: float, load: Loader) -> None:
+        try:
+            await self._flight.do(
+                key, partial(self._load_and_store, key, ttl, load), timeout=self._wait_timeout
+            )
+        except Exception as exc:
+            # Nobody awaits this task: the failure is logged, never raised.
+            log.warning("cache_refresh_failed", key=key, error=type(exc).__name__)
+
+    async def _read(self, key: str) -> Entry | None:
+        try:
+            return await self._backend.get(key)
+        except Exception as exc:
+            # The cache only saves upstream calls: a broken backend degrades
+            # to misses instead of failing requests.
+            self._backend_failed("get", key, exc)
+            return None
+
+    def _backend_failed(self, operation: str, key: str, exc: Exception) -> None:
+        self._stats.backend_errors += 1
+        log.warning("cache_backend_failed", operation=operation, key=key, error=type(exc).__name__)
+
+
+def _from_entry(entry: Entry, outcome: CacheOutcome, now: float) -> CacheResult:
+    return CacheResult(
+        entry.status,
+        entry.content_type,
+        entry.body,
+        outcome,
+        age(entry, now),
+        ttl_left(entry, now),
+        True,
+    )
