@@ -116,6 +116,10 @@ class Simulator:
             return TokenState.EXPIRED
         return TokenState.VALID
 
+    def issued_tokens(self) -> list[str]:
+        """Every token issued so far (tests check that none of them leaks)."""
+        return list(self._tokens)
+
     def expire_all_tokens(self) -> None:
         """Make every issued token answer 401 (expired) from now on."""
         for token in self._tokens:
