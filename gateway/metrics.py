@@ -107,12 +107,15 @@ class _CacheCollector(Collector):
     """Reads `CacheStats` on scrape so the hot path only bumps ints."""
 
     _COUNTERS = (
-        ("hits", "Cache hits."),
-        ("misses", "Cache misses (one upstream fetch each, shared by coalesced waiters)."),
-        ("stale", "Stale entries served (stale-if-error or stale-while-revalidate)."),
-        ("bypass", "Requests that bypassed the cache (Cache-Control: no-cache)."),
-        ("coalesced", "Requests that waited for another request's upstream fetch."),
+        ("hits", "Cached reads answered from a fresh entry (X-Cache: HIT)."),
+        ("misses", "Cached reads answered by an upstream fetch (X-Cache: MISS), waiters included."),
+        ("stale", "Expired entries served (stale-if-error or stale-while-revalidate)."),
+        ("bypass", "Cached reads that skipped the cache (Cache-Control: no-cache)."),
+        ("errors", "Cached reads that ended in an error (no usable entry)."),
+        ("coalesced", "Cached reads that waited for another request's upstream fetch."),
+        ("stores", "Entries written to the cache."),
         ("evictions", "Entries evicted to stay within cache.max_entries."),
+        ("backend_errors", "Failed cache backend operations, survived as misses."),
     )
 
     def __init__(self, stats: CacheStats, entries: Callable[[], int | None]) -> None:
