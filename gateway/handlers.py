@@ -114,8 +114,8 @@ async def update_metadata(request: web.Request) -> web.Response:
         raise PayloadTooLarge(parameter=str(MAX_BODY))
     body = await request.read()  # client_max_size stops a chunked body at MAX_BODY
     try:
-        document = json.loads(body)
-    except ValueError:
+        document = json.loads(body.decode())  # strict UTF-8, as RFC 8259 requires
+    except ValueError:  # UnicodeDecodeError included
         raise BadRequest("body is not valid JSON") from None
     body_id = document.get("id") if isinstance(document, dict) else None
     if isinstance(body_id, bool) or body_id != segment:

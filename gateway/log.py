@@ -32,13 +32,21 @@ def redact_secrets(
     return event_dict
 
 
-def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> None:
+def configure_logging(
+    level: str = "info",
+    fmt: str = "json",
+    stream: TextIO | None = None,
+    *,
+    cache_loggers: bool = True,
+) -> None:
     """Configure structlog for the whole process.
 
     Args:
         level: debug | info | warning | error.
         fmt: json (one JSON object per line) or console (human-readable).
         stream: where lines go; standard output by default.
+        cache_loggers: freeze each logger's configuration on first use (fast);
+            tests that reconfigure logging between cases turn it off.
     """
     renderer: structlog.typing.Processor
     if fmt == "console":
@@ -56,7 +64,7 @@ def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | N
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
         logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache_loggers,
     )
     # aiohttp and asyncio log through the standard library: keep their warnings
     # and errors, in the same stream, without their access log.

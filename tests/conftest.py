@@ -179,6 +179,6 @@ async def gateway(make_gateway: MakeGateway) -> TestClient[Any, Any]:
 def log_output() -> Iterator[io.StringIO]:
     """Every log line (JSON, debug level) the test produces, as rendered text."""
     buffer = io.StringIO()
-    configure_logging("debug", "json", buffer)
+    configure_logging("debug", "json", buffer, cache_loggers=False)
     yield buffer
     structlog.reset_defaults()

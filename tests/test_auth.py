@@ -69,8 +69,16 @@ async def test_auth_missing_key_is_401_with_challenge(gateway: TestClient[Any, A
         {hdrs.AUTHORIZATION: "Basic " + base64.b64encode(b"no-colon").decode()},
         {"auth_token": "olcs_unknown_session_token"},
     ],
-    ids=["key", "bearer", "auth_token", "basic-wrong-name", "basic-wrong-key", "basic-garbled",
-         "basic-no-colon", "unknown-session"],
+    ids=[
+        "key",
+        "bearer",
+        "auth_token",
+        "basic-wrong-name",
+        "basic-wrong-key",
+        "basic-garbled",
+        "basic-no-colon",
+        "unknown-session",
+    ],
 )
 async def test_auth_unknown_credential_is_403(
     gateway: TestClient[Any, Any], simulator: Simulator, headers: dict[str, str]
@@ -141,7 +149,8 @@ async def test_login_issues_a_session_token(gateway: TestClient[Any, Any]) -> No
     assert response.content_type == "text/plain"
     assert response.headers["Token-Expires-In"] == "3600"
     token = await response.text()
-    assert token and KEYS["reader"] not in token
+    assert token
+    assert KEYS["reader"] not in token
     follow_up = await gateway.get(SEGMENT, headers={"auth_token": token})
     assert follow_up.status == 200
 
@@ -161,9 +170,7 @@ async def test_login_with_wrong_credentials_is_403(gateway: TestClient[Any, Any]
     await assert_error(response, 403)
 
 
-async def test_session_token_expires_with_401(
-    make_gateway: MakeGateway, clock: FakeClock
-) -> None:
+async def test_session_token_expires_with_401(make_gateway: MakeGateway, clock: FakeClock) -> None:
     """A session token stops working after server.session_ttl with a 401 JSON Error."""
     gateway = await make_gateway(server={"session_ttl": 30})
     login = await gateway.post(
@@ -188,7 +195,9 @@ async def test_session_token_carries_the_clients_scopes(gateway: TestClient[Any,
 
 
 async def test_client_credentials_never_reach_the_upstream(
-    aiohttp_server: AiohttpServer, make_gateway: MakeGateway, make_config: MakeConfig,
+    aiohttp_server: AiohttpServer,
+    make_gateway: MakeGateway,
+    make_config: MakeConfig,
     simulator: Simulator,
 ) -> None:
     """The upstream sees the gateway's own token, never the client's key or hop-by-hop headers."""
@@ -210,9 +219,7 @@ async def test_client_credentials_never_reach_the_upstream(
         {hdrs.AUTHORIZATION: f"Bearer {KEYS['writer']}"},
         {hdrs.AUTHORIZATION: basic_auth_header("writer", KEYS["writer"])},
     ):
-        response = await gateway.put(
-            METADATA, data=b'{"id": 7, "properties": []}', headers=headers
-        )
+        response = await gateway.put(METADATA, data=b'{"id": 7, "properties": []}', headers=headers)
         assert response.status == 200
     data_requests = [h for h in seen if "auth_token" in h]
     assert len(data_requests) == 3
