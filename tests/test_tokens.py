@@ -78,7 +78,8 @@ async def test_tokens_renewed_before_expiry_without_client_errors(
     assert sim.calls["login"] == 1
     clock.advance(1.5)  # inside the renewal window: answered at once, renewal in background
     assert (await gateway.get(segment(2), headers=READER)).status == 200
-    tokens = gateway.server.app[TOKENS]
+    assert gateway.app is not None
+    tokens = gateway.app[TOKENS]
     await poll(lambda: tokens.seconds_left() > 1.0)  # the renewed token is in place
     assert sim.calls["login"] == 2
     clock.advance(0.9)  # the first token is now expired upstream; the renewed one is not
