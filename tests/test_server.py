@@ -1,0 +1,170 @@
+"""`serve` and `demo` as child processes: startup line, graceful SIGTERM/SIGINT, bad config."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+from pathlib import Path
+
+import aiohttp
+import pytest
+from conftest import KEYS, key_header
+from processes import (  # *_fixture: imported so pytest finds them in this module
+    START_DEADLINE,
+    UPSTREAM_PASSWORD,
+    Child,
+    StartGateway,
+    assert_no_secrets,
+    free_port,
+    poll,
+    sim_control_fixture,  # noqa: F401
+    start_gateway_fixture,  # noqa: F401
+    upstream_fixture,  # noqa: F401
+)
+
+SEGMENTS = "/rest/serverengine/entity/jobsegments"
+SECRETS = [*KEYS.values(), UPSTREAM_PASSWORD]
+
+
+async def test_serve_startup_line_names_address_and_config(start_gateway: StartGateway) -> None:
+    """The startup log event names the listening address and the config path."""
+    gateway = await start_gateway()
+    [event] = [e for e in gateway.child.log_events() if e["event"] == "gateway_listening"]
+    assert event["address"] == gateway.url
+    assert event["config"] == str(gateway.config)
+
+
+async def test_serve_sigterm_lets_slow_request_finish_and_exits_0(
+    start_gateway: StartGateway, sim_control: aiohttp.ClientSession
+) -> None:
+    """SIGTERM during a slow upstream request: new connections are refused, it completes, exit 0."""
+    gateway = await start_gateway()
+    async with sim_control.put("/_sim/fault", json={"route_latency": {"document_sets": 1.5}}):
+        pass
+
+    async with aiohttp.ClientSession(gateway.url) as client:
+        slow = asyncio.create_task(client.get(f"{SEGMENTS}/7", headers=key_header("reader")))
+
+        async def upstream_called() -> bool | None:
+            async with sim_control.get("/_sim/calls") as response:
+                return True if (await response.json())["document_sets"] >= 1 else None
+
+        await poll(upstream_called, 5, "the slow upstream call")
+        gateway.child.send(signal.SIGTERM)
+
+        async def refused() -> bool | None:
+            try:
+                async with aiohttp.ClientSession() as other:
+                    await other.get(gateway.url + "/healthz")
+            except aiohttp.ClientConnectionError:
+                return True
+            return None
+
+        await poll(refused, 5, "the listener to close")
+        assert not slow.done(), "the slow request should still be in flight"
+        response = await slow
+        assert response.status == 200
+        assert (await response.json())["identifiers"]
+        response.release()
+
+    assert await gateway.child.exit_code() == 0
+    events = [e["event"] for e in gateway.child.log_events()]
+    assert events.index("gateway_stopping") < events.index("gateway_stopped")
+    assert "Traceback" not in gateway.child.stderr
+    assert "Unclosed" not in gateway.child.stdout + gateway.child.stderr
+    assert_no_secrets(gateway.child.stdout + gateway.child.stderr, SECRETS)
+
+
+async def test_serve_shutdown_timeout_bounds_the_wait(
+    start_gateway: StartGateway, sim_control: aiohttp.ClientSession
+) -> None:
+    """A request slower than server.shutdown_timeout does not hold the process: it exits 0."""
+    gateway = await start_gateway(server={"shutdown_timeout": 0.2})
+    async with sim_control.put("/_sim/fault", json={"route_latency": {"document_sets": 30}}):
+        pass
+    async with aiohttp.ClientSession(gateway.url) as client:
+        hung = asyncio.create_task(client.get(f"{SEGMENTS}/7", headers=key_header("reader")))
+
+        async def upstream_called() -> bool | None:
+            async with sim_control.get("/_sim/calls") as response:
+                return True if (await response.json())["document_sets"] >= 1 else None
+
+        await poll(upstream_called, 5, "the hung upstream call")
+        gateway.child.send(signal.SIGTERM)
+        assert await gateway.child.exit_code() == 0
+        with pytest.raises(aiohttp.ClientError):
+            await hung
+    assert "Traceback" not in gateway.child.stderr
+
+
+async def test_serve_sigint_exits_0(start_gateway: StartGateway) -> None:
+    """SIGINT (Ctrl-C) stops the gateway cleanly with exit status 0."""
+    gateway = await start_gateway()
+    async with (
+        aiohttp.ClientSession(gateway.url) as client,
+        client.get(SEGMENTS, headers=key_header("reader")) as response,
+    ):
+        assert response.status == 200
+    gateway.child.send(signal.SIGINT)
+    assert await gateway.child.exit_code() == 0
+    assert "Traceback" not in gateway.child.stderr
+    assert "gateway_stopped" in [e["event"] for e in gateway.child.log_events()]
+    assert_no_secrets(gateway.child.stdout + gateway.child.stderr, SECRETS)
+
+
+@pytest.mark.parametrize(
+    ("config_text", "problems"),
+    [
+        (
+            "upstream:\n  url: ftp://x\n  username: u\n  password: p\n  colour: red\nclients: []\n",
+            ["upstream.url:", "upstream.colour: unknown key", "clients:"],
+        ),
+        ("server: [\n", ["config: YAML syntax error"]),
+        (None, ["config: cannot read"]),
+    ],
+    ids=["invalid", "not-yaml", "missing"],
+)
+async def test_serve_bad_config_exits_2_one_line_per_problem(
+    tmp_path: Path, config_text: str | None, problems: list[str]
+) -> None:
+    """A bad or missing config: exit 2, one stderr line per problem, no traceback."""
+    config = tmp_path / "gateway.yaml"
+    if config_text is not None:
+        config.write_text(config_text)
+    child = Child(["serve", "--config", str(config)], tmp_path)
+    try:
+        assert await child.exit_code(START_DEADLINE) == 2
+    finally:
+        child.kill()
+    lines = child.stderr.splitlines()
+    assert len(lines) == len(problems)
+    for line, expected in zip(lines, problems, strict=True):
+        assert line.startswith(expected)
+    assert "Traceback" not in child.stderr
+
+
+async def test_demo_prints_a_working_key_and_stops_on_sigint(tmp_path: Path) -> None:
+    """`demo --port N` prints a key that works through the gateway; SIGINT stops it with 0."""
+    port = free_port()
+    child = Child(["demo", "--port", str(port)], tmp_path)
+    try:
+
+        async def printed_key() -> str | None:
+            found = re.search(r"Demo API key \([^)]*\): (\S+)", child.stdout)
+            return found.group(1) if found else None
+
+        key = await poll(printed_key, START_DEADLINE, "the demo key")
+        async with (
+            aiohttp.ClientSession(f"http://127.0.0.1:{port}") as client,
+            client.get(f"{SEGMENTS}/42", headers={"X-API-Key": key}) as response,
+        ):
+            assert response.status == 200
+            assert (await response.json())["identifiers"]
+        child.send(signal.SIGINT)
+        assert await child.exit_code() == 0
+    finally:
+        child.kill()
+    assert "Traceback" not in child.stderr
+    after_banner = child.stdout.split("/metrics", 1)[1]
+    assert key not in after_banner, "the demo key appeared in a log line"
