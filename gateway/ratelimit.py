@@ -1,4 +1,4 @@
-"""Per-client token buckets: `rate_limit` requests/second, bursts of twice that."""
+"""Per-client token buckets: `rate_limit` requests/second, bursts of twice that (at least 1)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ class RateLimiter:
     def acquire(self, client: str, rate: float) -> float:
         """Take one token for `client`; 0 when allowed, else the seconds until one is free."""
         now = self._clock()
-        capacity = rate * BURST_FACTOR
+        # At least one whole token: a limit below 0.5/s must still let a request through.
+        capacity = max(1.0, rate * BURST_FACTOR)
         bucket = self._buckets.get(client)
         if bucket is None or bucket.rate != rate:  # new client, or its limit was reloaded
             bucket = self._buckets[client] = _Bucket(rate, capacity, now)

@@ -178,10 +178,16 @@ StartGateway = Callable[..., Awaitable["Gateway"]]
 class Gateway:
     """A running `serve` child and where to reach it."""
 
-    def __init__(self, child: Child, port: int, config: Path) -> None:
+    def __init__(self, child: Child, port: int, config: Path, upstream_port: int) -> None:
         self.child = child
+        self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.config = config
+        self.upstream_port = upstream_port
+
+    def rewrite_config(self, **sections: Any) -> None:
+        """Replace the child's config file: the defaults merged with `sections`."""
+        write_config(self.config, port=self.port, upstream_port=self.upstream_port, **sections)
 
 
 def wait_listening(port: int, deadline: float = START_DEADLINE) -> None:
@@ -247,7 +253,7 @@ async def start_gateway_fixture(
         )
         child = Child(["serve", "--config", str(config)], tmp_path, UPSTREAM_ENV)
         children.append(child)
-        gateway = Gateway(child, port, config)
+        gateway = Gateway(child, port, config, upstream_port)
         await wait_http(gateway.url + "/healthz", child)
         return gateway
 

@@ -46,6 +46,18 @@ def test_limiter_refills_at_the_rate_up_to_the_burst(
     assert drain(limiter, "a", 5) == allowed
 
 
+@pytest.mark.parametrize(("rate", "wait"), [(0.1, 10.0), (0.25, 4.0), (0.5, 2.0)])
+def test_limiter_slow_rate_still_allows_one_request(
+    clock: FakeClock, rate: float, wait: float
+) -> None:
+    """Below 0.5/s the burst is one request (not a fraction that never fills), then 1/rate."""
+    limiter = RateLimiter(clock)
+    assert drain(limiter, "a", rate) == 1
+    assert limiter.acquire("a", rate) == pytest.approx(wait)
+    clock.advance(wait)
+    assert drain(limiter, "a", rate) == 1
+
+
 def test_limiter_keeps_clients_apart(clock: FakeClock) -> None:
     """One client's empty bucket does not touch another's."""
     limiter = RateLimiter(clock)
