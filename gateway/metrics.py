@@ -77,6 +77,9 @@ class Metrics:
         )
         self._request_children: dict[tuple[str, str, int, str], Callable[[], None]] = {}
         self._latency_children: dict[str, Callable[[float], None]] = {}
+        self._upstream_children: dict[tuple[str, str], Callable[[], None]] = {}
+        self._upstream_latency_children: dict[str, Callable[[float], None]] = {}
+        self._rate_limited_children: dict[str, Callable[[], None]] = {}
 
     def observe_request(
         self, route: str, method: str, status: int, client: str, seconds: float
@@ -93,6 +96,27 @@ class Metrics:
             observe = self.request_seconds.labels(route).observe
             self._latency_children[route] = observe
         observe(seconds)
+
+    def observe_upstream(self, route: str, outcome: str, seconds: float) -> None:
+        """Count one upstream request (`outcome`: status, "timeout" or "error") and its latency."""
+        key = (route, outcome)
+        inc = self._upstream_children.get(key)
+        if inc is None:
+            inc = self._upstream_children[key] = self.upstream_requests.labels(route, outcome).inc
+        inc()
+        observe = self._upstream_latency_children.get(route)
+        if observe is None:
+            observe = self._upstream_latency_children[route] = self.upstream_seconds.labels(
+                route
+            ).observe
+        observe(seconds)
+
+    def count_rate_limited(self, client: str) -> None:
+        """Count one request refused with 429 for `client`."""
+        inc = self._rate_limited_children.get(client)
+        if inc is None:
+            inc = self._rate_limited_children[client] = self.rate_limited.labels(client).inc
+        inc()
 
     def watch_token(self, seconds_left: Callable[[], float]) -> None:
         """Report the upstream token's remaining lifetime, read at scrape time."""

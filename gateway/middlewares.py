@@ -147,7 +147,7 @@ def rate_limit_middleware(*, limiter: RateLimiter, metrics: Metrics) -> Middlewa
         if client is not None and client.rate_limit is not None:
             wait = limiter.acquire(client.name, client.rate_limit)
             if wait > 0:
-                metrics.rate_limited.labels(client.name).inc()
+                metrics.count_rate_limited(client.name)
                 raise RateLimited(headers={hdrs.RETRY_AFTER: retry_after(wait)})
         return await handler(request)
 

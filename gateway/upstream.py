@@ -123,6 +123,5 @@ class UpstreamClient:
 
     def _count(self, route: str, outcome: str, started: float) -> float:
         seconds = self._timer() - started
-        self._metrics.upstream_requests.labels(route, outcome).inc()
-        self._metrics.upstream_seconds.labels(route).observe(seconds)
+        self._metrics.observe_upstream(route, outcome, seconds)
         return seconds
