@@ -14,6 +14,7 @@ import structlog
 
 from gateway.cache.base import CacheBackend, CacheStats, Entry, Freshness, age, classify, ttl_left
 from gateway.cache.coalesce import SingleFlight
+from gateway.cache.lease import Lease, LeaseProvider
 from gateway.errors import UpstreamError, UpstreamTimeout
 
 log = structlog.get_logger(__name__)
@@ -21,6 +22,9 @@ log = structlog.get_logger(__name__)
 # Failures of the upstream itself; an expired entry may stand in for them.
 # Anything else is a bug or a cancellation and propagates untouched.
 _STALE_IF = (UpstreamError, UpstreamTimeout)
+
+# A broken backend fails every request; one warning per interval says so.
+BACKEND_WARN_INTERVAL = 10.0
 
 
 class CacheOutcome(enum.StrEnum):
@@ -78,6 +82,10 @@ class CacheService:
             itself runs on and still stores its answer.
         stats: the counters to bump.
         clock: wall clock in seconds; entries are stamped with it.
+        timer: monotonic seconds, for spacing backend-failure warnings.
+
+    A backend that is a ``LeaseProvider`` (shared by several instances) also
+    coordinates loads across instances; others load once per process.
     """
 
     def __init__(
@@ -90,14 +98,19 @@ class CacheService:
         wait_timeout: float,
         stats: CacheStats,
         clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self._backend = backend
+        self._leases = backend if isinstance(backend, LeaseProvider) else None
         self._not_found_ttl = not_found_ttl
         self._stale_if_error = stale_if_error
         self._stale_while_revalidate = stale_while_revalidate
         self._wait_timeout = wait_timeout
         self._stats = stats
         self._clock = clock
+        self._timer = timer
+        self._warned_at: float | None = None
+        self._unwarned = 0
         self._flight: SingleFlight[_Loaded] = SingleFlight()
         self._refreshing: dict[str, asyncio.Task[None]] = {}
 
@@ -141,12 +154,18 @@ class CacheService:
         """Drop ``keys`` now; loads already running for them will not write back."""
         for key in keys:
             self._flight.forget(key)
-        await self._backend.delete(*keys)
+        try:
+            await self._backend.delete(*keys)
+        except Exception as exc:
+            self._backend_failed("delete", ",".join(keys), exc)
 
     async def clear(self) -> None:
         """Drop every entry; loads already running will not write back."""
         self._flight.forget_all()
-        await self._backend.clear()
+        try:
+            await self._backend.clear()
+        except Exception as exc:
+            self._backend_failed("clear", "*", exc)
 
     async def close(self) -> None:
         """Cancel and await background refreshes and loads, then close the backend."""
@@ -214,6 +233,47 @@ class CacheService:
 
     async def _load_and_store(self, key: str, ttl: float, load: Loader) -> _Loaded:
         """The shared call: load once, store a 200 or 404 unless invalidated meanwhile."""
+        if self._leases is not None:
+            return await self._load_leased(self._leases, key, ttl, load)
+        return await self._load_then_store(key, ttl, load, None)
+
+    async def _load_leased(
+        self, leases: LeaseProvider, key: str, ttl: float, load: Loader
+    ) -> _Loaded:
+        """Load once across instances: hold the key's lease, or wait for its holder."""
+        try:
+            lease = await leases.lease(key)
+        except Exception as exc:
+            # Without a lease a write is unfenced: load, answer, store nothing.
+            self._backend_failed("lease", key, exc)
+            return await load(), None
+        try:
+            if not lease.held:
+                shared = await self._wait_for_holder(key, lease)
+                if shared is not None:
+                    return shared
+            return await self._load_then_store(key, ttl, load, lease)
+        finally:
+            try:
+                await lease.release()
+            except Exception as exc:
+                self._backend_failed("release", key, exc)
+
+    async def _wait_for_holder(self, key: str, lease: Lease) -> _Loaded | None:
+        """The entry another instance loaded while we waited, if it is fresh."""
+        try:
+            entry = await lease.wait()
+        except Exception as exc:
+            self._backend_failed("wait", key, exc)
+            return None
+        if entry is None or not _is_fresh(entry, self._clock()):
+            return None
+        self._stats.coalesced += 1
+        return Fetched(entry.status, entry.content_type, entry.body), entry
+
+    async def _load_then_store(
+        self, key: str, ttl: float, load: Loader, lease: Lease | None
+    ) -> _Loaded:
         fetched = await load()
         if fetched.status == HTTPStatus.OK:
             lifetime = ttl
@@ -225,7 +285,10 @@ class CacheService:
             return fetched, None
         entry = Entry(fetched.status, fetched.content_type, fetched.body, self._clock(), lifetime)
         try:
-            await self._backend.set(key, entry)
+            if lease is None:
+                await self._backend.set(key, entry)
+            elif not await lease.store(entry):
+                return fetched, None  # invalidated by some instance during the load
         except Exception as exc:
             self._backend_failed("set", key, exc)
             return fetched, None
@@ -273,7 +336,24 @@ class CacheService:
 
     def _backend_failed(self, operation: str, key: str, exc: Exception) -> None:
         self._stats.backend_errors += 1
-        log.warning("cache_backend_failed", operation=operation, key=key, error=type(exc).__name__)
+        now = self._timer()
+        if self._warned_at is not None and now - self._warned_at < BACKEND_WARN_INTERVAL:
+            self._unwarned += 1
+            return
+        log.warning(
+            "cache_backend_failed",
+            operation=operation,
+            key=key,
+            error=type(exc).__name__,
+            suppressed=self._unwarned,
+        )
+        self._warned_at = now
+        self._unwarned = 0
+
+
+def _is_fresh(entry: Entry, now: float) -> bool:
+    freshness = classify(entry, now, stale_while_revalidate=0, stale_if_error=0)
+    return freshness is Freshness.FRESH
 
 
 def _from_entry(entry: Entry, outcome: CacheOutcome, now: float) -> CacheResult:
