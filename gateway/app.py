@@ -134,9 +134,20 @@ def _upstream_ctx(
 
 
 def make_backend(config: Config, stats: CacheStats, clock: Callable[[], float]) -> CacheBackend:
-    """The configured cache backend."""
+    """The configured cache backend; a Redis one owns a new client, closed with it."""
     cache = config.cache
     retention = max(cache.stale_if_error, cache.stale_while_revalidate)
+    if cache.backend == "redis":
+        # Imported here: redis is an optional extra, needed only for this backend.
+        from gateway.cache.redis import RedisBackend, connect
+
+        return RedisBackend(
+            connect(cache.redis_url),
+            prefix=cache.redis_prefix,
+            retention=retention,
+            max_wait=config.upstream.timeout,
+            clock=clock,
+        )
     return MemoryBackend(
         max_entries=cache.max_entries, retention=retention, stats=stats, clock=clock
     )

@@ -1,0 +1,242 @@
+"""The Redis cache backend: entries, cross-instance leases and invalidation fences.
+
+Keys under the configured prefix ``p``:
+
+- ``p e:<key>``  the entry: a fixed ``struct`` header, the content type, the body;
+  it expires ttl + retention after it was stored;
+- ``p l:<key>``  the load lock of a key, ``SET NX PX``, renewed while its holder loads;
+- ``p g:<key>``  the key's invalidation count, bumped by every ``delete``;
+- ``p epoch``    the cache's clear count, bumped by every ``clear``.
+
+A lease remembers the count and epoch it saw; its write lands only if both
+are unchanged (one Lua script), so a load that raced an invalidation on any
+instance never writes its old answer back.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, TypeVar
+
+import structlog
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from gateway.cache.base import Entry
+from gateway.cache.encoding import decode, encode
+from gateway.cache.redis_lease import RedisLease, Scripts
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+# Bounded waits: a slow Redis must cost a request little more than a miss.
+SOCKET_TIMEOUT: Final = 0.5
+# After a connection failure Redis is skipped for this long, then tried again.
+RETRY_INTERVAL: Final = 1.0
+# How long an invalidation count outlives its last bump: far beyond any load.
+FENCE_TTL_MS: Final = 3_600_000
+# Deletes that failed are replayed once Redis answers again, up to this many keys;
+# beyond it the whole cache is cleared instead.
+MAX_PENDING_DELETES: Final = 10_000
+
+_REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class BackendUnavailable(Exception):
+    """Redis failed recently; it is not asked again until the retry interval has passed."""
+
+
+def connect(url: str) -> Redis:
+    """A client for ``url`` with bounded timeouts and a single immediate retry.
+
+    The retry reconnects once after a pooled connection broke (Redis
+    restarted); redis-py's default of ten backed-off retries would hold a
+    request for seconds while Redis is down.
+    """
+    return Redis.from_url(
+        url,
+        socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=SOCKET_TIMEOUT,
+        retry=Retry(NoBackoff(), 1),
+    )
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + char if char in "\\*?[]" else char for char in text)
+
+
+class RedisBackend:
+    """Entries in Redis, shared by every gateway using the same URL and prefix.
+
+    Args:
+        client: the Redis client; ``close()`` closes it.
+        prefix: namespace of every key this backend touches.
+        retention: how long an entry is kept after its ttl, so it can still be
+            served stale; give it ``max(stale_if_error, stale_while_revalidate)``.
+        lock_ttl: lifetime of a load lock; its holder renews it, so this bounds
+            how long others wait for a holder that died.
+        max_wait: the longest a lease waits for a live holder before loading itself.
+        clock: wall clock in seconds, the same one the service stamps entries with.
+        timer: monotonic seconds, for the retry interval.
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        prefix: str,
+        retention: float,
+        lock_ttl: float = 3.0,
+        max_wait: float = 10.0,
+        clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._retention = retention
+        self._lock_ttl = lock_ttl
+        self._max_wait = max_wait
+        self._clock = clock
+        self._timer = timer
+        self._scripts = Scripts(client)
+        self._epoch_key = prefix + "epoch"
+        self._down_until: float | None = None
+        self._pending_deletes: set[str] = set()
+        self._pending_clear = False
+
+    async def get(self, key: str) -> Entry | None:
+        """Return the stored entry, or None; raises while Redis is unreachable."""
+        raw = await self._run(lambda: self._client.get(self._prefix + "e:" + key))
+        if raw is None:
+            return None
+        if not isinstance(raw, bytes):  # only with decode_responses, which connect() never sets
+            raise TypeError("redis client decodes responses")
+        return decode(raw)
+
+    async def set(self, key: str, entry: Entry) -> None:
+        """Store ``entry`` unfenced, expiring ttl + retention after ``stored_at``."""
+        value = encode(entry)
+        px = self.expiry_ms(entry)
+        await self._run(lambda: self._client.set(self._prefix + "e:" + key, value, px=px))
+
+    async def delete(self, *keys: str) -> None:
+        """Drop these keys and their locks, and fence out loads running for them anywhere."""
+        if not keys:
+            return
+        try:
+            await self._run(lambda: self._delete(keys))
+        except Exception:
+            self._remember_delete(keys)
+            raise
+
+    async def clear(self) -> None:
+        """Drop every key under our prefix (SCAN + UNLINK) and fence out running loads."""
+        try:
+            await self._run(self._clear)
+        except Exception:
+            self._pending_clear = True
+            raise
+
+    async def close(self) -> None:
+        """Close the client and its connection pool."""
+        await self._client.aclose()
+
+    def entry_count(self) -> None:
+        """Unknown: counting would need a SCAN of a store other gateways share."""
+        return None
+
+    async def lease(self, key: str) -> RedisLease:
+        """Try to take the load lock of ``key`` now; remember its invalidation fence."""
+        lease = RedisLease(self, key, token_keys=self._keys(key))
+        await lease.try_acquire(want_entry=False)
+        return lease
+
+    # --- used by RedisLease -------------------------------------------------
+
+    @property
+    def scripts(self) -> Scripts:
+        """The Lua scripts, registered on our client."""
+        return self._scripts
+
+    @property
+    def lock_ttl_ms(self) -> int:
+        """Lifetime of a load lock in milliseconds."""
+        return max(1, math.ceil(self._lock_ttl * 1000))
+
+    @property
+    def max_wait(self) -> float:
+        """The longest a lease waits for another holder."""
+        return self._max_wait
+
+    def expiry_ms(self, entry: Entry) -> int:
+        """Milliseconds from now until ``entry`` is of no use, even stale."""
+        remaining = entry.stored_at + entry.ttl + self._retention - self._clock()
+        return max(1, math.ceil(remaining * 1000))
+
+    def now(self) -> float:
+        """Monotonic seconds, for bounding waits."""
+        return self._timer()
+
+    async def run(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run a Redis operation through the failure bookkeeping."""
+        return await self._run(operation)
+
+    # --- internals ----------------------------------------------------------
+
+    def _keys(self, key: str) -> tuple[str, str, str, str]:
+        p = self._prefix
+        return p + "e:" + key, p + "l:" + key, p + "g:" + key, self._epoch_key
+
+    async def _run(self, operation: Callable[[], Awaitable[T]]) -> T:
+        if self._down_until is not None and self._timer() < self._down_until:
+            raise BackendUnavailable("redis failed recently")
+        try:
+            if self._pending_clear or self._pending_deletes:
+                await self._replay()
+            result = await operation()
+        except _REDIS_DOWN:
+            self._down_until = self._timer() + RETRY_INTERVAL
+            raise
+        if self._down_until is not None:
+            self._down_until = None
+            log.info("cache_backend_recovered", backend="redis")
+        return result
+
+    async def _delete(self, keys: tuple[str, ...] | list[str]) -> Any:
+        names = [name for key in keys for name in self._keys(key)[:3]]
+        return await self._scripts.invalidate(keys=names, args=[FENCE_TTL_MS])
+
+    async def _clear(self) -> None:
+        await self._client.incr(self._epoch_key)
+        pattern = _glob_escape(self._prefix) + "[elg]:*"
+        batch: list[bytes] = []
+        async for name in self._client.scan_iter(match=pattern, count=1000):
+            batch.append(name)
+            if len(batch) >= 500:
+                await self._client.unlink(*batch)
+                batch.clear()
+        if batch:
+            await self._client.unlink(*batch)
+
+    def _remember_delete(self, keys: tuple[str, ...]) -> None:
+        # Redis may come back with the old entries: drop them then, before any read.
+        self._pending_deletes.update(keys)
+        if len(self._pending_deletes) > MAX_PENDING_DELETES:
+            self._pending_deletes.clear()
+            self._pending_clear = True
+
+    async def _replay(self) -> None:
+        if self._pending_clear:
+            await self._clear()
+            self._pending_clear = False
+            self._pending_deletes.clear()
+        elif self._pending_deletes:
+            keys = list(self._pending_deletes)
+            await self._delete(keys)
+            self._pending_deletes.difference_update(keys)

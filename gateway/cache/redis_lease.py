@@ -1,0 +1,185 @@
+"""Leases on Redis: one load per key across instances, with fenced writes.
+
+The holder of a key's lock (``SET NX PX``) loads it and renews the lock
+while it does; the others poll, with a growing interval, until the lock is
+free, then take it themselves and read what the holder stored. A holder
+that dies stops renewing: its lock expires after the backend's ``lock_ttl``
+and a waiter takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from typing import TYPE_CHECKING, Any, Final
+
+from redis.asyncio import Redis
+
+from gateway.cache.base import Entry
+from gateway.cache.encoding import decode, encode
+
+if TYPE_CHECKING:
+    from gateway.cache.redis import RedisBackend
+
+POLL_FIRST: Final = 0.002
+POLL_MAX: Final = 0.05
+
+# KEYS: lock, entry, count, epoch. ARGV: token, lock ms, "1" to read the entry.
+# Returns {acquired, count, epoch[, entry]}; '' stands for a missing key.
+_ACQUIRE = """
+local count = redis.call('GET', KEYS[3]) or ''
+local epoch = redis.call('GET', KEYS[4]) or ''
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {0, count, epoch}
+end
+if ARGV[3] == '1' then
+  return {1, count, epoch, redis.call('GET', KEYS[2]) or ''}
+end
+return {1, count, epoch}
+"""
+
+# KEYS: entry, lock, count, epoch. ARGV: value, entry ms, count seen, epoch seen, token.
+_STORE = """
+local same = (redis.call('GET', KEYS[3]) or '') == ARGV[3]
+  and (redis.call('GET', KEYS[4]) or '') == ARGV[4]
+if same then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+if redis.call('GET', KEYS[2]) == ARGV[5] then
+  redis.call('DEL', KEYS[2])
+end
+return same and 1 or 0
+"""
+
+# KEYS: lock. ARGV: token, lock ms ('' to delete instead of renewing).
+_RENEW_OR_FREE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+if ARGV[2] == '' then
+  return redis.call('DEL', KEYS[1])
+end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+"""
+
+# KEYS: (entry, lock, count) per key. ARGV: count ms.
+_INVALIDATE = """
+for i = 1, #KEYS, 3 do
+  redis.call('UNLINK', KEYS[i], KEYS[i + 1])
+  redis.call('INCR', KEYS[i + 2])
+  redis.call('PEXPIRE', KEYS[i + 2], ARGV[1])
+end
+return 1
+"""
+
+
+class Scripts:
+    """The Lua scripts of the backend, registered once (redis-py reloads them after a restart)."""
+
+    def __init__(self, client: Redis) -> None:
+        self.acquire = client.register_script(_ACQUIRE)
+        self.store = client.register_script(_STORE)
+        self.renew_or_free = client.register_script(_RENEW_OR_FREE)
+        self.invalidate = client.register_script(_INVALIDATE)
+
+
+class RedisLease:
+    """A ``Lease`` on one key of a ``RedisBackend``.
+
+    Args:
+        backend: the backend whose keys and scripts the lease uses.
+        key: the cache key.
+        token_keys: the entry, lock, count and epoch names of ``key``.
+    """
+
+    def __init__(
+        self, backend: RedisBackend, key: str, *, token_keys: tuple[str, str, str, str]
+    ) -> None:
+        self._backend = backend
+        self._key = key
+        self._entry_key, self._lock_key, self._count_key, self._epoch_key = token_keys
+        self._token = secrets.token_hex(8)
+        self._count = b""
+        self._epoch = b""
+        self._held = False
+        self._renewer: asyncio.Task[None] | None = None
+
+    @property
+    def held(self) -> bool:
+        """True while this lease holds the key's lock."""
+        return self._held
+
+    async def try_acquire(self, *, want_entry: bool) -> Entry | None:
+        """Take the lock if it is free; note the fence; the stored entry if asked for."""
+        reply: list[Any] = await self._backend.run(
+            lambda: self._backend.scripts.acquire(
+                keys=[self._lock_key, self._entry_key, self._count_key, self._epoch_key],
+                args=[self._token, self._backend.lock_ttl_ms, "1" if want_entry else "0"],
+            )
+        )
+        self._count, self._epoch = reply[1], reply[2]
+        if reply[0] != 1:
+            return None
+        self._held = True
+        self._renewer = asyncio.create_task(self._renew())
+        if want_entry and reply[3]:
+            return decode(reply[3])
+        return None
+
+    async def wait(self) -> Entry | None:
+        """Poll until the lock is free, then take it and return what was stored."""
+        give_up = self._backend.now() + self._backend.max_wait
+        delay = POLL_FIRST
+        while not self._held:
+            if self._backend.now() >= give_up:
+                return None  # load unlocked; the write is still fenced
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, POLL_MAX)
+            entry = await self.try_acquire(want_entry=True)
+            if self._held:
+                return entry
+        return None
+
+    async def store(self, entry: Entry) -> bool:
+        """Write ``entry`` if no instance invalidated the key meanwhile; free the lock."""
+        value = encode(entry)
+        px = self._backend.expiry_ms(entry)
+        self._stop_renewing()
+        stored = await self._backend.run(
+            lambda: self._backend.scripts.store(
+                keys=[self._entry_key, self._lock_key, self._count_key, self._epoch_key],
+                args=[value, px, self._count, self._epoch, self._token],
+            )
+        )
+        self._held = False
+        return bool(stored == 1)
+
+    async def release(self) -> None:
+        """Free the lock if it is still ours."""
+        self._stop_renewing()
+        if not self._held:
+            return
+        self._held = False
+        await self._backend.run(
+            lambda: self._backend.scripts.renew_or_free(
+                keys=[self._lock_key], args=[self._token, ""]
+            )
+        )
+
+    def _stop_renewing(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            self._renewer = None
+
+    async def _renew(self) -> None:
+        ttl_ms = self._backend.lock_ttl_ms
+        while True:
+            await asyncio.sleep(ttl_ms / 3000)
+            with contextlib.suppress(Exception):
+                renewed = await self._backend.scripts.renew_or_free(
+                    keys=[self._lock_key], args=[self._token, ttl_ms]
+                )
+                if renewed == 1:
+                    continue
+            return  # lost the lock: the write is still fenced, so nothing breaks
