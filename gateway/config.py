@@ -64,6 +64,13 @@ def _digests(value: Any) -> tuple[str, ...]:
     return tuple(digests)
 
 
+def _timestamp(value: Any) -> Any:
+    """Refuse numbers: `expires_at: 20270630` must not mean a second in 1970."""
+    if isinstance(value, int | float):
+        raise ValueError("must be an ISO 8601 timestamp with a time zone")
+    return value
+
+
 class ServerConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -125,7 +132,9 @@ class CacheConfig(_Model):
 class ClientConfig(_Model):
     name: str = Field(min_length=1, pattern=r"^[^:\s]+$")
     key_sha256: Annotated[tuple[str, ...], BeforeValidator(_digests)]
-    expires_at: AwareDatetime | None = Field(default=None, strict=False)
+    expires_at: Annotated[AwareDatetime | None, BeforeValidator(_timestamp)] = Field(
+        default=None, strict=False
+    )
     scopes: tuple[Scope, ...] = Field(default=("read",), min_length=1, strict=False)
     rate_limit: Duration | None = None
 
@@ -166,56 +175,110 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
 
 def parse_config(text: str, environ: Mapping[str, str]) -> Config:
     """Validate config text (see `load_config`)."""
-    raw, problems = _parse_yaml(text, environ)
+    raw, problems, expanded = _parse_yaml(text, environ)
     if not isinstance(raw, dict):
         raise ConfigError(problems or ["config: the file must hold a YAML mapping"])
     problems += _duplicate_clients(raw.get("clients"))
     try:
-        config = Config.model_validate(raw)
+        config = _validate(raw, expanded)
     except ValidationError as exc:
         # A key whose variable is unset is already reported; its empty value is no news.
         unset = {line.split(":", 1)[0] for line in problems}
-        described = (_describe(error) for error in exc.errors())
+        described = (_describe(error) for error in _without_echoes(exc.errors()))
         problems += [line for line in described if line.split(":", 1)[0] not in unset]
     if problems:
         raise ConfigError(problems)
     return config
 
 
-def _parse_yaml(text: str, environ: Mapping[str, str]) -> tuple[Any, list[str]]:
+def _validate(raw: dict[str, Any], expanded: Mapping[tuple[str, ...], str]) -> Config:
+    """Validate; a `${VAR}` value that resolved to a number or bool where text is
+    wanted (a password of `123456` or `yes`) is retried as the text it expanded to."""
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        retyped = False
+        for error in exc.errors():
+            loc = tuple(str(part) for part in error["loc"])
+            if error["type"] == "string_type" and loc in expanded:
+                _replace(raw, loc, expanded[loc])
+                retyped = True
+        if not retyped:
+            raise
+    return Config.model_validate(raw)
+
+
+def _replace(container: Any, loc: tuple[str, ...], value: str) -> None:
+    *parents, last = loc
+    for part in parents:
+        container = container[int(part)] if isinstance(container, list) else container[part]
+    if isinstance(container, list):
+        container[int(last)] = value
+    else:
+        container[last] = value
+
+
+def _parse_yaml(
+    text: str, environ: Mapping[str, str]
+) -> tuple[Any, list[str], dict[tuple[str, ...], str]]:
     """Parse YAML, expanding `${VAR}` in scalars before their type is resolved.
 
     Expanding per scalar (not in the raw text) keeps the "replaced before
     parsing" semantics — `port: ${PORT}` is still an int — while a password
-    holding `#`, `: ` or quotes cannot break the YAML around it.
+    holding `#`, `: ` or quotes cannot break the YAML around it. Also returns
+    the expanded text of every plain scalar that was expanded, by key path.
     """
     loader = yaml.SafeLoader(text)
     problems: list[str] = []
+    expanded: dict[tuple[str, ...], str] = {}
     try:
         node = loader.get_single_node()
         if node is None:
-            return None, problems
-        for key_path, scalar in _scalars(node, ()):
+            return None, problems, expanded
+        problems += _duplicate_keys(node, ())
+        for path, scalar in _scalars(node, ()):
             if "${" in scalar.value:
+                key_path = ".".join(path) or "config"
                 scalar.value = _expand(scalar.value, key_path, environ, problems)
                 if scalar.style is None:  # plain scalar: resolve its type as if typed in
+                    expanded[path] = scalar.value
                     scalar.tag = loader.resolve(  # type: ignore[no-untyped-call]
                         yaml.ScalarNode, scalar.value, (True, False)
                     )
-        return loader.construct_document(node), problems
+        return loader.construct_document(node), problems, expanded
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        return None, [f"config: YAML syntax error{where}: {exc.problem or exc.context}"]
+        return None, [f"config: YAML syntax error{where}: {exc.problem or exc.context}"], {}
     except yaml.YAMLError as exc:
-        return None, [f"config: YAML error: {exc}"]
+        return None, [f"config: YAML error: {exc}"], {}
     finally:
         loader.dispose()
 
 
-def _scalars(node: yaml.Node, path: tuple[str, ...]) -> Iterator[tuple[str, yaml.ScalarNode]]:
+def _duplicate_keys(node: yaml.Node, path: tuple[str, ...]) -> list[str]:
+    """A key given twice in one mapping: YAML would silently keep the last one."""
+    problems: list[str] = []
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            problems += _duplicate_keys(item, (*path, str(index)))
+    elif isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            key_path = (*path, str(key.value))
+            if key.value in seen:
+                line = key.start_mark.line + 1
+                problems.append(f"{'.'.join(key_path)}: duplicate key (line {line})")
+            seen.add(key.value)
+            problems += _duplicate_keys(value, key_path)
+    return problems
+
+
+def _scalars(
+    node: yaml.Node, path: tuple[str, ...]
+) -> Iterator[tuple[tuple[str, ...], yaml.ScalarNode]]:
     if isinstance(node, yaml.ScalarNode):
-        yield ".".join(path) or "config", node
+        yield path, node
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             yield from _scalars(item, (*path, str(index)))
@@ -268,6 +331,16 @@ def _duplicate_clients(clients: Any) -> list[str]:
     return problems
 
 
+def _without_echoes(errors: list[Any]) -> list[Any]:
+    """Drop a list's "too short" error caused only by its own invalid items.
+
+    pydantic counts a list's length after dropping invalid items, so one bad
+    client would also read as "no clients".
+    """
+    parents = {tuple(e["loc"][:end]) for e in errors for end in range(len(e["loc"]))}
+    return [e for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in parents)]
+
+
 def _describe(error: Mapping[str, Any]) -> str:
     """One ``key.path: reason`` line for a pydantic error, free of pydantic jargon."""
     path = ".".join(str(part) for part in error["loc"]) or "config"
@@ -276,8 +349,14 @@ def _describe(error: Mapping[str, Any]) -> str:
         return f"{path}: unknown key"
     if kind == "missing":
         return f"{path}: required"
-    if kind == "timezone_aware":
+    if kind == "timezone_aware" or kind.startswith("datetime_"):
         return f"{path}: must be an ISO 8601 timestamp with a time zone"
+    if kind == "tuple_type":
+        return f"{path}: must be a list"
+    if kind == "too_short":
+        return f"{path}: must not be empty"
+    if kind in ("model_type", "dict_type"):
+        return f"{path}: must be a mapping"
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
     if kind == "literal_error":
