@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from gateway import handlers, health
 from gateway.auth import Authenticator
+from gateway.breaker import CircuitBreaker
 from gateway.cache import CacheBackend, CacheService, CacheStats, MemoryBackend
 from gateway.config import Config
 from gateway.handlers import JOBSEGMENTS, LOGIN, MAX_BODY
@@ -122,8 +123,15 @@ def _upstream_ctx(
             )
             app[METRICS].watch_token(tokens.seconds_left)
             app[TOKENS] = tokens
+            breaker = CircuitBreaker(
+                failures=settings.breaker_failures,
+                cooldown=settings.breaker_cooldown,
+                clock=clock,
+                on_reject=app[METRICS].breaker_rejected.inc,
+            )
+            app[METRICS].watch_breaker(lambda: breaker.state)
             app[UPSTREAM] = UpstreamClient(
-                session, tokens, base_url=settings.url, metrics=app[METRICS]
+                session, tokens, base_url=settings.url, metrics=app[METRICS], breaker=breaker
             )
             try:
                 yield

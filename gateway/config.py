@@ -86,6 +86,8 @@ class UpstreamConfig(_Model):
     refresh_before: Window = 60
     timeout: Duration = 10
     max_connections: int = Field(default=100, ge=1)
+    breaker_failures: int = Field(default=5, ge=1)  # consecutive failures that open the circuit
+    breaker_cooldown: Duration = 10  # seconds open before one probe request goes through
 
     @field_validator("url")
     @classmethod

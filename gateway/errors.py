@@ -95,6 +95,12 @@ class UpstreamAuthError(UpstreamError):
     message = "upstream authentication failed"
 
 
+class CircuitOpen(UpstreamError):
+    """The circuit breaker is open: the upstream failed repeatedly and is not asked now."""
+
+    message = "upstream unavailable (circuit open)"
+
+
 class UpstreamTimeout(GatewayError):
     status = HTTPStatus.GATEWAY_TIMEOUT
     message = "upstream timed out"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from http import HTTPStatus
 
 from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.errors import UpstreamError, UpstreamTimeout
-from gateway.keys import METRICS, TOKENS
+from gateway.breaker import BreakerState
+from gateway.errors import CircuitOpen, UpstreamError, UpstreamTimeout
+from gateway.keys import METRICS, TOKENS, UPSTREAM
 
 _OK = b'{"status":"ok"}'
 
@@ -19,7 +21,17 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: 200 with a valid upstream token (logging in if needed), else 503 and why."""
+    """Readiness: 200 with a valid upstream token (logging in if needed), else 503 and why.
+
+    Not ready while the upstream circuit is open: requests would fail fast.
+    """
+    breaker = request.app[UPSTREAM].breaker
+    if breaker.state is BreakerState.OPEN:
+        return web.json_response(
+            {"status": "unavailable", "reason": CircuitOpen.message},
+            status=HTTPStatus.SERVICE_UNAVAILABLE,
+            headers={hdrs.RETRY_AFTER: str(max(1, math.ceil(breaker.retry_in())))},
+        )
     try:
         await request.app[TOKENS].token()
     except (UpstreamError, UpstreamTimeout) as exc:

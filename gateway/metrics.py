@@ -69,6 +69,16 @@ class Metrics:
             ["client"],
             registry=registry,
         )
+        self.breaker_state = Gauge(
+            "olcg_upstream_breaker_state",
+            "Upstream circuit breaker state: 0 closed, 1 open, 2 half-open.",
+            registry=registry,
+        )
+        self.breaker_rejected = Counter(
+            "olcg_upstream_breaker_rejected",
+            "Requests failed fast, without an upstream call, while the circuit was open.",
+            registry=registry,
+        )
         self.reloads = Counter(
             "olcg_config_reloads",
             "Client list reloads (SIGHUP) by outcome (ok, invalid).",
@@ -121,6 +131,10 @@ class Metrics:
     def watch_token(self, seconds_left: Callable[[], float]) -> None:
         """Report the upstream token's remaining lifetime, read at scrape time."""
         self.token_expiry.set_function(seconds_left)
+
+    def watch_breaker(self, state: Callable[[], float]) -> None:
+        """Report the circuit breaker's state, read at scrape time."""
+        self.breaker_state.set_function(state)
 
     def watch_cache(self, stats: CacheStats, entries: Callable[[], int | None]) -> None:
         """Export the cache's plain-int counters, read at scrape time."""

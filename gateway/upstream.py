@@ -2,7 +2,8 @@
 
 Connection errors, 5xx, redirects and payload errors become `UpstreamError`
 (502); timeouts become `UpstreamTimeout` (504). A refused token (401/403) is
-renewed once and the request retried once — never a loop.
+renewed once and the request retried once — never a loop. A `CircuitBreaker`
+stops sending requests for a cool-down after repeated failures.
 """
 
 from __future__ import annotations
@@ -15,11 +16,20 @@ from http import HTTPStatus
 import aiohttp
 from aiohttp import hdrs
 
+from gateway.breaker import CircuitBreaker
 from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.metrics import Metrics
 from gateway.tokens import UpstreamTokens
 
 _TOKEN_REFUSED = frozenset({HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN})
+
+
+class _LoginFailed(Exception):
+    """A re-login inside a request failed: not the data request's verdict on the upstream."""
+
+    def __init__(self, error: UpstreamError | UpstreamTimeout) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +50,7 @@ class UpstreamClient:
         tokens: the token lifecycle.
         base_url: OL Connect base URL, no trailing slash.
         metrics: counts upstream requests and their latency by route.
+        breaker: fails requests fast while the upstream is down.
         timer: measures upstream latency.
     """
 
@@ -50,9 +61,11 @@ class UpstreamClient:
         *,
         base_url: str,
         metrics: Metrics,
+        breaker: CircuitBreaker,
         timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._session = session
+        self.breaker = breaker
         self._tokens = tokens
         self._base_url = base_url
         self._metrics = metrics
@@ -74,11 +87,47 @@ class UpstreamClient:
         Raises:
             UpstreamError: unreachable, 3xx, 5xx, token refused twice, broken body.
             UpstreamTimeout: slower than upstream.timeout.
+            CircuitOpen: the breaker is open; nothing was sent.
         """
-        token = await self._tokens.token()
+        self.breaker.acquire()
+        try:
+            # The breaker does not count login failures: UpstreamTokens backs off on its
+            # own (fails fast, exponentially), and a refused password is no outage a
+            # cool-down heals — counting it would hide "upstream authentication failed"
+            # behind "circuit open". A probe whose login fails hands its slot back.
+            token = await self._tokens.token()
+        except BaseException:
+            self.breaker.release()
+            raise
+        try:
+            response = await self._exchange(method, path, route, token, body, content_type)
+        except _LoginFailed as failed:
+            self.breaker.release()
+            raise failed.error from None
+        except (UpstreamError, UpstreamTimeout):
+            self.breaker.failure()
+            raise
+        except BaseException:
+            self.breaker.release()  # cancelled: no verdict on the upstream
+            raise
+        self.breaker.success()
+        return response
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        route: str,
+        token: str,
+        body: bytes | None,
+        content_type: str | None,
+    ) -> UpstreamResponse:
         response = await self._send(method, path, route, token, body, content_type)
         if response.status in _TOKEN_REFUSED:
-            token = await self._tokens.renew_after_rejection(token)
+            try:
+                token = await self._tokens.renew_after_rejection(token)
+            except (UpstreamError, UpstreamTimeout) as exc:
+                raise _LoginFailed(exc) from None
             response = await self._send(method, path, route, token, body, content_type)
             if response.status in _TOKEN_REFUSED:
                 raise UpstreamError("upstream refused the gateway's session")
