@@ -1,0 +1,342 @@
+"""deploy/: every manifest parses and agrees with the code (ports, probes, env, config path).
+
+No container engine runs here, so these tests read the Dockerfile as text and
+the Kubernetes, compose and systemd files as data, and feed the configs they
+mount to `load_config` with the environment the manifests give the gateway.
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import re
+import shlex
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp import hdrs
+
+from gateway.app import create_app
+from gateway.cli import EXIT_USAGE
+from gateway.config import CONFIG_ENV_VAR, Config, ServerConfig, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+KUBERNETES = DEPLOY / "kubernetes"
+DEFAULT_PORT = ServerConfig().port
+DEFAULT_SHUTDOWN_TIMEOUT = ServerConfig().shutdown_timeout
+CONFIG_DIR = "/etc/olconnect-gateway"
+CONFIG_PATH = f"{CONFIG_DIR}/gateway.yaml"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}")
+
+
+def console_script() -> str:
+    [name] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    return str(name)
+
+
+def get_routes() -> set[str]:
+    """The paths the gateway serves without a key (health, readiness, metrics)."""
+    config = Config.model_validate(
+        {
+            "upstream": {"url": "http://127.0.0.1:9340", "username": "u", "password": "p"},
+            "clients": [{"name": "c", "key_sha256": "0" * 64}],
+        }
+    )
+    app = create_app(config)
+    return {
+        route.resource.canonical
+        for route in app.router.routes()
+        if route.method == hdrs.METH_GET and route.resource is not None
+    }
+
+
+def env_refs(text: str) -> set[str]:
+    """Names of the `${VAR}` (without a default) a config needs from the environment."""
+    return {m.group(1) for m in _ENV_REF.finditer(text) if m.group(2) is None}
+
+
+# --- Dockerfile ------------------------------------------------------------------------------
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    lines = [
+        line
+        for line in (DEPLOY / "Dockerfile").read_text().splitlines()
+        if not line.lstrip().startswith("#")
+    ]
+    joined = re.sub(r"\\\n\s*", " ", "\n".join(lines))
+    instructions = []
+    for line in joined.splitlines():
+        if line.strip():
+            keyword, _, rest = line.strip().partition(" ")
+            instructions.append((keyword.upper(), rest.strip()))
+    return instructions
+
+
+def dockerfile(keyword: str) -> list[str]:
+    return [rest for key, rest in dockerfile_instructions() if key == keyword]
+
+
+def test_dockerfile_slim_base_non_root_user() -> None:
+    """Every stage starts from a slim Python image and the final one runs as a non-root uid."""
+    bases = dockerfile("FROM")
+    assert bases
+    assert all(re.match(r"python:3\.\d+-slim\b", base) for base in bases)
+    [user] = dockerfile("USER")
+    assert user.split(":")[0] not in ("root", "0")
+    keywords = [key for key, _ in dockerfile_instructions()]
+    assert keywords.index("USER") > max(i for i, key in enumerate(keywords) if key == "FROM")
+
+
+def test_dockerfile_port_healthcheck_and_signal_match_the_code() -> None:
+    """EXPOSE is the default port; HEALTHCHECK probes /healthz there; SIGTERM stops it."""
+    assert dockerfile("EXPOSE") == [str(DEFAULT_PORT)]
+    [check] = dockerfile("HEALTHCHECK")
+    assert f"http://127.0.0.1:{DEFAULT_PORT}/healthz" in check
+    assert "/healthz" in get_routes()
+    assert dockerfile("STOPSIGNAL") == ["SIGTERM"]
+
+
+def test_dockerfile_config_from_mount_and_no_secrets_in_image() -> None:
+    """OLCG_CONFIG names the mounted config; no credential is baked into the image."""
+    env = " ".join(dockerfile("ENV"))
+    assert f"{CONFIG_ENV_VAR}={CONFIG_PATH}" in env
+    assert "OLCONNECT_" not in env
+    assert "PASSWORD" not in (DEPLOY / "Dockerfile").read_text().upper().replace(
+        "OLCONNECT_PASSWORD", ""
+    )
+    [entrypoint] = dockerfile("ENTRYPOINT")
+    assert yaml.safe_load(entrypoint) == [console_script()]
+    assert yaml.safe_load(dockerfile("CMD")[0]) == ["serve"]
+
+
+def test_dockerfile_context_keeps_what_the_build_copies() -> None:
+    """The build's ignore file lets through every path the Dockerfile copies from the context."""
+    ignore = (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+    kept = {line.removeprefix("!").rstrip("/") for line in ignore if line.startswith("!")}
+    copied = [
+        part.rstrip("/")
+        for rest in dockerfile("COPY")
+        if not rest.startswith("--from")
+        for part in rest.split()[:-1]
+    ]
+    assert copied
+    assert set(copied) <= kept
+    assert all((ROOT / path).exists() for path in copied)
+
+
+# --- Kubernetes ------------------------------------------------------------------------------
+
+
+def kubernetes_documents() -> Iterator[dict[str, Any]]:
+    for path in sorted(KUBERNETES.glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            if document:
+                yield document
+
+
+def kubernetes(kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in kubernetes_documents() if doc["kind"] == kind]
+
+
+def pod_spec() -> dict[str, Any]:
+    [deployment] = kubernetes("Deployment")
+    spec: dict[str, Any] = deployment["spec"]["template"]["spec"]
+    return spec
+
+
+def gateway_container() -> dict[str, Any]:
+    """The one container running the gateway image (a native sidecar or a plain container)."""
+    spec = pod_spec()
+    containers: list[dict[str, Any]] = [*spec.get("initContainers", []), *spec["containers"]]
+    [container] = [c for c in containers if c["image"].startswith("olconnect-gateway")]
+    return container
+
+
+def secret_value(name: str, key: str) -> str:
+    [secret] = [s for s in kubernetes("Secret") if s["metadata"]["name"] == name]
+    return str(secret["stringData"][key])
+
+
+def container_env(container: dict[str, Any]) -> dict[str, str]:
+    """The container's environment, secretKeyRefs resolved from the example Secrets."""
+    env = {}
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = str(item["value"])
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            env[item["name"]] = secret_value(ref["name"], ref["key"])
+    return env
+
+
+def mounted_config_text() -> str:
+    """The gateway.yaml the gateway container mounts, from the ConfigMap its volume names."""
+    [mount] = [m for m in gateway_container()["volumeMounts"] if m["mountPath"] == CONFIG_DIR]
+    [volume] = [v for v in pod_spec()["volumes"] if v["name"] == mount["name"]]
+    name = volume["configMap"]["name"]
+    [config_map] = [cm for cm in kubernetes("ConfigMap") if cm["metadata"]["name"] == name]
+    return str(config_map["data"]["gateway.yaml"])
+
+
+def kubernetes_config(tmp_path: Path) -> Config:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(mounted_config_text())
+    return load_config(path, container_env(gateway_container()))
+
+
+def test_kubernetes_gateway_is_a_sidecar_next_to_an_app() -> None:
+    """The pod runs the gateway (a restartable init container) and at least one app container."""
+    spec = pod_spec()
+    container = gateway_container()
+    if container in spec.get("initContainers", []):
+        assert container["restartPolicy"] == "Always"
+    apps = [c for c in spec["containers"] if c is not container]
+    assert apps
+
+
+def test_kubernetes_config_mount_passes_load_config(tmp_path: Path) -> None:
+    """The ConfigMap's gateway.yaml, with the env the manifest gives, is a valid config."""
+    container = gateway_container()
+    assert container["args"] == ["serve", "--config", CONFIG_PATH]
+    [mount] = container["volumeMounts"]
+    assert mount["mountPath"] == CONFIG_DIR
+    assert mount.get("readOnly") is True
+    assert "subPath" not in mount, "a subPath mount never sees ConfigMap updates (no reload)"
+    config = kubernetes_config(tmp_path)
+    assert config.server.host == "0.0.0.0"  # noqa: S104 - the kubelet probes the pod IP
+
+
+def test_kubernetes_env_names_match_the_config(tmp_path: Path) -> None:
+    """Every ${VAR} the mounted config needs is set on the gateway container, from a Secret."""
+    needed = env_refs(mounted_config_text())
+    env = gateway_container()["env"]
+    assert needed == {item["name"] for item in env}
+    assert all("secretKeyRef" in item["valueFrom"] for item in env)
+    assert {"OLCONNECT_USERNAME", "OLCONNECT_PASSWORD"} <= needed
+
+
+def test_kubernetes_ports_and_probes_match_the_code(tmp_path: Path) -> None:
+    """Container port = config port; readiness on /readyz, liveness on /healthz, served routes."""
+    config = kubernetes_config(tmp_path)
+    container = gateway_container()
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert list(ports.values()) == [config.server.port]
+    routes = get_routes()
+    probes = {
+        kind: container[kind]["httpGet"]
+        for kind in ("readinessProbe", "livenessProbe", "startupProbe")
+        if kind in container
+    }
+    assert probes["readinessProbe"]["path"] == "/readyz"
+    assert probes["livenessProbe"]["path"] == "/healthz"
+    for probe in probes.values():
+        assert probe["path"] in routes
+        port = probe["port"]
+        assert ports.get(port, port) == config.server.port
+    annotations = kubernetes("Deployment")[0]["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/path"] in routes
+    assert int(annotations["prometheus.io/port"]) == config.server.port
+
+
+def test_kubernetes_app_reaches_the_gateway_with_its_own_key(tmp_path: Path) -> None:
+    """The app calls the sidecar on loopback with a key whose digest the gateway knows."""
+    config = kubernetes_config(tmp_path)
+    gateway = gateway_container()
+    [app] = [c for c in pod_spec()["containers"] if c is not gateway]
+    env = container_env(app)
+    assert env["OLCONNECT_BASE_URL"] == f"http://127.0.0.1:{config.server.port}"
+    digest = hashlib.sha256(env["OLCONNECT_API_KEY"].encode()).hexdigest()
+    assert any(digest in client.key_sha256 for client in config.clients)
+    assert not {"OLCONNECT_USERNAME", "OLCONNECT_PASSWORD"} & set(env)
+
+
+def test_kubernetes_resources_and_grace_period(tmp_path: Path) -> None:
+    """Every container has requests and limits; the grace period exceeds shutdown_timeout."""
+    spec = pod_spec()
+    for container in [*spec.get("initContainers", []), *spec["containers"]]:
+        resources = container["resources"]
+        assert {"cpu", "memory"} <= set(resources["requests"])
+        assert "memory" in resources["limits"]
+    config = kubernetes_config(tmp_path)
+    assert spec["terminationGracePeriodSeconds"] > config.server.shutdown_timeout
+    assert spec["securityContext"]["runAsNonRoot"] is True
+
+
+# --- systemd ---------------------------------------------------------------------------------
+
+
+def systemd_unit() -> configparser.RawConfigParser:
+    unit = configparser.RawConfigParser(strict=False)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]  # keys are case-sensitive
+    unit.read(DEPLOY / "olconnect-gateway.service")
+    return unit
+
+
+def test_systemd_unit_reload_stop_and_config() -> None:
+    """ExecReload sends SIGHUP; ExecStart serves the config OLCG_CONFIG names; SIGTERM stops."""
+    service = systemd_unit()["Service"]
+    assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    start = shlex.split(service["ExecStart"])
+    assert start[0].endswith("/" + console_script())
+    assert start[1:] == ["serve", "--config", CONFIG_PATH]
+    assert service["Environment"] == f"{CONFIG_ENV_VAR}={CONFIG_PATH}"
+    assert service["KillSignal"] == "SIGTERM"
+    assert float(service["TimeoutStopSec"]) > DEFAULT_SHUTDOWN_TIMEOUT
+    assert service["RestartPreventExitStatus"] == str(EXIT_USAGE)
+    assert service["User"] not in ("root", "0")
+    assert "OLCONNECT_PASSWORD" not in service.get("Environment", "")
+
+
+# --- compose ---------------------------------------------------------------------------------
+
+
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    return data
+
+
+def test_compose_runs_gateway_simulator_and_redis() -> None:
+    """compose.yaml defines the three services, built from deploy/Dockerfile."""
+    services = compose()["services"]
+    assert set(services) == {"gateway", "simulator", "redis"}
+    build = services["gateway"]["build"]
+    assert (DEPLOY / build["context"] / build["dockerfile"]).resolve() == DEPLOY / "Dockerfile"
+
+
+def test_compose_gateway_config_passes_load_config_and_points_at_services() -> None:
+    """The mounted config is valid with the compose env and names the simulator and Redis."""
+    services = compose()["services"]
+    gateway = services["gateway"]
+    assert gateway["command"] == ["serve", "--config", CONFIG_PATH]
+    [volume] = gateway["volumes"]
+    source, target, mode = volume.split(":")
+    assert (target, mode) == (CONFIG_PATH, "ro")
+    config = load_config(DEPLOY / source, gateway["environment"])
+
+    assert config.upstream.url == "http://simulator:9340"
+    simulator = services["simulator"]["command"]
+    assert simulator[simulator.index("--port") + 1] == "9340"
+    assert simulator[simulator.index("--username") + 1] == config.upstream.username
+    assert simulator[simulator.index("--password") + 1] == (
+        config.upstream.password.get_secret_value()
+    )
+    assert config.cache.backend == "redis"
+    assert config.cache.redis_url.startswith("redis://redis:6379/")
+    [published] = gateway["ports"]
+    assert published.rsplit(":", 1)[1] == str(config.server.port)
+    assert published.startswith("127.0.0.1:")
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p.relative_to(DEPLOY).as_posix() for p in DEPLOY.rglob("*.yaml"))
+)
+def test_deploy_yaml_files_parse(path: str) -> None:
+    """Every YAML file under deploy/ parses."""
+    assert list(yaml.safe_load_all((DEPLOY / path).read_text()))
