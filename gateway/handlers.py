@@ -55,12 +55,18 @@ def _is_properties(data: Any) -> bool:
     )
 
 
+def _is_json_type(content_type: str) -> bool:
+    """application/json or a +json type: a JSON body under another label is not trusted."""
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type == _JSON or media_type.endswith("+json")
+
+
 def _fetched(response: UpstreamResponse, segment: int, valid: Callable[[Any], bool]) -> Fetched:
     """Map an upstream answer to what the cache may store: a well-formed 200, or our 404."""
     if response.status == HTTPStatus.NOT_FOUND:
         body = error_body(HTTPStatus.NOT_FOUND, "job segment not found", str(segment))
         return Fetched(HTTPStatus.NOT_FOUND, _JSON, body)
-    if response.status == HTTPStatus.OK:
+    if response.status == HTTPStatus.OK and _is_json_type(response.content_type):
         try:
             well_formed = valid(json.loads(response.body))
         except ValueError:

@@ -284,6 +284,7 @@ async def test_latency_delays_answers(
         (Fault.UNAUTHORIZED, 401, JSON),
         (Fault.TRUNCATED_JSON, 200, JSON),
         (Fault.NON_JSON, 200, "text/html"),
+        (Fault.WRONG_CONTENT_TYPE, 200, "text/html"),
         (Fault.REDIRECT, 302, "application/octet-stream"),
     ],
 )

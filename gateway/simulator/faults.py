@@ -40,6 +40,8 @@ async def fault_response(
             return web.Response(
                 text="<html><body><h1>Maintenance</h1></body></html>", content_type="text/html"
             )
+        case Fault.WRONG_CONTENT_TYPE:
+            return web.Response(body=_PARTIAL_BODY, content_type="text/html")
         case Fault.REDIRECT:
             return web.Response(
                 status=HTTPStatus.FOUND,

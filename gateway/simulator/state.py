@@ -30,6 +30,8 @@ class Fault(enum.StrEnum):
     """Answer 200 application/json with a cut-off JSON body (a complete HTTP message)."""
     NON_JSON = "non_json"
     """Answer 200 with a text/html body."""
+    WRONG_CONTENT_TYPE = "wrong_content_type"
+    """Answer 200 with a well-formed Identifier List labelled text/html."""
     HANG_AFTER_HEADERS = "hang_after_headers"
     """Send the headers, then never the body (until the connection or the app closes)."""
     REDIRECT = "redirect"

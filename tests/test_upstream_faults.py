@@ -1,0 +1,157 @@
+"""Upstream faults through the gateway: clean errors, nothing leaked, nothing cached, no crash.
+
+Dropped connections, 500s and 401-on-every-request have their own tests in
+test_tokens.py; here every fault also has to stay out of the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from conftest import FakeClock, MakeGateway, key_header
+
+from gateway.simulator import Simulator
+from gateway.simulator.state import Fault
+
+Client = TestClient[Any, Any]
+SEGMENTS = "/rest/serverengine/entity/jobsegments"
+TIMEOUT = 0.5  # upstream.timeout for these tests: a hang costs this much
+
+# fault → the status the client sees.
+FAULTS = {
+    Fault.RESET_MID_BODY: 502,
+    Fault.TRUNCATED_JSON: 502,
+    Fault.NON_JSON: 502,
+    Fault.WRONG_CONTENT_TYPE: 502,
+    Fault.HANG_AFTER_HEADERS: 504,
+    Fault.REDIRECT: 502,
+    Fault.DROP: 502,
+    Fault.STATUS_500: 502,
+    Fault.UNAUTHORIZED: 502,
+}
+SAFE_MESSAGES = {
+    "upstream unavailable",
+    "upstream timed out",
+    "upstream sent an invalid answer",
+    "upstream refused the gateway's session",
+}
+
+
+async def fetch(client: Client, path: str) -> tuple[int, bytes, dict[str, str]]:
+    async with client.get(path, headers=key_header()) as response:
+        return response.status, await response.read(), dict(response.headers)
+
+
+def assert_clean_error(
+    status: int, body: bytes, headers: dict[str, str], expected: int, upstream: TestServer
+) -> None:
+    """A JSON Error with a safe message and nothing about the upstream in it."""
+    assert status == expected
+    assert headers["Content-Type"].startswith("application/json")
+    assert "X-Request-ID" in headers
+    assert "Location" not in headers
+    text = body.decode()
+    for detail in (str(upstream.port), "127.0.0.1", "Traceback", "Error:", "html", "Maintenance"):
+        assert detail not in text
+    for value in headers.values():
+        assert str(upstream.port) not in value
+    error = json.loads(body)["error"]
+    assert error["status"] == expected
+    assert error["message"] in SAFE_MESSAGES
+
+
+@pytest.mark.parametrize("fault", list(FAULTS), ids=str)
+@pytest.mark.parametrize("route", ["", "/metadata"], ids=["document_sets", "metadata"])
+async def test_upstream_fault_answers_cleanly_and_is_not_cached(
+    make_gateway: MakeGateway,
+    simulator: Simulator,
+    simulator_server: TestServer,
+    fault: Fault,
+    route: str,
+) -> None:
+    """A fault gives a clean 502/504, and once it is lifted the same entry is a MISS, then HIT."""
+    gateway = await make_gateway(upstream={"timeout": TIMEOUT})
+    await fetch(gateway, f"{SEGMENTS}/1")  # log in while the upstream is healthy
+    simulator.fault = fault
+    path = f"{SEGMENTS}/5{route}"
+
+    status, body, headers = await fetch(gateway, path)
+    assert_clean_error(status, body, headers, FAULTS[fault], simulator_server)
+
+    simulator.fault = None
+    status, _, headers = await fetch(gateway, path)
+    assert (status, headers["X-Cache"]) == (200, "MISS")
+    status, _, headers = await fetch(gateway, path)
+    assert (status, headers["X-Cache"]) == (200, "HIT")
+    async with gateway.get("/healthz") as response:
+        assert response.status == 200
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault.RESET_MID_BODY, Fault.TRUNCATED_JSON, Fault.NON_JSON, Fault.WRONG_CONTENT_TYPE],
+    ids=str,
+)
+async def test_upstream_fault_never_replaces_a_good_entry(
+    make_gateway: MakeGateway, simulator: Simulator, wall_clock: FakeClock, fault: Fault
+) -> None:
+    """An expired good entry is served STALE through a fault, and stays the good one."""
+    gateway = await make_gateway()
+    status, good, _ = await fetch(gateway, f"{SEGMENTS}/9")
+    assert status == 200
+    wall_clock.advance(301)  # past cache.ttl.document_sets, within stale_if_error
+    simulator.fault = fault
+
+    for _ in range(2):
+        status, body, headers = await fetch(gateway, f"{SEGMENTS}/9")
+        assert (status, headers["X-Cache"], body) == (200, "STALE", good)
+
+
+async def test_upstream_hang_after_headers_is_504_within_the_timeout(
+    make_gateway: MakeGateway, simulator: Simulator, simulator_server: TestServer
+) -> None:
+    """Headers then silence: the gateway gives up after upstream.timeout, not later."""
+    gateway = await make_gateway(upstream={"timeout": TIMEOUT})
+    await fetch(gateway, f"{SEGMENTS}/1")
+    simulator.fault = Fault.HANG_AFTER_HEADERS
+
+    started = time.monotonic()
+    status, body, headers = await fetch(gateway, f"{SEGMENTS}/version")
+    elapsed = time.monotonic() - started
+    assert_clean_error(status, body, headers, 504, simulator_server)
+    assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 1.0
+
+
+async def test_upstream_redirect_is_not_followed(
+    make_gateway: MakeGateway, simulator: Simulator
+) -> None:
+    """A 3xx is an upstream error: the gateway neither follows it nor hands it on."""
+    gateway = await make_gateway()
+    await fetch(gateway, f"{SEGMENTS}/1")
+    simulator.fault = Fault.REDIRECT
+    before = sum(simulator.calls.values())
+
+    status, _, headers = await fetch(gateway, SEGMENTS)
+    assert status == 502
+    assert "Location" not in headers
+    assert sum(simulator.calls.values()) == before + 1  # the one request, nothing after it
+
+
+async def test_upstream_reset_mid_body_on_put_drops_cached_metadata(
+    make_gateway: MakeGateway, simulator: Simulator
+) -> None:
+    """A PUT whose answer is cut off is a 502, and the cached metadata is dropped anyway."""
+    gateway = await make_gateway()
+    path = f"{SEGMENTS}/3/metadata"
+    assert (await fetch(gateway, path))[0] == 200
+    simulator.fault = Fault.RESET_MID_BODY
+    body = {"id": 3, "properties": [{"name": "k", "value": "v"}]}
+    async with gateway.put(path, json=body, headers=key_header("writer")) as response:
+        assert response.status == 502
+    simulator.fault = None
+    status, _, headers = await fetch(gateway, path)
+    assert (status, headers["X-Cache"]) == (200, "MISS")
