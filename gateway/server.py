@@ -49,6 +49,9 @@ async def _until_signalled(on_hangup: Callable[[], object] | None = None) -> Non
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
+        # SIGHUP's default action kills the process: a reload sent while in-flight
+        # requests drain must not cut them off. A second SIGTERM still stops at once.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 async def _start(
@@ -68,6 +71,9 @@ async def _start(
 
 def serve(config_path: str) -> int:
     """Run the gateway from the config file at `config_path` until SIGTERM/SIGINT."""
+    # Until the loop's handler is installed, a SIGHUP (a reload) must not kill the
+    # process; the config read just below is the newest anyway.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     config = load_or_exit(config_path)
     configure_logging(config.logging.level, config.logging.format)
     _use_uvloop()

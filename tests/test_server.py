@@ -38,7 +38,10 @@ async def test_serve_startup_line_names_address_and_config(start_gateway: StartG
 async def test_serve_sigterm_lets_slow_request_finish_and_exits_0(
     start_gateway: StartGateway, sim_control: aiohttp.ClientSession
 ) -> None:
-    """SIGTERM during a slow upstream request: new connections are refused, it completes, exit 0."""
+    """SIGTERM during a slow upstream request: new connections are refused, it completes, exit 0.
+
+    A SIGHUP while it drains changes nothing.
+    """
     gateway = await start_gateway()
     async with sim_control.put("/_sim/fault", json={"route_latency": {"document_sets": 1.5}}):
         pass
@@ -62,6 +65,7 @@ async def test_serve_sigterm_lets_slow_request_finish_and_exits_0(
             return None
 
         await poll(refused, 5, "the listener to close")
+        gateway.child.send(signal.SIGHUP)  # a reload while draining must not kill it
         assert not slow.done(), "the slow request should still be in flight"
         response = await slow
         assert response.status == 200
