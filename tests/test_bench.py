@@ -1,0 +1,45 @@
+"""Smoke test of the benchmark harness: it runs and prints its table (no speed asserted)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_bench_prints_its_table_and_leaves_no_process() -> None:
+    """A tiny run (Python loader, no nginx) prints table and verdicts, then stops its children."""
+    tiny = ["--rounds", "1", "--duration", "0.3", "-c", "4", "--ids", "50", "--warmup", "0"]
+    tiny += ["--entries", "200", "--storm", "20", "--loader", "python", "--no-nginx"]
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "bench", *tiny],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "| scenario | target | req/s | p50 ms | p99 ms | notes |" in out
+    for row in ("a: hit, one id | gateway", "a: hit, one id | bare-aiohttp", "d: miss storm"):
+        assert row in out
+    assert "e: memory" in out
+    assert "hit throughput" in out
+    assert "miss storm (gateway)" in out
+    pids_line = next(line for line in out.splitlines() if line.startswith("# stopped pids:"))
+    pids = [int(pid) for pid in pids_line.split(":")[1].split()]
+    assert len(pids) == 3  # simulator, gateway, bare aiohttp
+    assert not [pid for pid in pids if _alive(pid)]
