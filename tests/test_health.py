@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from conftest import FakeClock, MakeGateway
+from conftest import KEYS, FakeClock, MakeGateway
 
 from gateway.simulator import Simulator
 
@@ -37,7 +38,7 @@ async def test_readyz_ready_after_logging_in(gateway: Client, simulator: Simulat
 
 
 async def test_readyz_flips_to_503_when_logins_are_rejected_and_back(
-    gateway: Client, simulator: Simulator, clock: FakeClock
+    gateway: Client, simulator: Simulator, clock: FakeClock, log_output: io.StringIO
 ) -> None:
     """Once the token expires and logins are rejected, 503 names the reason; it recovers."""
     assert (await readiness(gateway))[0] == 200
@@ -55,6 +56,11 @@ async def test_readyz_flips_to_503_when_logins_are_rejected_and_back(
     clock.advance(1)  # past the first login backoff
     assert await readiness(gateway) == (200, {"status": "ready"})
     assert simulator.calls["login"] == 3
+
+    logged = log_output.getvalue()
+    assert "upstream_login_failed" in logged
+    for secret in [*simulator.issued_tokens(), '"secret"', *KEYS.values()]:
+        assert secret not in logged
 
 
 async def test_readyz_503_when_upstream_unreachable(

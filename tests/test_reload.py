@@ -26,7 +26,7 @@ from processes import (  # *_fixture: imported so pytest finds them in this modu
     sim_control_fixture,  # noqa: F401
     start_gateway_fixture,  # noqa: F401
     upstream_fixture,  # noqa: F401
-    )
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.config import key_digest
@@ -160,6 +160,7 @@ async def test_reload_clients_invalid_file_changes_nothing_and_logs_problems(
     assert any(p.startswith("colour: unknown key") for p in problems)
     assert any(p.startswith("clients.3.key_sha256:") for p in problems)
     assert any(p.startswith("clients.3.scopes.0:") for p in problems)
+    assert_no_secrets(log_output.getvalue(), [*KEYS.values(), '"secret"'])
 
 
 async def test_reload_clients_missing_file_changes_nothing(
