@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pydantic
 import pytest
@@ -24,6 +25,7 @@ from gateway.config import (
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = REPO / "config" / "gateway.yaml"
+README = REPO / "README.md"
 DIGEST_A = key_digest("key-a")
 DIGEST_B = key_digest("key-b")
 PASSWORD = "s3cret-Pa55word"
@@ -505,6 +507,53 @@ def test_example_config_passes_and_holds_every_default() -> None:
     assert config.cache.ttl == CacheTTLConfig()
     assert config.logging == LoggingConfig()
     assert len(config.clients) == 1
+
+
+def config_keys(model: type[pydantic.BaseModel], prefix: str = "") -> Iterator[str]:
+    """Every key path the config models define; list items appear as `clients[].name`."""
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+            yield from config_keys(annotation, f"{prefix}{name}.")
+            continue
+        yield f"{prefix}{name}"
+        for item in get_args(annotation):
+            if isinstance(item, type) and issubclass(item, pydantic.BaseModel):
+                yield from config_keys(item, f"{prefix}{name}[].")
+
+
+def test_config_keys_cover_the_models() -> None:
+    """The key walk used below sees nested sections and the client list."""
+    keys = set(config_keys(Config))
+
+    assert {"server.port", "cache.ttl.not_found", "clients", "clients[].key_sha256"} <= keys
+
+
+def test_example_config_spells_out_every_key() -> None:
+    """`config/gateway.yaml` shows every key the code accepts (optional client keys commented)."""
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    text = EXAMPLE_CONFIG.read_text(encoding="utf-8")
+
+    def present(key: str) -> bool:
+        if key.startswith("clients[]."):
+            return f"{key.removeprefix('clients[].')}:" in text
+        node: Any = data
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return True
+
+    missing = [key for key in config_keys(Config) if not present(key)]
+    assert missing == [], f"config/gateway.yaml lacks {missing}"
+
+
+def test_readme_documents_every_key() -> None:
+    """The README's configuration reference has a row for every key the code accepts."""
+    text = README.read_text(encoding="utf-8")
+
+    missing = [key for key in config_keys(Config) if f"| `{key}` |" not in text]
+    assert missing == [], f"README.md configuration reference lacks {missing}"
 
 
 def test_example_config_keeps_secrets_in_variables() -> None:
