@@ -76,6 +76,10 @@ class ServerConfig(_Model):
     port: int = Field(default=8080, ge=1, le=65535)
     session_ttl: Duration = 3600
     shutdown_timeout: Duration = 10
+    # Seconds a client may take to send a request head (counted from connecting or from
+    # its previous answer; also the keep-alive idle limit) and, again, its body: a
+    # slow client cannot hold a connection forever.
+    client_timeout: Duration = 30
 
 
 class UpstreamConfig(_Model):

@@ -72,6 +72,11 @@ class MethodNotAllowed(GatewayError):
     message = "method not allowed"
 
 
+class RequestTimeout(GatewayError):
+    status = HTTPStatus.REQUEST_TIMEOUT
+    message = "request body not received in time"
+
+
 class PayloadTooLarge(GatewayError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     message = "request body too large"

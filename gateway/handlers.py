@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable
@@ -12,7 +13,14 @@ from aiohttp import hdrs, web
 
 from gateway.auth import read_credential
 from gateway.cache import CacheService, Fetched, cache_headers
-from gateway.errors import BadRequest, NotFound, PayloadTooLarge, UpstreamError, error_body
+from gateway.errors import (
+    BadRequest,
+    NotFound,
+    PayloadTooLarge,
+    RequestTimeout,
+    UpstreamError,
+    error_body,
+)
 from gateway.keys import AUTHENTICATOR, CACHE, CACHE_OUTCOME, CONFIG, UPSTREAM, UPSTREAM_SECONDS
 from gateway.upstream import UpstreamResponse
 
@@ -118,7 +126,12 @@ async def update_metadata(request: web.Request) -> web.Response:
     segment = segment_id(request)
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise PayloadTooLarge(parameter=str(MAX_BODY))
-    body = await request.read()  # client_max_size stops a chunked body at MAX_BODY
+    try:
+        # client_max_size stops a chunked body at MAX_BODY; the timeout stops a slow one.
+        async with asyncio.timeout(request.app[CONFIG].server.client_timeout):
+            body = await request.read()
+    except TimeoutError:
+        raise RequestTimeout(parameter="body") from None
     try:
         document = json.loads(body.decode())  # strict UTF-8, as RFC 8259 requires
     except ValueError:  # UnicodeDecodeError included

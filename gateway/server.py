@@ -13,6 +13,7 @@ import secrets
 import signal
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -20,6 +21,8 @@ from aiohttp import web
 from gateway.app import create_app
 from gateway.cli import load_or_exit
 from gateway.config import Config, key_digest
+from gateway.filecheck import warn_if_exposed
+from gateway.limits import runner_options
 from gateway.log import configure_logging
 from gateway.reload import reload_clients
 from gateway.simulator import Simulator, create_simulator_app
@@ -55,10 +58,10 @@ async def _until_signalled(on_hangup: Callable[[], object] | None = None) -> Non
 
 
 async def _start(
-    app: web.Application, host: str, port: int, shutdown_timeout: float
+    app: web.Application, host: str, port: int, shutdown_timeout: float, **options: Any
 ) -> web.AppRunner:
     runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout
+        app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout, **options
     )
     await runner.setup()
     try:
@@ -76,6 +79,7 @@ def serve(config_path: str) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     config = load_or_exit(config_path)
     configure_logging(config.logging.level, config.logging.format)
+    warn_if_exposed(config_path)
     _use_uvloop()
     asyncio.run(_serve(config, config_path))
     return 0
@@ -83,8 +87,9 @@ def serve(config_path: str) -> int:
 
 async def _serve(config: Config, config_path: str) -> None:
     app = create_app(config)
+    server = config.server
     runner = await _start(
-        app, config.server.host, config.server.port, config.server.shutdown_timeout
+        app, server.host, server.port, server.shutdown_timeout, **runner_options(server)
     )
     log.info(
         "gateway_listening",
@@ -144,7 +149,9 @@ async def _demo(port: int) -> None:
         }
     )
     try:
-        gateway_runner = await _start(create_app(config), "127.0.0.1", port, shutdown_timeout=5)
+        gateway_runner = await _start(
+            create_app(config), "127.0.0.1", port, 5, **runner_options(config.server)
+        )
     except BaseException:
         await sim_runner.cleanup()
         raise
