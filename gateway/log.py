@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
+import time
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
@@ -22,14 +24,45 @@ _SECRET_FIELD = re.compile(
 _SAFE_FIELDS = frozenset({"token_expires_in", "tokens"})
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_secret_field(field: str) -> bool:
+    # Field names come from code, so the same few recur: judge each once, not per line.
+    return field not in _SAFE_FIELDS and _SECRET_FIELD.search(field) is not None
+
+
 def redact_secrets(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: blank out every field whose name looks like a credential."""
     for field in event_dict:
-        if field not in _SAFE_FIELDS and _SECRET_FIELD.search(field):
+        if _is_secret_field(field):
             event_dict[field] = REDACTED
     return event_dict
+
+
+class _UTCTimeStamper:
+    """``timestamp``: ISO 8601 UTC with microseconds and ``Z``, like structlog's TimeStamper.
+
+    The date and time of day are formatted once per second; a line only adds
+    its microseconds (TimeStamper builds and formats a datetime every time).
+    """
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(
+        self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        event_dict["timestamp"] = f"{self._prefix}.{int((now - second) * 1e6):06d}Z"
+        return event_dict
 
 
 def configure_logging(
@@ -57,7 +90,7 @@ def configure_logging(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _UTCTimeStamper(),
             redact_secrets,
             structlog.processors.format_exc_info,
             renderer,
