@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import hdrs, web
 from prometheus_client import CollectorRegistry
 
-from gateway import handlers, health
+from gateway import handlers, health, openapi
 from gateway.auth import Authenticator
 from gateway.breaker import CircuitBreaker
 from gateway.cache import CacheBackend, CacheService, CacheStats, MemoryBackend
@@ -96,6 +96,7 @@ def create_app(
             web.get("/healthz", health.healthz),
             web.get("/readyz", health.readyz),
             web.get("/metrics", health.metrics),
+            web.get("/openapi.json", openapi.serve),
         ]
     )
     return app
