@@ -173,10 +173,15 @@ def _simulator(args: argparse.Namespace) -> int:
         seed=seed,
     )
     app = create_simulator_app(sim, expose_controls=args.expose_controls)
-    print(
-        f"OL Connect simulator on http://{args.host}:{args.port} (user {args.username})", flush=True
+    banner = f"OL Connect simulator on http://{args.host}:{args.port} (user {args.username})"
+    # run_app calls `print` once the socket is bound, so a busy port prints only the error.
+    web.run_app(
+        app,
+        host=args.host,
+        port=args.port,
+        print=lambda _default: print(banner, flush=True),
+        access_log=None,
     )
-    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
     return 0
 
 
