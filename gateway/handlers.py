@@ -152,6 +152,10 @@ async def update_metadata(request: web.Request) -> web.Response:
         # before answering, so the writer reads its own write.
         await request.app[CACHE].invalidate(metadata_key(segment))
     request[UPSTREAM_SECONDS] = response.seconds
+    if response.status == HTTPStatus.OK and response.body.strip() != b"true":
+        # OL Connect acknowledges a write with `true`; any other 200 (a maintenance
+        # page, a cut-off body) is no acknowledgement, so the client must not get one.
+        raise UpstreamError("upstream sent an invalid answer")
     return _passed_through(response, segment)
 
 

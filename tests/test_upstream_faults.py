@@ -155,3 +155,22 @@ async def test_upstream_reset_mid_body_on_put_drops_cached_metadata(
     simulator.fault = None
     status, _, headers = await fetch(gateway, path)
     assert (status, headers["X-Cache"]) == (200, "MISS")
+
+
+@pytest.mark.parametrize(
+    "fault", [Fault.TRUNCATED_JSON, Fault.NON_JSON, Fault.WRONG_CONTENT_TYPE], ids=str
+)
+async def test_upstream_put_without_true_is_not_acknowledged(
+    make_gateway: MakeGateway, simulator: Simulator, simulator_server: TestServer, fault: Fault
+) -> None:
+    """A PUT answered 200 with anything but OL Connect's `true` is a 502, never a false 200."""
+    gateway = await make_gateway()
+    await fetch(gateway, f"{SEGMENTS}/1")
+    simulator.fault = fault
+    body = {"id": 4, "properties": [{"name": "k", "value": "v"}]}
+    async with gateway.put(
+        f"{SEGMENTS}/4/metadata", json=body, headers=key_header("writer")
+    ) as response:
+        raw = await response.read()
+        assert_clean_error(response.status, raw, dict(response.headers), 502, simulator_server)
+    assert {"name": "k", "value": "v"} not in simulator.metadata(4)  # indeed not written
