@@ -11,6 +11,7 @@ from conftest import MakeConfig
 
 from gateway import openapi
 from gateway.app import ROUTE_SCOPES, create_app
+from gateway.handlers import JOBSEGMENTS, LOGIN
 
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
@@ -73,8 +74,8 @@ def test_openapi_security_matches_route_scopes() -> None:
         ("GET", openapi.SEGMENT, {400, 401, 403, 404, 429, 502, 504}),
         ("GET", openapi.SEGMENT + "/metadata", {400, 401, 403, 404, 429, 502, 504}),
         ("PUT", openapi.SEGMENT + "/metadata", {400, 401, 403, 404, 408, 413, 429, 502, 504}),
-        ("GET", openapi.JOBSEGMENTS, {401, 403, 429, 502, 504}),
-        ("POST", openapi.LOGIN, {401, 403}),
+        ("GET", JOBSEGMENTS, {401, 403, 429, 502, 504}),
+        ("POST", LOGIN, {401, 403}),
         ("DELETE", "/admin/cache/jobsegments/{id}", {400, 401, 403, 429}),
     ],
 )
