@@ -182,3 +182,7 @@ def log_output() -> Iterator[io.StringIO]:
     configure_logging("debug", "json", buffer, cache_loggers=False)
     yield buffer
     structlog.reset_defaults()
+
+
+# Real redis-server fixtures (redis_server, make_redis_server, redis_prefix).
+pytest_plugins = ["redis_fixtures"]

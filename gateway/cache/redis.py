@@ -35,8 +35,9 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-# Bounded waits: a slow Redis must cost a request little more than a miss.
-SOCKET_TIMEOUT: Final = 0.5
+# Bounded waits: a hung Redis costs a request at most this, once per RETRY_INTERVAL.
+# Not much lower: it also covers the wait for a busy event loop to read the reply.
+SOCKET_TIMEOUT: Final = 1.0
 # After a connection failure Redis is skipped for this long, then tried again.
 RETRY_INTERVAL: Final = 1.0
 # How long an invalidation count outlives its last bump: far beyond any load.
@@ -53,17 +54,17 @@ class BackendUnavailable(Exception):
 
 
 def connect(url: str) -> Redis:
-    """A client for ``url`` with bounded timeouts and a single immediate retry.
+    """A client for ``url`` with bounded timeouts and one immediate retry on a broken connection.
 
     The retry reconnects once after a pooled connection broke (Redis
-    restarted); redis-py's default of ten backed-off retries would hold a
-    request for seconds while Redis is down.
+    restarted); timeouts are not retried. redis-py's default of ten
+    backed-off retries would hold a request for seconds while Redis is down.
     """
     return Redis.from_url(
         url,
         socket_timeout=SOCKET_TIMEOUT,
         socket_connect_timeout=SOCKET_TIMEOUT,
-        retry=Retry(NoBackoff(), 1),
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
 
 
