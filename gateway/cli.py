@@ -42,6 +42,12 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--config", help=f"config file (default ${CONFIG_ENV_VAR} or {DEFAULT_CONFIG_PATH})"
     )
+    serve.add_argument(
+        "--workers",
+        type=_count,
+        default=1,
+        help="processes sharing the port (SO_REUSEPORT); default 1",
+    )
 
     demo = commands.add_parser("demo", help="run the gateway in front of the embedded simulator")
     demo.add_argument("--port", type=_port, default=8080, help="gateway port (default 8080)")
@@ -198,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gateway.server import demo, serve
 
         if args.command == "serve":
+            if args.workers > 1:
+                from gateway.workers import supervise
+
+                return supervise(config_path(args.config), args.workers)
             return serve(config_path(args.config))
         return demo(args.port)
     except KeyboardInterrupt:

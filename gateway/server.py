@@ -58,38 +58,54 @@ async def _until_signalled(on_hangup: Callable[[], object] | None = None) -> Non
 
 
 async def _start(
-    app: web.Application, host: str, port: int, shutdown_timeout: float, **options: Any
+    app: web.Application,
+    host: str,
+    port: int,
+    shutdown_timeout: float,
+    *,
+    reuse_port: bool = False,
+    **options: Any,
 ) -> web.AppRunner:
     runner = web.AppRunner(
         app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout, **options
     )
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
     except BaseException:
         await runner.cleanup()
         raise
     return runner
 
 
-def serve(config_path: str) -> int:
-    """Run the gateway from the config file at `config_path` until SIGTERM/SIGINT."""
+def serve(config_path: str, *, reuse_port: bool = False) -> int:
+    """Run the gateway from the config file at `config_path` until SIGTERM/SIGINT.
+
+    Args:
+        config_path: the config file.
+        reuse_port: bind with SO_REUSEPORT, so worker processes share the port.
+    """
     # Until the loop's handler is installed, a SIGHUP (a reload) must not kill the
     # process; the config read just below is the newest anyway.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     config = load_or_exit(config_path)
-    configure_logging(config.logging.level, config.logging.format)
+    configure_logging(config.logging.level, config.logging.format, buffered=True)
     warn_if_exposed(config_path)
     _use_uvloop()
-    asyncio.run(_serve(config, config_path))
+    asyncio.run(_serve(config, config_path, reuse_port=reuse_port))
     return 0
 
 
-async def _serve(config: Config, config_path: str) -> None:
+async def _serve(config: Config, config_path: str, *, reuse_port: bool = False) -> None:
     app = create_app(config)
     server = config.server
     runner = await _start(
-        app, server.host, server.port, server.shutdown_timeout, **runner_options(server)
+        app,
+        server.host,
+        server.port,
+        server.shutdown_timeout,
+        reuse_port=reuse_port,
+        **runner_options(server),
     )
     log.info(
         "gateway_listening",

@@ -148,7 +148,7 @@ class RedisBackend:
         """Close the client and its connection pool."""
         await self._client.aclose()
 
-    def entry_count(self) -> None:
+    def entry_count(self) -> int | None:
         """Unknown: counting would need a SCAN of a store other gateways share."""
         return None
 

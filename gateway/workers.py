@@ -1,0 +1,114 @@
+"""`serve --workers N`: N gateway processes sharing one port, under a small supervisor.
+
+Each worker is a full `serve` bound with SO_REUSEPORT; the kernel spreads
+new connections over them. The parent only supervises: it forwards SIGTERM,
+SIGINT and SIGHUP to every worker (each worker sits in its own process group,
+so a Ctrl-C in a terminal reaches it once, through the parent), waits for
+them, and exits 0 once a signal has stopped them all. A worker that dies on
+its own takes the others down with it (exit 1): a supervisor such as systemd
+restarts the whole set. A worker whose parent dies stops by itself.
+
+With the memory backend each worker has its own cache; with Redis they share one.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+import structlog
+
+from gateway.cli import EXIT_USAGE, load_or_exit
+from gateway.log import configure_logging
+
+log = structlog.get_logger("gateway.workers")
+
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def _stop_with_parent() -> None:
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        parent.join()  # returns once the parent is gone
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker(config_path: str) -> None:
+    """One worker process: `serve` on a shared port until signalled."""
+    os.setpgrp()  # terminal signals go to the parent only; it forwards them once
+    threading.Thread(target=_stop_with_parent, name="parent-watch", daemon=True).start()
+    structlog.contextvars.bind_contextvars(pid=os.getpid())
+    from gateway.server import serve
+
+    try:
+        code = serve(config_path, reuse_port=True)
+    except OSError as exc:  # e.g. the port is taken: one line, no traceback
+        print(f"olconnect-gateway: error: {exc.strerror or exc}", file=sys.stderr)
+        code = EXIT_USAGE
+    sys.exit(code)
+
+
+def supervise(config_path: str, workers: int) -> int:
+    """Run `workers` gateway processes from the config at `config_path` until signalled.
+
+    Returns:
+        0 when a signal stopped every worker and all exited cleanly, else the
+        first failing worker's exit status (1 when it had none).
+    """
+    config = load_or_exit(config_path)  # exit 2 here, not once per worker
+    configure_logging(config.logging.level, config.logging.format)
+    context = multiprocessing.get_context("spawn")
+    supervisor = _Supervisor(
+        [
+            context.Process(target=_worker, args=(config_path,), name=f"olcg-worker-{n}")
+            for n in range(workers)
+        ]
+    )
+    for signum in FORWARDED:
+        signal.signal(signum, supervisor.forward)
+    return supervisor.run()
+
+
+class _Supervisor:
+    """Starts the workers, forwards signals to them, and waits for them all."""
+
+    def __init__(self, processes: list[BaseProcess]) -> None:
+        self.processes = processes
+        self.stopping = False
+
+    def forward(self, signum: int, _frame: FrameType | None = None) -> None:
+        """Send `signum` to every running worker; anything but SIGHUP means stop."""
+        if signum != signal.SIGHUP:
+            self.stopping = True
+        for process in self.processes:
+            if process.pid is not None and process.exitcode is None:
+                os.kill(process.pid, signum)
+
+    def run(self) -> int:
+        for process in self.processes:
+            process.start()
+        pids = [process.pid for process in self.processes]
+        log.info("gateway_workers_started", workers=len(pids), pids=pids)
+        if self.stopping:  # signalled while the later workers were starting
+            self.forward(signal.SIGTERM)
+        status = 0
+        running = list(self.processes)
+        while running:
+            wait([process.sentinel for process in running])
+            for process in [p for p in running if p.exitcode is not None]:
+                running.remove(process)
+                code = process.exitcode or 0
+                if code != 0 and status == 0:
+                    status = code if code > 0 else 1  # negative: killed by a signal
+                if not self.stopping:
+                    log.error("gateway_worker_died", pid=process.pid, exitcode=process.exitcode)
+                    status = status or 1
+                    self.forward(signal.SIGTERM)
+        log.info("gateway_workers_stopped", status=status)
+        return status
