@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import functools
+import json
 import logging
 import re
 import sys
 import time
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -65,12 +68,70 @@ class _UTCTimeStamper:
         return event_dict
 
 
+class LineWriter:
+    """A structlog logger that writes rendered lines once per event-loop iteration.
+
+    Under load many requests finish in one loop iteration; joining their lines
+    into one write saves a system call per request. Outside a running loop, or
+    with `buffered=False`, every line is written at once. Pending lines are
+    flushed at interpreter exit, so at most one loop iteration's lines are lost
+    on a hard crash.
+    """
+
+    def __init__(self, stream: TextIO, *, buffered: bool = True) -> None:
+        self._stream = stream
+        self._buffered = buffered
+        self._pending: list[str] = []
+        self._scheduled = False
+        if buffered:
+            atexit.register(self.flush)
+
+    def msg(self, message: str) -> None:
+        if self._buffered:
+            self._pending.append(message)
+            if self._scheduled:
+                return
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+                self._scheduled = True
+                return
+            except RuntimeError:
+                pass  # no loop: write now
+        else:
+            self._pending.append(message)
+        self.flush()
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+    def flush(self) -> None:
+        """Write every pending line."""
+        self._scheduled = False
+        if self._pending:
+            lines, self._pending = self._pending, []
+            self._stream.write("\n".join(lines) + "\n")
+            self._stream.flush()
+
+
+def _json_serializer() -> Callable[..., str]:
+    """orjson when installed (extra `speed`): same JSON, a few times faster."""
+    try:
+        import orjson
+    except ImportError:
+        return json.dumps
+
+    def dumps(obj: Any, **_kwargs: Any) -> str:
+        return orjson.dumps(obj, default=str).decode()
+
+    return dumps
+
+
 def configure_logging(
     level: str = "info",
     fmt: str = "json",
     stream: TextIO | None = None,
     *,
     cache_loggers: bool = True,
+    buffered: bool = False,
 ) -> None:
     """Configure structlog for the whole process.
 
@@ -80,12 +141,15 @@ def configure_logging(
         stream: where lines go; standard output by default.
         cache_loggers: freeze each logger's configuration on first use (fast);
             tests that reconfigure logging between cases turn it off.
+        buffered: join the lines of one event-loop iteration into one write
+            (`serve` turns it on; see `LineWriter`).
     """
+    writer = LineWriter(stream or sys.stdout, buffered=buffered)
     renderer: structlog.typing.Processor
     if fmt == "console":
         renderer = structlog.dev.ConsoleRenderer(colors=False)
     else:
-        renderer = structlog.processors.JSONRenderer()
+        renderer = structlog.processors.JSONRenderer(serializer=_json_serializer())
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -96,7 +160,7 @@ def configure_logging(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
+        logger_factory=lambda *_args: writer,
         cache_logger_on_first_use=cache_loggers,
     )
     # aiohttp and asyncio log through the standard library: keep their warnings

@@ -6,6 +6,7 @@ Their order is written once, in `gateway.app.create_app`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import secrets
 import time
@@ -46,12 +47,22 @@ def error_response(status: int, message: str, parameter: str = "", **headers: st
     )
 
 
+# A random per-process prefix and a counter: unique across processes and restarts,
+# without a system call per request (request ids are labels, not secrets).
+_REQUEST_ID_PREFIX = secrets.token_hex(8)
+_request_numbers = itertools.count(1)
+
+
+def _new_request_id() -> str:
+    return f"{_REQUEST_ID_PREFIX}{next(_request_numbers):016x}"
+
+
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Echo a sane caller X-Request-ID or make one; bind it for every log line."""
     request_id = request.headers.get(REQUEST_ID, "")
     if not _SANE_REQUEST_ID.fullmatch(request_id):
-        request_id = secrets.token_hex(16)  # uuid4().hex's shape, without the UUID object
+        request_id = _new_request_id()
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     response = await handler(request)
