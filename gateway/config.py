@@ -8,6 +8,7 @@ environment: they get a `Config`.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -126,6 +127,14 @@ class CacheConfig(_Model):
     ttl: CacheTTLConfig = CacheTTLConfig()
     stale_if_error: Window = 300
     stale_while_revalidate: Window = 0
+
+    @field_validator("backend")
+    @classmethod
+    def _backend_installed(cls, value: str) -> str:
+        # redis is an optional extra: say so at check-config time, not as a startup traceback.
+        if value == "redis" and importlib.util.find_spec("redis") is None:
+            raise ValueError("redis needs the extra: pip install 'olconnect-gateway[redis]'")
+        return value
 
     @field_validator("redis_url")
     @classmethod
