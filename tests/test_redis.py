@@ -145,6 +145,67 @@ async def test_redis_invalidation_elsewhere_fences_running_load(
     assert (await elsewhere.get("md:1", ttl=TTL, load=upstream)).outcome is CacheOutcome.MISS
 
 
+def _service(backend: RedisBackend, clock: FakeClock) -> CacheService:
+    return CacheService(
+        backend,
+        not_found_ttl=5,
+        stale_if_error=0,
+        stale_while_revalidate=0,
+        wait_timeout=5,
+        stats=CacheStats(),
+        clock=clock,
+    )
+
+
+async def test_redis_waiter_takes_over_when_the_holder_died(
+    make_backend: Callable[[str], RedisBackend],
+    redis_server: RedisServer,
+    redis_prefix: str,
+    wall_clock: FakeClock,
+) -> None:
+    """A lock left by a holder that died (no renewals) expires, and a waiter loads and stores."""
+    async with Redis.from_url(redis_server.url) as client:
+        await client.set(redis_prefix + "l:ds:4", "dead-holder", px=200)
+    cache = _service(make_backend(redis_prefix), wall_clock)
+    upstream = FakeUpstream()
+    result = await cache.get("ds:4", ttl=TTL, load=upstream)
+    assert (result.outcome, result.stored, upstream.calls) == (CacheOutcome.MISS, True, 1)
+    await cache.close()
+
+
+async def test_redis_holder_renews_its_lock_while_loading(
+    redis_server: RedisServer, redis_prefix: str, wall_clock: FakeClock
+) -> None:
+    """A load outlasting several lock lifetimes keeps its lock: the other instance waits
+    for its answer instead of calling the upstream too."""
+    here, there = (
+        _service(
+            RedisBackend(
+                connect(redis_server.url),
+                prefix=redis_prefix,
+                retention=0,
+                lock_ttl=0.06,
+                clock=wall_clock,
+            ),
+            wall_clock,
+        )
+        for _ in range(2)
+    )
+    upstream = FakeUpstream()
+    gate = upstream.hold()
+    first = asyncio.create_task(here.get("ds:5", ttl=TTL, load=upstream))
+    await poll(lambda: _true_if(upstream.calls == 1), 5, "the load to start")
+    second = asyncio.create_task(there.get("ds:5", ttl=TTL, load=upstream))
+    await asyncio.sleep(0.3)  # five lock lifetimes: what is tested is that nothing happens
+    assert upstream.calls == 1
+    gate.set()
+    results = [await first, await second]
+    assert [(r.body, r.outcome) for r in results] == [(b'{"v":1}', CacheOutcome.MISS)] * 2
+    assert upstream.calls == 1
+    await here.close()
+    await there.close()
+
+
 async def _true_if(condition: bool) -> bool | None:
     return True if condition else None
 
