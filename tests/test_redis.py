@@ -173,6 +173,31 @@ async def test_redis_waiter_takes_over_when_the_holder_died(
     await cache.close()
 
 
+class LateReadBackend(RedisBackend):
+    """Every read misses, as a read answered just before another load stored would."""
+
+    async def get(self, key: str) -> Entry | None:
+        return None
+
+
+async def test_redis_read_that_raced_a_store_uses_the_stored_entry(
+    redis_server: RedisServer, redis_prefix: str, wall_clock: FakeClock
+) -> None:
+    """A load whose read missed but that finds a fresh entry on taking the lock answers
+    with it instead of calling the upstream again; a bypass still reloads."""
+    backend = LateReadBackend(
+        connect(redis_server.url), prefix=redis_prefix, retention=0, clock=wall_clock
+    )
+    await backend.set("ds:6", Entry(200, "application/json", b"[6]", wall_clock(), TTL))
+    cache = _service(backend, wall_clock)
+    upstream = FakeUpstream()
+    result = await cache.get("ds:6", ttl=TTL, load=upstream)
+    assert (result.outcome, result.body, upstream.calls) == (CacheOutcome.MISS, b"[6]", 0)
+    bypass = await cache.get("ds:6", ttl=TTL, load=upstream, bypass=True)
+    assert (bypass.outcome, bypass.body, upstream.calls) == (CacheOutcome.BYPASS, b'{"v":1}', 1)
+    await cache.close()
+
+
 async def test_redis_holder_renews_its_lock_while_loading(
     redis_server: RedisServer, redis_prefix: str, wall_clock: FakeClock
 ) -> None:
@@ -328,7 +353,7 @@ async def test_serve_workers_share_port_and_stop_on_sigterm(
                 assert response.status == 200
                 outcomes.append(response.headers["X-Cache"])
         misses = 1 if backend == "redis" else 2
-        assert (outcomes[0], outcomes.count("MISS"), len(outcomes)) == ("MISS", misses, 20)
+        assert (outcomes[0], outcomes.count("MISS")) == ("MISS", misses), child.stdout[-4000:]
         async with sim_control.get("/_sim/calls") as response:
             assert (await response.json())["document_sets"] == misses
 

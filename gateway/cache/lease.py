@@ -22,6 +22,10 @@ class Lease(Protocol):
     def held(self) -> bool:
         """True while this lease holds the key's lock (this instance loads)."""
 
+    @property
+    def found(self) -> Entry | None:
+        """The entry stored when the lease last tried to take the lock, or None."""
+
     async def wait(self) -> Entry | None:
         """Wait while another instance holds the lock.
 

@@ -155,7 +155,7 @@ class RedisBackend:
     async def lease(self, key: str) -> RedisLease:
         """Try to take the load lock of ``key`` now; remember its invalidation fence."""
         lease = RedisLease(self, key, token_keys=self._keys(key))
-        await lease.try_acquire(want_entry=False)
+        await lease.try_acquire()
         return lease
 
     # --- used by RedisLease -------------------------------------------------

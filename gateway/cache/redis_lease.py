@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 POLL_FIRST: Final = 0.002
 POLL_MAX: Final = 0.05
 
-# KEYS: lock, entry, count, epoch. ARGV: token, lock ms, "1" to read the entry.
+# KEYS: lock, entry, count, epoch. ARGV: token, lock ms.
 # Returns {acquired, count, epoch[, entry]}; '' stands for a missing key.
 _ACQUIRE = """
 local count = redis.call('GET', KEYS[3]) or ''
@@ -33,10 +33,7 @@ local epoch = redis.call('GET', KEYS[4]) or ''
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {0, count, epoch}
 end
-if ARGV[3] == '1' then
-  return {1, count, epoch, redis.call('GET', KEYS[2]) or ''}
-end
-return {1, count, epoch}
+return {1, count, epoch, redis.call('GET', KEYS[2]) or ''}
 """
 
 # KEYS: entry, lock, count, epoch. ARGV: value, entry ms, count seen, epoch seen, token.
@@ -103,6 +100,7 @@ class RedisLease:
         self._count = b""
         self._epoch = b""
         self._held = False
+        self._found: Entry | None = None
         self._renewer: asyncio.Task[None] | None = None
 
     @property
@@ -110,22 +108,25 @@ class RedisLease:
         """True while this lease holds the key's lock."""
         return self._held
 
-    async def try_acquire(self, *, want_entry: bool) -> Entry | None:
-        """Take the lock if it is free; note the fence; the stored entry if asked for."""
+    @property
+    def found(self) -> Entry | None:
+        """The entry stored when the lock was taken, or None."""
+        return self._found
+
+    async def try_acquire(self) -> None:
+        """Take the lock if it is free; note the fence, and the entry stored then."""
         reply: list[Any] = await self._backend.run(
             lambda: self._backend.scripts.acquire(
                 keys=[self._lock_key, self._entry_key, self._count_key, self._epoch_key],
-                args=[self._token, self._backend.lock_ttl_ms, "1" if want_entry else "0"],
+                args=[self._token, self._backend.lock_ttl_ms],
             )
         )
         self._count, self._epoch = reply[1], reply[2]
         if reply[0] != 1:
-            return None
+            return
         self._held = True
         self._renewer = asyncio.create_task(self._renew())
-        if want_entry and reply[3]:
-            return decode(reply[3])
-        return None
+        self._found = decode(reply[3]) if reply[3] else None
 
     async def wait(self) -> Entry | None:
         """Poll until the lock is free, then take it and return what was stored."""
@@ -136,9 +137,9 @@ class RedisLease:
                 return None  # load unlocked; the write is still fenced
             await asyncio.sleep(delay)
             delay = min(delay * 2, POLL_MAX)
-            entry = await self.try_acquire(want_entry=True)
+            await self.try_acquire()
             if self._held:
-                return entry
+                return self._found
         return None
 
     async def store(self, entry: Entry) -> bool:

@@ -183,7 +183,11 @@ class CacheService:
             self._stats.coalesced += 1
         try:
             (fetched, stored), _ = await self._flight.do(
-                key, partial(self._load_and_store, key, ttl, load), timeout=self._wait_timeout
+                key,
+                partial(
+                    self._load_and_store, key, ttl, load, reuse=outcome is not CacheOutcome.BYPASS
+                ),
+                timeout=self._wait_timeout,
             )
         except _STALE_IF as exc:
             if outcome is CacheOutcome.BYPASS:
@@ -231,14 +235,20 @@ class CacheService:
         log.warning("cache_stale_served", key=key, error=type(exc).__name__)
         return _from_entry(entry, CacheOutcome.STALE, now)
 
-    async def _load_and_store(self, key: str, ttl: float, load: Loader) -> _Loaded:
-        """The shared call: load once, store a 200 or 404 unless invalidated meanwhile."""
+    async def _load_and_store(
+        self, key: str, ttl: float, load: Loader, *, reuse: bool = True
+    ) -> _Loaded:
+        """The shared call: load once, store a 200 or 404 unless invalidated meanwhile.
+
+        ``reuse``: with a shared backend, a fresh entry another instance stored
+        since this caller's read is answered instead of loading (not for a bypass).
+        """
         if self._leases is not None:
-            return await self._load_leased(self._leases, key, ttl, load)
+            return await self._load_leased(self._leases, key, ttl, load, reuse)
         return await self._load_then_store(key, ttl, load, None)
 
     async def _load_leased(
-        self, leases: LeaseProvider, key: str, ttl: float, load: Loader
+        self, leases: LeaseProvider, key: str, ttl: float, load: Loader, reuse: bool
     ) -> _Loaded:
         """Load once across instances: hold the key's lease, or wait for its holder."""
         try:
@@ -248,10 +258,15 @@ class CacheService:
             self._backend_failed("lease", key, exc)
             return await load(), None
         try:
-            if not lease.held:
+            # A read that missed may have raced a load that finished meanwhile (here or
+            # elsewhere): the entry found on taking the lock is newer than that read.
+            if lease.held:
+                shared = _reuse(lease.found, self._clock()) if reuse else None
+            else:
                 shared = await self._wait_for_holder(key, lease)
-                if shared is not None:
-                    return shared
+            if shared is not None:
+                self._stats.coalesced += 1
+                return shared
             return await self._load_then_store(key, ttl, load, lease)
         finally:
             try:
@@ -266,10 +281,7 @@ class CacheService:
         except Exception as exc:
             self._backend_failed("wait", key, exc)
             return None
-        if entry is None or not _is_fresh(entry, self._clock()):
-            return None
-        self._stats.coalesced += 1
-        return Fetched(entry.status, entry.content_type, entry.body), entry
+        return _reuse(entry, self._clock())
 
     async def _load_then_store(
         self, key: str, ttl: float, load: Loader, lease: Lease | None
@@ -351,9 +363,13 @@ class CacheService:
         self._unwarned = 0
 
 
-def _is_fresh(entry: Entry, now: float) -> bool:
-    freshness = classify(entry, now, stale_while_revalidate=0, stale_if_error=0)
-    return freshness is Freshness.FRESH
+def _reuse(entry: Entry | None, now: float) -> _Loaded | None:
+    """``entry`` as a load's outcome when it is fresh."""
+    if entry is None:
+        return None
+    if classify(entry, now, stale_while_revalidate=0, stale_if_error=0) is not Freshness.FRESH:
+        return None
+    return Fetched(entry.status, entry.content_type, entry.body), entry
 
 
 def _from_entry(entry: Entry, outcome: CacheOutcome, now: float) -> CacheResult:
