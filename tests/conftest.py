@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 from collections.abc import Awaitable, Callable, Iterator
@@ -96,6 +97,15 @@ async def simulator_server(
 ) -> TestServer:
     """`simulator` served on loopback; `.make_url("")` is the upstream base URL."""
     return await make_simulator_server(simulator)
+
+
+async def until(condition: Callable[[], bool], deadline: float = 5.0) -> None:
+    """Yield to the loop until `condition()` holds; fail after `deadline` seconds."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + deadline
+    while not condition():
+        assert loop.time() < give_up, "condition not met in time"
+        await asyncio.sleep(0.005)
 
 
 def key_header(client: str = "reader") -> dict[str, str]:

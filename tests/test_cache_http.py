@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
-from conftest import FakeClock, MakeGateway, key_header
+from conftest import FakeClock, MakeGateway, key_header, until
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.simulator import Fault, Simulator
@@ -16,15 +16,6 @@ from gateway.simulator import Fault, Simulator
 SEGMENTS = "/rest/serverengine/entity/jobsegments"
 READER = key_header("reader")
 WRITER = key_header("writer")
-
-
-async def poll(condition: Any, deadline: float = 5.0) -> None:
-    """Wait until `condition()` is true; fail after `deadline` seconds."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline
-    while not condition():
-        assert loop.time() < end, "condition not met in time"
-        await asyncio.sleep(0.005)
 
 
 async def test_cache_miss_then_hit_with_age(
@@ -124,7 +115,7 @@ async def test_cache_disconnected_waiter_does_not_cancel_others(
     url = gateway.make_url(f"{SEGMENTS}/9")
     async with aiohttp.ClientSession() as impatient:
         leader = asyncio.create_task(impatient.get(url, headers=READER))
-        await poll(lambda: simulator.calls["document_sets"] == 1)
+        await until(lambda: simulator.calls["document_sets"] == 1)
         waiter = asyncio.create_task(gateway.get(f"{SEGMENTS}/9", headers=READER))
         await asyncio.sleep(0.02)
         leader.cancel()  # the first client disconnects mid-fetch
@@ -195,7 +186,7 @@ async def test_cache_stale_while_revalidate_answers_at_once_and_refreshes_once(
         *(gateway.get(f"{SEGMENTS}/4/metadata", headers=READER) for _ in range(10))
     )
     assert {r.headers["X-Cache"] for r in responses} == {"STALE"}
-    await poll(lambda: simulator.calls["metadata_get"] == 2)
+    await until(lambda: simulator.calls["metadata_get"] == 2)
     refreshed = None
     for _ in range(100):
         refreshed = await gateway.get(f"{SEGMENTS}/4/metadata", headers=READER)
@@ -245,7 +236,7 @@ async def test_cache_in_flight_old_fetch_does_not_overwrite_a_write(
     await gateway.get(f"{SEGMENTS}/1", headers=READER)  # logged in
     simulator.route_latency["metadata_get"] = 0.3
     old_read = asyncio.create_task(gateway.get(f"{SEGMENTS}/8/metadata", headers=READER))
-    await poll(lambda: simulator.calls["metadata_get"] == 1)  # the old value is being read
+    await until(lambda: simulator.calls["metadata_get"] == 1)  # the old value is being read
     new = [{"name": "status", "value": "new"}]
     put = await gateway.put(
         f"{SEGMENTS}/8/metadata", json={"id": 8, "properties": new}, headers=WRITER

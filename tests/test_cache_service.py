@@ -1,4 +1,5 @@
-"""CacheService over the memory backend: outcomes, coalescing, stale, invalidation, headers."""
+"""CacheService on every backend (memory and a real Redis): outcomes, coalescing, stale,
+invalidation, headers."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from conftest import until
+from redis_fixtures import RedisServer
 from structlog.testing import capture_logs
 
-from gateway.cache.base import CacheStats, Entry
+from gateway.cache.base import CacheBackend, CacheStats, Entry
 from gateway.cache.headers import cache_headers
 from gateway.cache.memory import MemoryBackend
+from gateway.cache.redis import RedisBackend, connect
 from gateway.cache.service import CacheOutcome, CacheResult, CacheService, Fetched
 from gateway.errors import UpstreamAuthError, UpstreamError, UpstreamTimeout
 
@@ -93,8 +97,16 @@ def upstream() -> FakeUpstream:
 ServiceFactory = Callable[..., CacheService]
 
 
+@pytest.fixture(params=["memory", "redis"])
+def backend_kind(request: pytest.FixtureRequest) -> str:
+    """Which backend the service stores into by default."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def make_service(clock: FakeClock, stats: CacheStats) -> AsyncIterator[ServiceFactory]:
+async def make_service(
+    request: pytest.FixtureRequest, backend_kind: str, clock: FakeClock, stats: CacheStats
+) -> AsyncIterator[ServiceFactory]:
     made: list[CacheService] = []
 
     def make(
@@ -102,12 +114,18 @@ async def make_service(clock: FakeClock, stats: CacheStats) -> AsyncIterator[Ser
         stale_if_error: float = STALE_IF_ERROR,
         stale_while_revalidate: float = 0.0,
         wait_timeout: float = 5.0,
-        backend: MemoryBackend | None = None,
+        backend: CacheBackend | None = None,
         retention: float | None = None,
     ) -> CacheService:
         if retention is None:
             retention = max(stale_if_error, stale_while_revalidate)
-        if backend is None:
+        if backend is None and backend_kind == "redis":
+            server: RedisServer = request.getfixturevalue("redis_server")
+            prefix: str = request.getfixturevalue("redis_prefix")
+            backend = RedisBackend(
+                connect(server.url), prefix=prefix, retention=retention, clock=clock
+            )
+        elif backend is None:
             backend = MemoryBackend(max_entries=100, retention=retention, stats=stats, clock=clock)
         service = CacheService(
             backend,
@@ -124,14 +142,6 @@ async def make_service(clock: FakeClock, stats: CacheStats) -> AsyncIterator[Ser
     yield make
     for service in made:
         await service.close()
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    for _ in range(1000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition not reached")
 
 
 async def test_service_miss_then_hit_with_age(
@@ -184,7 +194,7 @@ async def test_service_concurrent_misses_share_one_load(
     cache = make_service()
     gate = upstream.hold()
     reads = [asyncio.create_task(cache.get("ds:1", ttl=TTL, load=upstream)) for _ in range(100)]
-    await _until(lambda: upstream.calls == 1)
+    await until(lambda: upstream.calls == 1)
     gate.set()
     results = await asyncio.gather(*reads)
     assert upstream.calls == 1
@@ -202,7 +212,7 @@ async def test_service_uncacheable_status_shared_not_stored(
     upstream = FakeUpstream(status=400)
     gate = upstream.hold()
     reads = [asyncio.create_task(cache.get("md:1", ttl=TTL, load=upstream)) for _ in range(20)]
-    await _until(lambda: upstream.calls == 1)
+    await until(lambda: upstream.calls == 1)
     gate.set()
     results = await asyncio.gather(*reads)
     assert {(r.status, r.body, r.stored) for r in results} == {(400, b'{"v":1}', False)}
@@ -260,7 +270,7 @@ async def test_service_window_judged_when_the_load_fails(
     upstream.error = UpstreamError()
     gate = upstream.hold()
     read = asyncio.create_task(cache.get("md:1", ttl=TTL, load=upstream))
-    await _until(lambda: upstream.calls == 2)
+    await until(lambda: upstream.calls == 2)
     clock.advance(1)
     gate.set()
     with pytest.raises(UpstreamError):
@@ -296,7 +306,7 @@ async def test_service_wait_timeout_falls_back_to_stale(
     make_service: ServiceFactory, upstream: FakeUpstream, clock: FakeClock
 ) -> None:
     """A reader that stops waiting for a slow reload gets the stale entry."""
-    cache = make_service(wait_timeout=0)
+    cache = make_service(wait_timeout=0.2)
     await cache.get("md:1", ttl=TTL, load=upstream)
     clock.advance(TTL + 1)
     gate = upstream.hold()
@@ -318,9 +328,9 @@ async def test_service_swr_returns_at_once_and_refreshes_once(
     assert {(r.outcome, r.body, r.ttl_left) for r in results} == {
         (CacheOutcome.STALE, b'{"v":1}', -5)
     }
-    await _until(lambda: upstream.calls == 2)
+    await until(lambda: upstream.calls == 2)
     gate.set()
-    await _until(lambda: stats.stores == 2)
+    await until(lambda: stats.stores == 2)
     fresh = await cache.get("ds:1", ttl=TTL, load=upstream)
     assert (fresh.outcome, fresh.body, upstream.calls) == (CacheOutcome.HIT, b'{"v":2}', 2)
 
@@ -335,7 +345,7 @@ async def test_service_swr_refresh_failure_is_logged(
     upstream.error = UpstreamError()
     with capture_logs() as logs:
         result = await cache.get("ds:1", ttl=TTL, load=upstream)
-        await _until(lambda: len(asyncio.all_tasks()) == 1)  # the refresh has finished
+        await until(lambda: len(asyncio.all_tasks()) == 1)  # the refresh has finished
     assert result.outcome is CacheOutcome.STALE
     assert logs[0] == {
         "event": "cache_refresh_failed",
@@ -346,7 +356,7 @@ async def test_service_swr_refresh_failure_is_logged(
     upstream.error = None
     again = await cache.get("ds:1", ttl=TTL, load=upstream)
     assert again.outcome is CacheOutcome.STALE  # the failure was not stored: a new refresh runs
-    await _until(lambda: upstream.calls == 3)
+    await until(lambda: upstream.calls == 3)
 
 
 async def test_service_bypass_reloads_and_stores(
@@ -371,7 +381,7 @@ async def test_service_bypass_joins_in_flight_load(
     cache = make_service()
     gate = upstream.hold()
     miss = asyncio.create_task(cache.get("md:1", ttl=TTL, load=upstream))
-    await _until(lambda: upstream.calls == 1)
+    await until(lambda: upstream.calls == 1)
     bypass = asyncio.create_task(cache.get("md:1", ttl=TTL, load=upstream, bypass=True))
     await asyncio.sleep(0)
     gate.set()
@@ -400,7 +410,7 @@ async def test_service_invalidate_old_load_does_not_write_back(
     cache = make_service()
     gate = upstream.hold()
     old = asyncio.create_task(cache.get("md:1", ttl=TTL, load=upstream))
-    await _until(lambda: upstream.calls == 1)
+    await until(lambda: upstream.calls == 1)
     await cache.invalidate("md:1", "ds:1")
     gate.set()
     assert (await old).stored is False
@@ -418,10 +428,10 @@ async def test_service_invalidate_race_reader_after_gets_new_value(
     old_upstream, new_upstream = FakeUpstream(), FakeUpstream()
     old_gate, new_gate = old_upstream.hold(), new_upstream.hold()
     old = asyncio.create_task(cache.get("md:1", ttl=TTL, load=old_upstream))
-    await _until(lambda: old_upstream.calls == 1)
+    await until(lambda: old_upstream.calls == 1)
     await cache.invalidate("md:1")
     new = asyncio.create_task(cache.get("md:1", ttl=TTL, load=new_upstream))
-    await _until(lambda: new_upstream.calls == 1)
+    await until(lambda: new_upstream.calls == 1)
     new_gate.set()
     new_result = await new
     assert (new_result.body, new_result.stored) == (b'{"v":1}', True)
@@ -441,7 +451,7 @@ async def test_service_invalidate_during_backend_write_takes_it_back(
     backend.gate = asyncio.Event()
     cache = make_service(backend=backend)
     read = asyncio.create_task(cache.get("md:1", ttl=TTL, load=upstream))
-    await _until(lambda: upstream.calls == 1)
+    await until(lambda: upstream.calls == 1)
     await cache.invalidate("md:1")
     backend.gate.set()
     assert (await read).stored is False
@@ -456,7 +466,7 @@ async def test_service_clear_drops_entries_and_in_flight_loads(
     await cache.get("ds:1", ttl=TTL, load=upstream)
     gate = upstream.hold()
     running = asyncio.create_task(cache.get("md:1", ttl=TTL, load=upstream))
-    await _until(lambda: upstream.calls == 2)
+    await until(lambda: upstream.calls == 2)
     await cache.clear()
     gate.set()
     assert (await running).stored is False
@@ -472,12 +482,12 @@ async def test_service_cancelled_reader_does_not_cancel_store(
     cache = make_service()
     gate = upstream.hold()
     reader = asyncio.create_task(cache.get("ds:1", ttl=TTL, load=upstream))
-    await _until(lambda: upstream.calls == 1)
+    await until(lambda: upstream.calls == 1)
     reader.cancel()
     with pytest.raises(asyncio.CancelledError):
         await reader
     gate.set()
-    await _until(lambda: stats.stores == 1)
+    await until(lambda: stats.stores == 1)
     assert (await cache.get("ds:1", ttl=TTL, load=upstream)).outcome is CacheOutcome.HIT
 
 
@@ -502,7 +512,7 @@ async def test_service_close_cancels_background_work(
     clock.advance(TTL + 1)
     upstream.hold()
     await cache.get("ds:1", ttl=TTL, load=upstream)
-    await _until(lambda: upstream.calls == 2)
+    await until(lambda: upstream.calls == 2)
     with capture_logs():
         await cache.close()
     current = asyncio.current_task()

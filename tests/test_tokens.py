@@ -13,6 +13,7 @@ from conftest import (
     MakeSimulator,
     MakeSimulatorServer,
     key_header,
+    until,
 )
 
 from gateway.keys import TOKENS
@@ -24,15 +25,6 @@ READER = key_header("reader")
 
 def segment(n: int) -> str:
     return f"{SEGMENTS}/{n}"
-
-
-async def poll(condition: Any, deadline: float = 5.0) -> None:
-    """Wait until `condition()` is true, yielding to the loop; fail after `deadline` seconds."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline
-    while not condition():
-        assert loop.time() < end, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def test_tokens_concurrent_first_requests_log_in_once(
@@ -80,7 +72,7 @@ async def test_tokens_renewed_before_expiry_without_client_errors(
     assert (await gateway.get(segment(2), headers=READER)).status == 200
     assert gateway.app is not None
     tokens = gateway.app[TOKENS]
-    await poll(lambda: tokens.seconds_left() > 1.0)  # the renewed token is in place
+    await until(lambda: tokens.seconds_left() > 1.0)  # the renewed token is in place
     assert sim.calls["login"] == 2
     clock.advance(0.9)  # the first token is now expired upstream; the renewed one is not
     assert (await gateway.get(segment(3), headers=READER)).status == 200

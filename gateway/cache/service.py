@@ -133,12 +133,7 @@ class CacheService:
         entry = await self._read(key)
         if entry is not None:
             now = self._clock()
-            freshness = classify(
-                entry,
-                now,
-                stale_while_revalidate=self._stale_while_revalidate,
-                stale_if_error=self._stale_if_error,
-            )
+            freshness = self._classify(entry, now)
             if freshness is Freshness.FRESH:
                 self._stats.hits += 1
                 return _from_entry(entry, CacheOutcome.HIT, now)
@@ -212,17 +207,20 @@ class CacheService:
             fetched.status, fetched.content_type, fetched.body, outcome, 0, int(stored.ttl), True
         )
 
-    def _fallback(self, key: str, entry: Entry | None, exc: Exception) -> CacheResult | None:
-        """Serve ``entry`` in place of a failed load when it is still usable."""
-        if entry is None:
-            return None
-        now = self._clock()
-        freshness = classify(
+    def _classify(self, entry: Entry, now: float) -> Freshness:
+        return classify(
             entry,
             now,
             stale_while_revalidate=self._stale_while_revalidate,
             stale_if_error=self._stale_if_error,
         )
+
+    def _fallback(self, key: str, entry: Entry | None, exc: Exception) -> CacheResult | None:
+        """Serve ``entry`` in place of a failed load when it is still usable."""
+        if entry is None:
+            return None
+        now = self._clock()
+        freshness = self._classify(entry, now)
         if freshness is Freshness.EXPIRED:
             return None
         if freshness is Freshness.FRESH:
