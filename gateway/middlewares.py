@@ -23,6 +23,7 @@ from gateway.metrics import Metrics
 from gateway.ratelimit import RateLimiter, retry_after
 
 REQUEST_ID = "X-Request-ID"
+SERVER_NAME = "olconnect-gateway"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@=+/-]{1,128}")
 _JSON = "application/json"
 CLIENT_GONE = 499  # nginx's convention: the client closed the connection first
@@ -59,7 +60,10 @@ def _new_request_id() -> str:
 
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Echo a sane caller X-Request-ID or make one; bind it for every log line."""
+    """Echo a sane caller X-Request-ID or make one; bind it for every log line.
+
+    Also sets `Server` on every answer, so no version numbers leak.
+    """
     request_id = request.headers.get(REQUEST_ID, "")
     if not _SANE_REQUEST_ID.fullmatch(request_id):
         request_id = _new_request_id()
@@ -67,6 +71,8 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     structlog.contextvars.bind_contextvars(request_id=request_id)
     response = await handler(request)
     response.headers[REQUEST_ID] = request_id
+    # SECURITY: name the product, not the Python and aiohttp versions aiohttp would send.
+    response.headers[hdrs.SERVER] = SERVER_NAME
     return response
 
 

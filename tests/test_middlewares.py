@@ -51,6 +51,13 @@ async def test_request_id_is_generated_otherwise(
     assert len(generated) <= 128
 
 
+async def test_server_header_names_no_versions(gateway: TestClient[Any, Any]) -> None:
+    """Answers say `Server: olconnect-gateway`, without Python or aiohttp versions."""
+    for path in ("/healthz", "/nowhere", f"{SEGMENTS}/1"):
+        response = await gateway.get(path)
+        assert response.headers["Server"] == "olconnect-gateway"
+
+
 async def test_request_id_on_error_answers(gateway: TestClient[Any, Any]) -> None:
     """Error answers (401, 404, 400) carry X-Request-ID too."""
     for path in (f"{SEGMENTS}/1", "/nowhere"):
