@@ -11,12 +11,10 @@ import hashlib
 import importlib.util
 import os
 import re
-from collections.abc import Iterator, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -29,6 +27,8 @@ from pydantic import (
 )
 from yarl import URL
 
+from gateway.yamlenv import parse_yaml
+
 DEFAULT_CONFIG_PATH = "config/gateway.yaml"
 CONFIG_ENV_VAR = "OLCG_CONFIG"
 
@@ -36,7 +36,6 @@ Scope = Literal["read", "write", "admin"]
 Duration = Annotated[float, Field(gt=0)]
 Window = Annotated[float, Field(ge=0)]
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class ConfigError(Exception):
@@ -190,7 +189,7 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
 
 def parse_config(text: str, environ: Mapping[str, str]) -> Config:
     """Validate config text (see `load_config`)."""
-    raw, problems, expanded = _parse_yaml(text, environ)
+    raw, problems, expanded = parse_yaml(text, environ)
     if not isinstance(raw, dict):
         raise ConfigError(problems or ["config: the file must hold a YAML mapping"])
     problems += _duplicate_clients(raw.get("clients"))
@@ -231,88 +230,6 @@ def _replace(container: Any, loc: tuple[str, ...], value: str) -> None:
         container[int(last)] = value
     else:
         container[last] = value
-
-
-def _parse_yaml(
-    text: str, environ: Mapping[str, str]
-) -> tuple[Any, list[str], dict[tuple[str, ...], str]]:
-    """Parse YAML, expanding `${VAR}` in scalars before their type is resolved.
-
-    Expanding per scalar (not in the raw text) keeps the "replaced before
-    parsing" semantics — `port: ${PORT}` is still an int — while a password
-    holding `#`, `: ` or quotes cannot break the YAML around it. Also returns
-    the expanded text of every plain scalar that was expanded, by key path.
-    """
-    loader = yaml.SafeLoader(text)
-    problems: list[str] = []
-    expanded: dict[tuple[str, ...], str] = {}
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None, problems, expanded
-        problems += _duplicate_keys(node, ())
-        for path, scalar in _scalars(node, ()):
-            if "${" in scalar.value:
-                key_path = ".".join(path) or "config"
-                scalar.value = _expand(scalar.value, key_path, environ, problems)
-                if scalar.style is None:  # plain scalar: resolve its type as if typed in
-                    expanded[path] = scalar.value
-                    scalar.tag = loader.resolve(  # type: ignore[no-untyped-call]
-                        yaml.ScalarNode, scalar.value, (True, False)
-                    )
-        return loader.construct_document(node), problems, expanded
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        return None, [f"config: YAML syntax error{where}: {exc.problem or exc.context}"], {}
-    except yaml.YAMLError as exc:
-        return None, [f"config: YAML error: {exc}"], {}
-    finally:
-        loader.dispose()
-
-
-def _duplicate_keys(node: yaml.Node, path: tuple[str, ...]) -> list[str]:
-    """A key given twice in one mapping: YAML would silently keep the last one."""
-    problems: list[str] = []
-    if isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            problems += _duplicate_keys(item, (*path, str(index)))
-    elif isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            key_path = (*path, str(key.value))
-            if key.value in seen:
-                line = key.start_mark.line + 1
-                problems.append(f"{'.'.join(key_path)}: duplicate key (line {line})")
-            seen.add(key.value)
-            problems += _duplicate_keys(value, key_path)
-    return problems
-
-
-def _scalars(
-    node: yaml.Node, path: tuple[str, ...]
-) -> Iterator[tuple[tuple[str, ...], yaml.ScalarNode]]:
-    if isinstance(node, yaml.ScalarNode):
-        yield path, node
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            yield from _scalars(item, (*path, str(index)))
-    elif isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            yield from _scalars(value, (*path, str(key.value)))
-
-
-def _expand(value: str, key_path: str, environ: Mapping[str, str], problems: list[str]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in environ:
-            return environ[name]
-        if default is not None:
-            return default
-        problems.append(f"{key_path}: environment variable {name} is not set and has no default")
-        return ""
-
-    return _ENV_REF.sub(replace, value)
 
 
 def _duplicate_clients(clients: Any) -> list[str]:
@@ -381,8 +298,3 @@ def _describe(error: Mapping[str, Any]) -> str:
     if kind == "string_pattern_mismatch" and path.endswith(".name"):
         message = "must not be empty or contain ':' or whitespace"
     return f"{path}: {message}"
-
-
-def expires_passed(client: ClientConfig, now: datetime) -> bool:
-    """True once a client's keys are past its `expires_at`."""
-    return client.expires_at is not None and now >= client.expires_at
