@@ -12,6 +12,7 @@ import pytest
 from conftest import KEYS, key_header
 from processes import (  # *_fixture: imported so pytest finds them in this module
     START_DEADLINE,
+    UPSTREAM_ENV,
     UPSTREAM_PASSWORD,
     Child,
     StartGateway,
@@ -21,6 +22,8 @@ from processes import (  # *_fixture: imported so pytest finds them in this modu
     sim_control_fixture,  # noqa: F401
     start_gateway_fixture,  # noqa: F401
     upstream_fixture,  # noqa: F401
+    wait_http,
+    write_config,
 )
 
 SEGMENTS = "/rest/serverengine/entity/jobsegments"
@@ -172,3 +175,25 @@ async def test_demo_prints_a_working_key_and_stops_on_sigint(tmp_path: Path) -> 
     assert "Traceback" not in child.stderr
     after_banner = child.stdout.split("/metrics", 1)[1]
     assert key not in after_banner, "the demo key appeared in a log line"
+
+
+async def test_serve_takes_its_config_from_olcg_config(upstream: str, tmp_path: Path) -> None:
+    """Without --config, `serve` reads the file named by OLCG_CONFIG and answers end to end."""
+    port = free_port()
+    config = write_config(
+        tmp_path / "from-env.yaml", port=port, upstream_port=int(upstream.rsplit(":", 1)[1])
+    )
+    child = Child(["serve"], tmp_path, {**UPSTREAM_ENV, "OLCG_CONFIG": str(config)})
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await wait_http(url + "/healthz", child)
+        async with aiohttp.ClientSession() as client:
+            response = await client.get(url + f"{SEGMENTS}/3", headers=key_header("reader"))
+            assert response.status == 200
+            assert (await response.json())["identifiers"]
+        [event] = [e for e in child.log_events() if e["event"] == "gateway_listening"]
+        assert event["config"] == str(config)
+        child.send(signal.SIGTERM)
+        assert await child.exit_code() == 0
+    finally:
+        child.kill()
