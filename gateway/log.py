@@ -87,19 +87,15 @@ class LineWriter:
             atexit.register(self.flush)
 
     def msg(self, message: str) -> None:
-        if self._buffered:
-            self._pending.append(message)
-            if self._scheduled:
-                return
-            try:
-                asyncio.get_running_loop().call_soon(self.flush)
-                self._scheduled = True
-                return
-            except RuntimeError:
-                pass  # no loop: write now
+        self._pending.append(message)
+        if self._scheduled:
+            return
+        loop = _running_loop() if self._buffered else None
+        if loop is None:
+            self.flush()
         else:
-            self._pending.append(message)
-        self.flush()
+            loop.call_soon(self.flush)
+            self._scheduled = True
 
     debug = info = warning = warn = error = critical = exception = fatal = log = msg
 
@@ -110,6 +106,13 @@ class LineWriter:
             lines, self._pending = self._pending, []
             self._stream.write("\n".join(lines) + "\n")
             self._stream.flush()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _json_serializer() -> Callable[..., str]:
