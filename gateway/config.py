@@ -102,6 +102,9 @@ class UpstreamConfig(_Model):
             url = URL()
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError("must be an http:// or https:// URL with a host")
+        if url.user is not None or url.password is not None:
+            # SECURITY: the URL is logged at start-up; credentials have their own keys.
+            raise ValueError("must not hold credentials: use upstream.username and .password")
         return value.rstrip("/")
 
     @field_validator("password")

@@ -97,6 +97,11 @@ PROBLEMS: list[tuple[str, dict[str, Any], str]] = [
     ("url with ftp scheme", minimal(upstream=upstream(url="ftp://host/")), "upstream.url"),
     ("url without host", minimal(upstream=upstream(url="http://")), "upstream.url"),
     ("url with path only", minimal(upstream=upstream(url="http:///rest")), "upstream.url"),
+    (
+        "url with credentials",
+        minimal(upstream=upstream(url="http://ol-admin:hunter2@host:9340")),
+        "upstream.url",
+    ),
     ("empty password", minimal(upstream=upstream(password="")), "upstream.password"),
     (
         "missing password",
@@ -572,3 +577,14 @@ def test_config_model_equals_by_value() -> None:
     """Two parses of the same text are equal, so reload can compare configs."""
     assert parse_config(dump(minimal()), {}) == parse_config(dump(minimal()), {})
     assert isinstance(parse_config(dump(minimal()), {}), Config)
+
+
+def test_parse_config_url_credentials_are_not_echoed() -> None:
+    """A URL holding credentials is refused without repeating them in the problem line."""
+    data = minimal(upstream=upstream(url="http://ol-admin:hunter2@host:9340"))
+    with pytest.raises(ConfigError) as caught:
+        parse_config(yaml.safe_dump(data), {})
+    assert "hunter2" not in str(caught.value)
+    assert caught.value.problems == [
+        "upstream.url: must not hold credentials: use upstream.username and .password"
+    ]
