@@ -26,6 +26,7 @@ from gateway.middlewares import (
     request_id_middleware,
 )
 from gateway.ratelimit import RateLimiter
+from gateway.sessions import SessionTokens, new_secret
 from gateway.tokens import UpstreamTokens
 from gateway.upstream import UpstreamClient
 
@@ -49,21 +50,31 @@ def create_app(
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
     registry: CollectorRegistry | None = None,
+    session_secret: bytes | None = None,
 ) -> web.Application:
     """Build the gateway for `config`.
 
     Args:
         config: the validated configuration.
-        clock: monotonic seconds for token, session and rate-limit timing.
-        wall_clock: epoch seconds for cache entries (shared across processes)
-            and client key expiry.
+        clock: monotonic seconds for upstream token and rate-limit timing.
+        wall_clock: epoch seconds for cache entries, session tokens (both shared
+            across processes) and client key expiry.
         registry: the Prometheus registry; a fresh one per app by default.
+        session_secret: signs session tokens when `server.session_secret` is
+            unset; `serve --workers` gives every worker the same one. Random if None.
     """
     metrics = Metrics(registry or CollectorRegistry())
+    configured_secret = config.server.session_secret
+    sessions = SessionTokens(
+        configured_secret.get_secret_value().encode()
+        if configured_secret is not None
+        else session_secret or new_secret(),
+        ttl=config.server.session_ttl,
+        wall_clock=wall_clock,
+    )
     authenticator = Authenticator(
         config.clients,
-        session_ttl=config.server.session_ttl,
-        clock=clock,
+        sessions=sessions,
         wall_clock=lambda: datetime.fromtimestamp(wall_clock(), UTC),
     )
     limiter = RateLimiter(clock)

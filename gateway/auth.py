@@ -2,7 +2,7 @@
 
 The gateway never stores a plaintext key: a presented key is hashed once and
 looked up by digest, then compared in constant time. Session tokens from the
-gateway's own login route are random and kept only as digests too.
+gateway's own login route are signed (see `gateway.sessions`), not stored.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import secrets
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,9 +19,9 @@ from aiohttp import hdrs
 
 from gateway.config import ClientConfig
 from gateway.errors import Forbidden, Unauthenticated
+from gateway.sessions import SESSION_PREFIX, SessionTokens
 
 CHALLENGE: dict[str, str] = {str(hdrs.WWW_AUTHENTICATE): "BASIC"}
-SESSION_PREFIX = "olcs_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +101,7 @@ class Authenticator:
 
     Args:
         clients: the configured clients; `replace_clients` swaps them atomically.
-        session_ttl: lifetime of session tokens from the login route.
-        clock: monotonic seconds, for session expiry.
+        sessions: signs and checks the login route's session tokens.
         wall_clock: aware UTC now, for the clients' `expires_at`.
     """
 
@@ -112,15 +109,12 @@ class Authenticator:
         self,
         clients: Sequence[ClientConfig],
         *,
-        session_ttl: float,
-        clock: Callable[[], float] = time.monotonic,
+        sessions: SessionTokens,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.registry = ClientRegistry(clients)
-        self.session_ttl = session_ttl
-        self._clock = clock
+        self.sessions = sessions
         self._wall_clock = wall_clock
-        self._sessions: dict[str, tuple[str, float]] = {}  # digest -> (client name, expiry)
 
     def replace_clients(self, clients: Sequence[ClientConfig]) -> None:
         """Apply a reloaded client list in one assignment (requests see old or new, never a mix)."""
@@ -150,20 +144,10 @@ class Authenticator:
         if credential is None or credential.name is None:
             raise Unauthenticated("Basic credentials required", headers=dict(CHALLENGE))
         client = self.identify(credential)
-        now = self._clock()
-        self._sessions = {d: s for d, s in self._sessions.items() if s[1] > now}
-        token = SESSION_PREFIX + secrets.token_urlsafe(32)
-        self._sessions[_digest(token)] = (client.name, now + self.session_ttl)
-        return token
+        return self.sessions.issue(client.name)
 
     def _session_client(self, registry: ClientRegistry, token: str) -> Client:
-        session = self._sessions.get(_digest(token))
-        if session is None:
-            raise Forbidden("invalid credentials")
-        name, expires_at = session
-        if self._clock() >= expires_at:
-            raise Unauthenticated("session token expired")
-        client = registry.by_name(name)
+        client = registry.by_name(self.sessions.verify(token))
         if client is None:  # removed by a reload
             raise Forbidden("invalid credentials")
         if client.expires_at is not None and self._wall_clock() >= client.expires_at:

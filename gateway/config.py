@@ -75,6 +75,9 @@ class ServerConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     session_ttl: Duration = 3600
+    # Signs session tokens. Replicas behind one address need the same value; unset,
+    # each process (or each `serve --workers` set) makes a random one at start.
+    session_secret: SecretStr | None = Field(default=None, min_length=32)
     shutdown_timeout: Duration = 10
     # Seconds a client may take to send a request head (counted from connecting or from
     # its previous answer; also the keep-alive idle limit) and, again, its body: a
@@ -289,7 +292,12 @@ def _describe(error: Mapping[str, Any]) -> str:
     if kind == "tuple_type":
         return f"{path}: must be a list"
     if kind == "too_short":
-        return f"{path}: must not be empty"
+        least = int(error.get("ctx", {}).get("min_length", 1))
+        return (
+            f"{path}: must not be empty"
+            if least <= 1
+            else f"{path}: must be at least {least} characters"
+        )
     if kind in ("model_type", "dict_type"):
         return f"{path}: must be a mapping"
     message = str(error["msg"])

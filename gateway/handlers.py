@@ -196,7 +196,7 @@ async def login(request: web.Request) -> web.Response:
     return web.Response(
         text=token,
         content_type="text/plain",
-        headers={"Token-Expires-In": str(int(authenticator.session_ttl))},
+        headers={"Token-Expires-In": str(int(authenticator.sessions.ttl))},
     )
 
 

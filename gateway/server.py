@@ -78,12 +78,15 @@ async def _start(
     return runner
 
 
-def serve(config_path: str, *, reuse_port: bool = False) -> int:
+def serve(
+    config_path: str, *, reuse_port: bool = False, session_secret: bytes | None = None
+) -> int:
     """Run the gateway from the config file at `config_path` until SIGTERM/SIGINT.
 
     Args:
         config_path: the config file.
         reuse_port: bind with SO_REUSEPORT, so worker processes share the port.
+        session_secret: signs session tokens (workers share one); random if None.
     """
     # Until the loop's handler is installed, a SIGHUP (a reload) must not kill the
     # process; the config read just below is the newest anyway.
@@ -92,12 +95,18 @@ def serve(config_path: str, *, reuse_port: bool = False) -> int:
     configure_logging(config.logging.level, config.logging.format, buffered=True)
     warn_if_exposed(config_path)
     _use_uvloop()
-    asyncio.run(_serve(config, config_path, reuse_port=reuse_port))
+    asyncio.run(_serve(config, config_path, reuse_port=reuse_port, session_secret=session_secret))
     return 0
 
 
-async def _serve(config: Config, config_path: str, *, reuse_port: bool = False) -> None:
-    app = create_app(config)
+async def _serve(
+    config: Config,
+    config_path: str,
+    *,
+    reuse_port: bool = False,
+    session_secret: bytes | None = None,
+) -> None:
+    app = create_app(config, session_secret=session_secret)
     server = config.server
     runner = await _start(
         app,

@@ -26,6 +26,7 @@ import structlog
 
 from gateway.cli import EXIT_USAGE, load_or_exit
 from gateway.log import configure_logging
+from gateway.sessions import new_secret
 
 log = structlog.get_logger("gateway.workers")
 
@@ -39,7 +40,7 @@ def _stop_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _worker(config_path: str) -> None:
+def _worker(config_path: str, session_secret: bytes) -> None:
     """One worker process: `serve` on a shared port until signalled."""
     os.setpgrp()  # terminal signals go to the parent only; it forwards them once
     threading.Thread(target=_stop_with_parent, name="parent-watch", daemon=True).start()
@@ -47,7 +48,7 @@ def _worker(config_path: str) -> None:
     from gateway.server import serve
 
     try:
-        code = serve(config_path, reuse_port=True)
+        code = serve(config_path, reuse_port=True, session_secret=session_secret)
     except OSError as exc:  # e.g. the port is taken: one line, no traceback
         print(f"olconnect-gateway: error: {exc.strerror or exc}", file=sys.stderr)
         code = EXIT_USAGE
@@ -64,9 +65,13 @@ def supervise(config_path: str, workers: int) -> int:
     config = load_or_exit(config_path)  # exit 2 here, not once per worker
     configure_logging(config.logging.level, config.logging.format)
     context = multiprocessing.get_context("spawn")
+    # One signing secret for the set: a session token from one worker works on all.
+    session_secret = new_secret()
     supervisor = _Supervisor(
         [
-            context.Process(target=_worker, args=(config_path,), name=f"olcg-worker-{n}")
+            context.Process(
+                target=_worker, args=(config_path, session_secret), name=f"olcg-worker-{n}"
+            )
             for n in range(workers)
         ]
     )

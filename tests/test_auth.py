@@ -170,7 +170,9 @@ async def test_login_with_wrong_credentials_is_403(gateway: TestClient[Any, Any]
     await assert_error(response, 403)
 
 
-async def test_session_token_expires_with_401(make_gateway: MakeGateway, clock: FakeClock) -> None:
+async def test_session_token_expires_with_401(
+    make_gateway: MakeGateway, wall_clock: FakeClock
+) -> None:
     """A session token stops working after server.session_ttl with a 401 JSON Error."""
     gateway = await make_gateway(server={"session_ttl": 30})
     login = await gateway.post(
@@ -178,7 +180,7 @@ async def test_session_token_expires_with_401(make_gateway: MakeGateway, clock: 
     )
     assert login.headers["Token-Expires-In"] == "30"
     token = await login.text()
-    clock.advance(31)
+    wall_clock.advance(31)
     await assert_error(await gateway.get(SEGMENT, headers={"auth_token": token}), 401)
 
 
@@ -228,3 +230,39 @@ async def test_client_credentials_never_reach_the_upstream(
         assert "X-API-Key" not in headers
         assert "Proxy-Authorization" not in headers
         assert all(KEYS["writer"] not in value for value in headers.values())
+
+
+async def test_session_token_works_on_every_app_sharing_the_secret(
+    make_gateway: MakeGateway, make_config: MakeConfig
+) -> None:
+    """A token from one process is accepted by another with the same secret (workers,
+    replicas), and refused by one with a different secret."""
+    shared = "s" * 32
+    first = await make_gateway(make_config(server={"session_secret": shared}))
+    second = await make_gateway(make_config(server={"session_secret": shared}))
+    stranger = await make_gateway(make_config(server={"session_secret": "t" * 32}))
+    login = await first.post(
+        LOGIN, headers={hdrs.AUTHORIZATION: basic_auth_header("reader", KEYS["reader"])}
+    )
+    token = await login.text()
+    assert (await second.get(SEGMENT, headers={"auth_token": token})).status == 200
+    await assert_error(await stranger.get(SEGMENT, headers={"auth_token": token}), 403)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),  # signature changed
+        lambda t: t.replace("olcs_", "olcs_x", 1),  # payload changed
+        lambda t: t.split(".")[0],  # no signature
+        lambda t: t + "!!",  # not base64
+    ],
+    ids=["signature", "payload", "unsigned", "garbage"],
+)
+async def test_session_token_tampered_is_403(gateway: TestClient[Any, Any], tamper: Any) -> None:
+    """A session token that was altered in any way is refused with 403."""
+    login = await gateway.post(
+        LOGIN, headers={hdrs.AUTHORIZATION: basic_auth_header("reader", KEYS["reader"])}
+    )
+    token = tamper(await login.text())
+    await assert_error(await gateway.get(SEGMENT, headers={"auth_token": token}), 403)

@@ -66,7 +66,7 @@ class OLConnectClient:
 
 
 async def test_integrator_client_runs_unchanged(
-    make_gateway: MakeGateway, simulator: Simulator, clock: FakeClock
+    make_gateway: MakeGateway, simulator: Simulator, wall_clock: FakeClock
 ) -> None:
     """List document sets, read and update metadata, and survive the session token expiring."""
     gateway: TestClient[Any, Any] = await make_gateway(server={"session_ttl": 60})
@@ -83,7 +83,7 @@ async def test_integrator_client_runs_unchanged(
             )
         )
         results.append(client.call("GET", "/12/metadata"))
-        clock.advance(61)  # the gateway session token expires; the client logs in again
+        wall_clock.advance(61)  # the gateway session token expires; the client logs in again
         results.append(client.call("GET", "/12"))
         return results
 

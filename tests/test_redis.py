@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
-from conftest import FakeClock, MakeGateway, key_header
+from conftest import KEYS, FakeClock, MakeGateway, basic_auth_header, key_header
 from processes import (  # *_fixture: imported so pytest finds them in this module
     UPSTREAM_ENV,
     Child,
@@ -356,6 +356,23 @@ async def test_serve_workers_share_port_and_stop_on_sigterm(
         assert (outcomes[0], outcomes.count("MISS")) == ("MISS", misses), child.stdout[-4000:]
         async with sim_control.get("/_sim/calls") as response:
             assert (await response.json())["document_sets"] == misses
+
+        # A session token from the login route works on whichever worker takes the next
+        # connection: the workers share one signing secret.
+        basic = {"Authorization": basic_auth_header("reader", KEYS["reader"])}
+        for _ in range(10):
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(
+                    f"{url}/rest/serverengine/authentication/login", headers=basic
+                ) as login,
+            ):
+                token = await login.text()
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"{url}{SEGMENTS}/3", headers={"auth_token": token}) as response,
+            ):
+                assert response.status == 200
 
         child.send(signal.SIGHUP)  # every worker reloads its clients
 
