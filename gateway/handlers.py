@@ -86,10 +86,15 @@ def _fetched(response: UpstreamResponse, segment: int, valid: Callable[[Any], bo
 
 
 async def _cached(
-    request: web.Request, key: str, ttl: float, route: str, valid: Callable[[Any], bool]
+    request: web.Request,
+    segment: int,
+    *,
+    key: str,
+    path: str,
+    ttl: float,
+    route: str,
+    valid: Callable[[Any], bool],
 ) -> web.Response:
-    segment = int(key.partition(":")[2])
-    path = request.path if route == "document_sets" else f"{JOBSEGMENTS}/{segment}/metadata"
     upstream = request.app[UPSTREAM]
 
     async def load() -> Fetched:
@@ -108,17 +113,29 @@ async def _cached(
 async def document_sets(request: web.Request) -> web.Response:
     """GET …/jobsegments/{id}: the Identifier List of its document sets, cached."""
     segment = segment_id(request)
-    ttl = request.app[CONFIG].cache.ttl.document_sets
     return await _cached(
-        request, document_sets_key(segment), ttl, "document_sets", _is_document_sets
+        request,
+        segment,
+        key=document_sets_key(segment),
+        path=f"{JOBSEGMENTS}/{segment}",  # canonical: "0042" and "42" are one entry upstream too
+        ttl=request.app[CONFIG].cache.ttl.document_sets,
+        route="document_sets",
+        valid=_is_document_sets,
     )
 
 
 async def metadata(request: web.Request) -> web.Response:
     """GET …/jobsegments/{id}/metadata: its Name/Value list, cached."""
     segment = segment_id(request)
-    ttl = request.app[CONFIG].cache.ttl.metadata
-    return await _cached(request, metadata_key(segment), ttl, "metadata", _is_properties)
+    return await _cached(
+        request,
+        segment,
+        key=metadata_key(segment),
+        path=f"{JOBSEGMENTS}/{segment}/metadata",
+        ttl=request.app[CONFIG].cache.ttl.metadata,
+        route="metadata",
+        valid=_is_properties,
+    )
 
 
 async def update_metadata(request: web.Request) -> web.Response:
@@ -145,7 +162,11 @@ async def update_metadata(request: web.Request) -> web.Response:
         )
     try:
         response = await request.app[UPSTREAM].request(
-            hdrs.METH_PUT, request.path, route="metadata_put", body=body, content_type=_JSON
+            hdrs.METH_PUT,
+            f"{JOBSEGMENTS}/{segment}/metadata",
+            route="metadata_put",
+            body=body,
+            content_type=_JSON,
         )
     finally:
         # The write may have landed even when its answer was lost: drop the entry either way,

@@ -252,3 +252,15 @@ async def test_admin_purge_rejects_bad_ids(gateway: TestClient[Any, Any]) -> Non
     """The admin purge validates ids like every other route."""
     response = await gateway.delete("/admin/cache/jobsegments/x1", headers=key_header("admin"))
     await error_of(response, 400)
+
+
+@pytest.mark.parametrize("suffix", ["", "/metadata"])
+async def test_ids_with_leading_zeros_are_one_entry(
+    gateway: TestClient[Any, Any], simulator: Simulator, suffix: str
+) -> None:
+    """`0042` and `42` are the same segment: one upstream call, asked with the canonical id."""
+    first = await gateway.get(f"{SEGMENTS}/42{suffix}", headers=READER)
+    second = await gateway.get(f"{SEGMENTS}/0042{suffix}", headers=READER)
+    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("MISS", "HIT")
+    assert await first.read() == await second.read()
+    assert simulator.calls["document_sets" if not suffix else "metadata_get"] == 1
