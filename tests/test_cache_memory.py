@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from conftest import WALL_START, FakeClock
 
 from gateway.cache.base import CacheBackend, CacheStats, Entry
 from gateway.cache.memory import MemoryBackend
 
-START = 1_000_000.0
-
-
-class FakeClock:
-    """A wall clock that moves only when told."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    """A wall clock (entries are stamped with one) that moves only when told."""
+    return FakeClock(WALL_START)
 
 
 @pytest.fixture

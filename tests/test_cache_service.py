@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from conftest import until
+from conftest import WALL_START, FakeClock, until
 from redis_fixtures import RedisServer
 from structlog.testing import capture_logs
 
@@ -22,19 +22,6 @@ TTL = 60.0
 NOT_FOUND_TTL = 5.0
 STALE_IF_ERROR = 300.0
 JSON = "application/json"
-
-
-class FakeClock:
-    """A wall clock that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class FakeUpstream:
@@ -81,7 +68,8 @@ class BrokenBackend(MemoryBackend):
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    """A wall clock (entries are stamped with one) that moves only when told."""
+    return FakeClock(WALL_START)
 
 
 @pytest.fixture
