@@ -22,6 +22,7 @@ MakeSimulator = Callable[..., Simulator]
 MakeSimulatorServer = Callable[..., Awaitable[TestServer]]
 MakeConfig = Callable[..., Config]
 MakeGateway = Callable[..., Awaitable[TestClient[Any, Any]]]
+MakeGatewayFor = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 # Test clients and their plaintext keys; the config holds only the digests.
 KEYS = {
@@ -175,6 +176,20 @@ def make_gateway(
     async def make(config: Config | None = None, **sections: Any) -> TestClient[Any, Any]:
         app = create_app(config or make_config(**sections), clock=clock, wall_clock=wall_clock)
         return await aiohttp_client(app)
+
+    return make
+
+
+@pytest.fixture
+def make_gateway_for(
+    make_simulator_server: MakeSimulatorServer, make_config: MakeConfig, make_gateway: MakeGateway
+) -> MakeGatewayFor:
+    """Serve `sim` and a gateway in front of it: `await make_gateway_for(sim, upstream={...})`."""
+
+    async def make(sim: Simulator, **sections: Any) -> TestClient[Any, Any]:
+        server = await make_simulator_server(sim)
+        upstream = {"url": str(server.make_url("")).rstrip("/"), **sections.pop("upstream", {})}
+        return await make_gateway(make_config(upstream=upstream, **sections))
 
     return make
 

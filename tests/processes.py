@@ -118,6 +118,24 @@ async def poll(
         await asyncio.sleep(interval)
 
 
+async def slow_upstream(sim_control: aiohttp.ClientSession, seconds: float) -> None:
+    """Make the simulator answer document-set requests after `seconds`."""
+    async with sim_control.put(
+        "/_sim/fault", json={"route_latency": {"document_sets": seconds}}
+    ) as response:
+        assert response.status == 200
+
+
+async def wait_upstream_call(sim_control: aiohttp.ClientSession) -> None:
+    """Wait until the simulator has received a document-set request."""
+
+    async def called() -> bool | None:
+        async with sim_control.get("/_sim/calls") as response:
+            return True if (await response.json())["document_sets"] >= 1 else None
+
+    await poll(called, 5, "the upstream call")
+
+
 async def wait_http(url: str, child: Child, deadline: float = START_DEADLINE) -> None:
     """Poll `url` until it answers 200 (each probe on a fresh connection); fail if `child` dies."""
 

@@ -16,7 +16,7 @@ import yaml
 from aiohttp import hdrs
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import KEYS, MakeGateway, client_entries, key_header
-from processes import (  # *_fixture: imported so pytest finds them in this module
+from processes import (
     UPSTREAM_PASSWORD,
     Gateway,
     StartGateway,
@@ -24,8 +24,10 @@ from processes import (  # *_fixture: imported so pytest finds them in this modu
     poll,
     replace_file,
     sim_control_fixture,  # noqa: F401
+    slow_upstream,
     start_gateway_fixture,  # noqa: F401
     upstream_fixture,  # noqa: F401
+    wait_upstream_call,  # *_fixture: imported so pytest finds them in this module
 )
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -325,16 +327,11 @@ async def test_sighup_does_not_fail_an_in_flight_request(
 ) -> None:
     """A slow request in flight during SIGHUP completes with 200."""
     gateway = await start_gateway()
-    async with sim_control.put("/_sim/fault", json={"route_latency": {"document_sets": 0.5}}):
-        pass
+    await slow_upstream(sim_control, 0.5)
     async with aiohttp.ClientSession(gateway.url) as session:
         slow = asyncio.create_task(session.get(f"{SEGMENTS}/3", headers=key_header("reader")))
 
-        async def upstream_called() -> bool | None:
-            async with sim_control.get("/_sim/calls") as response:
-                return True if (await response.json())["document_sets"] >= 1 else None
-
-        await poll(upstream_called, 5, "the slow upstream call")
+        await wait_upstream_call(sim_control)
         await hangup(gateway, with_new_client(client_entries()))
         response = await slow
         assert response.status == 200

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from conftest import KEYS, key_header
-from processes import (  # *_fixture: imported so pytest finds them in this module
+from processes import (
     START_DEADLINE,
     UPSTREAM_ENV,
     UPSTREAM_PASSWORD,
@@ -20,9 +20,11 @@ from processes import (  # *_fixture: imported so pytest finds them in this modu
     free_port,
     poll,
     sim_control_fixture,  # noqa: F401
+    slow_upstream,
     start_gateway_fixture,  # noqa: F401
     upstream_fixture,  # noqa: F401
     wait_http,
+    wait_upstream_call,  # *_fixture: imported so pytest finds them in this module
     write_config,
 )
 
@@ -46,17 +48,12 @@ async def test_serve_sigterm_lets_slow_request_finish_and_exits_0(
     A SIGHUP while it drains changes nothing.
     """
     gateway = await start_gateway()
-    async with sim_control.put("/_sim/fault", json={"route_latency": {"document_sets": 1.5}}):
-        pass
+    await slow_upstream(sim_control, 1.5)
 
     async with aiohttp.ClientSession(gateway.url) as client:
         slow = asyncio.create_task(client.get(f"{SEGMENTS}/7", headers=key_header("reader")))
 
-        async def upstream_called() -> bool | None:
-            async with sim_control.get("/_sim/calls") as response:
-                return True if (await response.json())["document_sets"] >= 1 else None
-
-        await poll(upstream_called, 5, "the slow upstream call")
+        await wait_upstream_call(sim_control)
         gateway.child.send(signal.SIGTERM)
 
         async def refused() -> bool | None:
@@ -88,16 +85,11 @@ async def test_serve_shutdown_timeout_bounds_the_wait(
 ) -> None:
     """A request slower than server.shutdown_timeout does not hold the process: it exits 0."""
     gateway = await start_gateway(server={"shutdown_timeout": 0.2})
-    async with sim_control.put("/_sim/fault", json={"route_latency": {"document_sets": 30}}):
-        pass
+    await slow_upstream(sim_control, 30)
     async with aiohttp.ClientSession(gateway.url) as client:
         hung = asyncio.create_task(client.get(f"{SEGMENTS}/7", headers=key_header("reader")))
 
-        async def upstream_called() -> bool | None:
-            async with sim_control.get("/_sim/calls") as response:
-                return True if (await response.json())["document_sets"] >= 1 else None
-
-        await poll(upstream_called, 5, "the hung upstream call")
+        await wait_upstream_call(sim_control)
         gateway.child.send(signal.SIGTERM)
         assert await gateway.child.exit_code() == 0
         with pytest.raises(aiohttp.ClientError):

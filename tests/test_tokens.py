@@ -10,8 +10,8 @@ from conftest import (
     FakeClock,
     MakeConfig,
     MakeGateway,
+    MakeGatewayFor,
     MakeSimulator,
-    MakeSimulatorServer,
     key_header,
     until,
 )
@@ -53,19 +53,11 @@ async def test_tokens_expired_mid_traffic_relogin_once(
 
 
 async def test_tokens_renewed_before_expiry_without_client_errors(
-    make_simulator: MakeSimulator,
-    make_simulator_server: MakeSimulatorServer,
-    make_gateway: MakeGateway,
-    make_config: MakeConfig,
-    clock: FakeClock,
+    make_simulator: MakeSimulator, make_gateway_for: MakeGatewayFor, clock: FakeClock
 ) -> None:
     """Token-Expires-In: 2 with refresh_before: 1 renews in the background before expiry."""
     sim = make_simulator(token_ttl=2)
-    server = await make_simulator_server(sim)
-    config = make_config(
-        upstream={"url": str(server.make_url("")).rstrip("/"), "refresh_before": 1}
-    )
-    gateway = await make_gateway(config)
+    gateway = await make_gateway_for(sim, upstream={"refresh_before": 1})
     assert (await gateway.get(segment(1), headers=READER)).status == 200
     assert sim.calls["login"] == 1
     clock.advance(1.5)  # inside the renewal window: answered at once, renewal in background
@@ -81,23 +73,11 @@ async def test_tokens_renewed_before_expiry_without_client_errors(
 
 
 async def test_tokens_without_expiry_header_use_token_ttl(
-    make_simulator: MakeSimulator,
-    make_simulator_server: MakeSimulatorServer,
-    make_gateway: MakeGateway,
-    make_config: MakeConfig,
-    clock: FakeClock,
+    make_simulator: MakeSimulator, make_gateway_for: MakeGatewayFor, clock: FakeClock
 ) -> None:
     """A login answer without Token-Expires-In (pre-2025 servers) lives upstream.token_ttl."""
     sim = make_simulator(send_token_expiry=False)
-    server = await make_simulator_server(sim)
-    config = make_config(
-        upstream={
-            "url": str(server.make_url("")).rstrip("/"),
-            "token_ttl": 100,
-            "refresh_before": 0,
-        }
-    )
-    gateway = await make_gateway(config)
+    gateway = await make_gateway_for(sim, upstream={"token_ttl": 100, "refresh_before": 0})
     assert (await gateway.get(segment(1), headers=READER)).status == 200
     clock.advance(99)
     assert (await gateway.get(segment(2), headers=READER)).status == 200
