@@ -122,13 +122,16 @@ class UpstreamClient:
         body: bytes | None,
         content_type: str | None,
     ) -> UpstreamResponse:
-        response = await self._send(method, path, route, token, body, content_type)
+        async def send(with_token: str) -> UpstreamResponse:
+            return await self._send(method, path, route, with_token, body, content_type)
+
+        response = await send(token)
         if response.status in _TOKEN_REFUSED:
             try:
                 token = await self._tokens.renew_after_rejection(token)
             except (UpstreamError, UpstreamTimeout) as exc:
                 raise _LoginFailed(exc) from None
-            response = await self._send(method, path, route, token, body, content_type)
+            response = await send(token)
             if response.status in _TOKEN_REFUSED:
                 raise UpstreamError("upstream refused the gateway's session")
         if response.status >= HTTPStatus.INTERNAL_SERVER_ERROR or (
