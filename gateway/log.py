@@ -11,6 +11,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, MutableMapping
+from contextvars import ContextVar
 from typing import Any, TextIO
 
 import structlog
@@ -31,6 +32,41 @@ _SAFE_FIELDS = frozenset({"token_expires_in", "tokens"})
 def _is_secret_field(field: str) -> bool:
     # Field names come from code, so the same few recur: judge each once, not per line.
     return field not in _SAFE_FIELDS and _SECRET_FIELD.search(field) is not None
+
+
+# The request being served, one dict in one ContextVar: a request sets it once and
+# auth adds the client, where structlog's contextvars helpers would clear and set
+# a ContextVar per key on every request. Tasks started by a request inherit it.
+_request_context: ContextVar[dict[str, Any] | None] = ContextVar("olcg_request", default=None)
+# Fields of the whole process (a worker's pid), on every line.
+_process_context: dict[str, Any] = {}
+
+
+def bind_process(**fields: Any) -> None:
+    """Add ``fields`` to every line this process logs from now on."""
+    _process_context.update(fields)
+
+
+def start_request(**fields: Any) -> None:
+    """Begin a request's context with ``fields``; it replaces the previous request's."""
+    _request_context.set(fields)
+
+
+def bind_request(**fields: Any) -> None:
+    """Add ``fields`` to every line logged for the current request."""
+    context = _request_context.get()
+    if context is not None:
+        context.update(fields)
+
+
+def merge_context(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: process and request fields first; the event's own win."""
+    request = _request_context.get()
+    if not request and not _process_context:
+        return event_dict
+    return {**_process_context, **(request or {}), **event_dict}
 
 
 def redact_secrets(
@@ -108,6 +144,10 @@ class LineWriter:
             self._stream.flush()
 
 
+def _skip(_fields: dict[str, Any]) -> None:
+    """The access event below the configured level."""
+
+
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
@@ -126,6 +166,43 @@ def _json_serializer() -> Callable[..., str]:
         return orjson.dumps(obj, default=str).decode()
 
     return dumps
+
+
+class _JsonRequestLines:
+    """Renders the access event straight to JSON, the same line structlog's chain makes.
+
+    Every request logs one, so it skips the chain: the event is built from the
+    known fields in one step, stamped, redacted and serialized.
+    """
+
+    def __init__(
+        self, writer: LineWriter, dumps: Callable[..., str], stamper: _UTCTimeStamper
+    ) -> None:
+        self._writer = writer
+        self._dumps = dumps
+        self._stamper = stamper
+
+    def __call__(self, fields: dict[str, Any]) -> None:
+        request = _request_context.get() or {}
+        event = {**_process_context, **request, **fields, "event": REQUEST_EVENT, "level": "info"}
+        self._stamper(None, "info", event)
+        redact_secrets(None, "info", event)
+        self._writer.msg(self._dumps(event))
+
+
+REQUEST_EVENT = "request"
+_access_log = structlog.get_logger("gateway.access")
+# Set by configure_logging: how log_request writes (None: through structlog).
+_request_lines: Callable[[dict[str, Any]], None] | None = None
+
+
+def log_request(fields: dict[str, Any]) -> None:
+    """Log the one access event of a request (``request``) with ``fields``."""
+    write = _request_lines
+    if write is None:
+        _access_log.info(REQUEST_EVENT, **fields)
+    else:
+        write(fields)
 
 
 def configure_logging(
@@ -147,17 +224,26 @@ def configure_logging(
         buffered: join the lines of one event-loop iteration into one write
             (`serve` turns it on; see `LineWriter`).
     """
+    global _request_lines  # logging is process-wide, like structlog's own configuration
     writer = LineWriter(stream or sys.stdout, buffered=buffered)
+    stamper = _UTCTimeStamper()
     renderer: structlog.typing.Processor
     if fmt == "console":
         renderer = structlog.dev.ConsoleRenderer(colors=False)
+        _request_lines = None
     else:
-        renderer = structlog.processors.JSONRenderer(serializer=_json_serializer())
+        dumps = _json_serializer()
+        renderer = structlog.processors.JSONRenderer(serializer=dumps)
+        if LEVELS[level] <= logging.INFO:
+            _request_lines = _JsonRequestLines(writer, dumps, stamper)
+        else:
+            _request_lines = _skip
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            merge_context,
             structlog.processors.add_log_level,
-            _UTCTimeStamper(),
+            stamper,
             redact_secrets,
             structlog.processors.format_exc_info,
             renderer,

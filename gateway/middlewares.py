@@ -19,6 +19,7 @@ from aiohttp.typedefs import Handler, Middleware
 from gateway.auth import Authenticator, read_credential
 from gateway.errors import Forbidden, GatewayError, RateLimited, error_body
 from gateway.keys import CACHE_OUTCOME, CLIENT, UPSTREAM_SECONDS
+from gateway.log import bind_request, log_request, start_request
 from gateway.metrics import Metrics
 from gateway.ratelimit import RateLimiter, retry_after
 
@@ -67,8 +68,7 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     request_id = request.headers.get(REQUEST_ID, "")
     if not _SANE_REQUEST_ID.fullmatch(request_id):
         request_id = _new_request_id()
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(request_id=request_id)
+    start_request(request_id=request_id)
     response = await handler(request)
     response.headers[REQUEST_ID] = request_id
     # SECURITY: name the product, not the Python and aiohttp versions aiohttp would send.
@@ -93,17 +93,17 @@ def access_log_middleware(*, metrics: Metrics) -> Middleware:
             client = request.get(CLIENT)
             client_name = client.name if client is not None else "-"
             upstream = request.get(UPSTREAM_SECONDS)
-            extra = {} if upstream is None else {"upstream_ms": round(upstream * 1000, 2)}
-            log.info(
-                "request",
-                method=request.method,
-                path=request.path,
-                status=status,
-                client=client_name,
-                cache=request.get(CACHE_OUTCOME, "-"),
-                duration_ms=round(seconds * 1000, 2),
-                **extra,
-            )
+            fields = {
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "client": client_name,
+                "cache": request.get(CACHE_OUTCOME, "-"),
+                "duration_ms": round(seconds * 1000, 2),
+            }
+            if upstream is not None:
+                fields["upstream_ms"] = round(upstream * 1000, 2)
+            log_request(fields)
             metrics.observe_request(route, request.method, status, client_name, seconds)
 
     return access_log
@@ -147,7 +147,7 @@ def auth_middleware(
             return await handler(request)
         client = authenticator.identify(read_credential(request.headers))
         request[CLIENT] = client
-        structlog.contextvars.bind_contextvars(client=client.name)
+        bind_request(client=client.name)
         if required not in client.scopes:
             raise Forbidden(f"the client lacks the {required} scope", parameter=required)
         return await handler(request)

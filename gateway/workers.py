@@ -25,7 +25,7 @@ from types import FrameType
 import structlog
 
 from gateway.cli import EXIT_USAGE, load_or_exit
-from gateway.log import configure_logging
+from gateway.log import bind_process, configure_logging
 from gateway.sessions import new_secret
 
 log = structlog.get_logger("gateway.workers")
@@ -44,7 +44,7 @@ def _worker(config_path: str, session_secret: bytes) -> None:
     """One worker process: `serve` on a shared port until signalled."""
     os.setpgrp()  # terminal signals go to the parent only; it forwards them once
     threading.Thread(target=_stop_with_parent, name="parent-watch", daemon=True).start()
-    structlog.contextvars.bind_contextvars(pid=os.getpid())
+    bind_process(pid=os.getpid())
     from gateway.server import serve
 
     try:

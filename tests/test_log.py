@@ -10,7 +10,16 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from gateway.log import REDACTED, LineWriter, configure_logging
+import gateway.log
+from gateway.log import (
+    REDACTED,
+    LineWriter,
+    bind_process,
+    bind_request,
+    configure_logging,
+    log_request,
+    start_request,
+)
 
 
 class CountingStream(io.StringIO):
@@ -113,3 +122,79 @@ async def test_log_unbuffered_writer_writes_each_line() -> None:
     writer = LineWriter(stream, buffered=False)
     writer.msg("a")
     assert stream.getvalue() == "a\n"
+
+
+@pytest.fixture
+def _process_pid() -> Iterator[None]:
+    bind_process(pid=4242)
+    yield
+    gateway.log._process_context.clear()
+
+
+ACCESS_FIELDS = {"method": "GET", "path": "/x", "status": 200, "cache": "HIT", "duration_ms": 0.5}
+
+
+def _events(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+@pytest.mark.usefixtures("_process_pid")
+async def test_log_access_line_equals_the_structlog_line() -> None:
+    """The access event rendered directly has exactly the fields structlog's chain gives it."""
+    stream = io.StringIO()
+    configure_logging("info", "json", stream, cache_loggers=False)
+    start_request(request_id="r-1")
+    bind_request(client="app")
+    log_request(dict(ACCESS_FIELDS))
+    structlog.get_logger("gateway.access").info("request", **ACCESS_FIELDS)
+    direct, chained = _events(stream)
+    assert direct.pop("timestamp")
+    assert chained.pop("timestamp")
+    assert direct == chained
+    assert direct["request_id"] == "r-1"
+    assert direct["client"] == "app"
+    assert direct["pid"] == 4242
+    assert direct["event"] == "request"
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+async def test_log_access_line_follows_level_and_format(fmt: str) -> None:
+    """The access event is an info line: written at info, dropped at warning, in either format."""
+    shown, hidden = io.StringIO(), io.StringIO()
+    configure_logging("info", fmt, shown, cache_loggers=False)
+    log_request(dict(ACCESS_FIELDS))
+    configure_logging("warning", fmt, hidden, cache_loggers=False)
+    log_request(dict(ACCESS_FIELDS))
+    assert "request" in shown.getvalue()
+    assert "/x" in shown.getvalue()
+    assert hidden.getvalue() == ""
+
+
+def test_log_access_line_redacts_credential_shaped_fields() -> None:
+    """The direct rendering keeps the second line of defence against a leaked secret."""
+    stream = io.StringIO()
+    configure_logging("info", "json", stream, cache_loggers=False)
+    log_request({**ACCESS_FIELDS, "api_key": "olcg_secret"})
+    (event,) = _events(stream)
+    assert event["api_key"] == REDACTED
+
+
+async def test_log_request_context_is_per_request() -> None:
+    """A new request starts with only its own fields: the previous request's client is gone."""
+    stream = io.StringIO()
+    configure_logging("info", "json", stream, cache_loggers=False)
+
+    async def first_then_second() -> None:
+        start_request(request_id="r-1")
+        bind_request(client="app")
+        structlog.get_logger("t").info("one")
+        start_request(request_id="r-2")
+        structlog.get_logger("t").info("two")
+
+    await asyncio.create_task(first_then_second())
+    structlog.get_logger("t").info("outside")
+    one, two, outside = _events(stream)
+    assert (one["request_id"], one["client"]) == ("r-1", "app")
+    assert two["request_id"] == "r-2"
+    assert "client" not in two
+    assert "request_id" not in outside

@@ -354,6 +354,14 @@ async def test_serve_workers_share_port_and_stop_on_sigterm(
                 outcomes.append(response.headers["X-Cache"])
         misses = 1 if backend == "redis" else 2
         assert (outcomes[0], outcomes.count("MISS")) == ("MISS", misses), child.stdout[-4000:]
+        # Every access line names the worker that served it.
+        await poll(
+            lambda: _true_if(len([e for e in child.log_events() if e["event"] == "request"]) >= 20),
+            10,
+            "the access lines",
+        )
+        served = [e for e in child.log_events() if e["event"] == "request"]
+        assert {e.get("pid") for e in served} <= listening()
         async with sim_control.get("/_sim/calls") as response:
             assert (await response.json())["document_sets"] == misses
 
