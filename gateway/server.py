@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import secrets
 import signal
 import socket
@@ -78,6 +79,18 @@ async def _start(
     return runner
 
 
+def _freeze_startup_objects() -> int:
+    """Exempt everything built at start-up from garbage collection; return the count.
+
+    Modules, config and app live as long as the process, yet every full
+    collection walked them: 80-90 ms pauses in the middle of a miss storm, which
+    moved its p99 by as much. Only objects made later are collected now.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 def serve(
     config_path: str, *, reuse_port: bool = False, session_secret: bytes | None = None
 ) -> int:
@@ -122,6 +135,7 @@ async def _serve(
         config=config_path,
         upstream=config.upstream.url,
         cache_backend=config.cache.backend,
+        frozen_objects=_freeze_startup_objects(),
     )
     try:
         await _until_signalled(lambda: reload_clients(app, config_path))

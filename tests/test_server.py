@@ -33,11 +33,13 @@ SECRETS = [*KEYS.values(), UPSTREAM_PASSWORD]
 
 
 async def test_serve_startup_line_names_address_and_config(start_gateway: StartGateway) -> None:
-    """The startup log event names the listening address and the config path."""
+    """The startup log event names the listening address and the config path, and says how
+    many start-up objects it exempted from garbage collection."""
     gateway = await start_gateway()
     [event] = [e for e in gateway.child.log_events() if e["event"] == "gateway_listening"]
     assert event["address"] == gateway.url
     assert event["config"] == str(gateway.config)
+    assert event["frozen_objects"] > 10_000
 
 
 async def test_serve_sigterm_lets_slow_request_finish_and_exits_0(
