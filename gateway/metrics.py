@@ -6,10 +6,11 @@ never raw paths, ids or keys — so the series count stays bounded.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from gateway.cache import CacheStats
@@ -26,19 +27,8 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.requests = Counter(
-            "olcg_requests",
-            "Downstream requests by route template, method, status and client.",
-            ["route", "method", "status", "client"],
-            registry=registry,
-        )
-        self.request_seconds = Histogram(
-            "olcg_request_duration_seconds",
-            "Downstream request latency by route template.",
-            ["route"],
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
-        )
+        self._requests = _RequestCollector(_LATENCY_BUCKETS)
+        registry.register(self._requests)
         self.upstream_requests = Counter(
             "olcg_upstream_requests",
             "Requests sent to OL Connect by route and status (or error kind).",
@@ -85,8 +75,6 @@ class Metrics:
             ["outcome"],
             registry=registry,
         )
-        self._request_children: dict[tuple[str, str, int, str], Callable[[], None]] = {}
-        self._latency_children: dict[str, Callable[[float], None]] = {}
         self._upstream_children: dict[tuple[str, str], Callable[[], None]] = {}
         self._upstream_latency_children: dict[str, Callable[[float], None]] = {}
         self._rate_limited_children: dict[str, Callable[[], None]] = {}
@@ -94,18 +82,8 @@ class Metrics:
     def observe_request(
         self, route: str, method: str, status: int, client: str, seconds: float
     ) -> None:
-        """Count one downstream request; children are resolved once per label set."""
-        key = (route, method, status, client)
-        inc = self._request_children.get(key)
-        if inc is None:
-            inc = self.requests.labels(route, method, str(status), client).inc
-            self._request_children[key] = inc
-        inc()
-        observe = self._latency_children.get(route)
-        if observe is None:
-            observe = self.request_seconds.labels(route).observe
-            self._latency_children[route] = observe
-        observe(seconds)
+        """Count one downstream request and its latency."""
+        self._requests.observe(route, method, status, client, seconds)
 
     def observe_upstream(self, route: str, outcome: str, seconds: float) -> None:
         """Count one upstream request (`outcome`: status, "timeout" or "error") and its latency."""
@@ -139,6 +117,66 @@ class Metrics:
     def watch_cache(self, stats: CacheStats, entries: Callable[[], int | None]) -> None:
         """Export the cache's plain-int counters, read at scrape time."""
         self.registry.register(_CacheCollector(stats, entries))
+
+
+class _Latencies:
+    """One route's latency histogram: a count per bucket (the last is +Inf) and the sum."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self, buckets: int) -> None:
+        self.counts = [0] * (buckets + 1)
+        self.total = 0.0
+
+
+class _RequestCollector(Collector):
+    """``olcg_requests`` and ``olcg_request_duration_seconds``, kept as plain numbers.
+
+    Both change on every request. A dict increment and a bisect cost a fraction
+    of prometheus-client's child values, each behind a lock that a single event
+    loop thread does not need; a scrape (on the same thread) reads the numbers.
+    """
+
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        self._bounds = buckets
+        self._upper = [str(float(bound)) for bound in buckets] + [
+            "+Inf"
+        ]  # as prometheus-client writes `le`
+        self._counts: dict[tuple[str, str, int, str], int] = {}
+        self._latencies: dict[str, _Latencies] = {}
+
+    def observe(self, route: str, method: str, status: int, client: str, seconds: float) -> None:
+        key = (route, method, status, client)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        latencies = self._latencies.get(route)
+        if latencies is None:
+            latencies = self._latencies[route] = _Latencies(len(self._bounds))
+        # bisect_left: the first bucket whose upper bound is >= seconds, as `le` means.
+        latencies.counts[bisect.bisect_left(self._bounds, seconds)] += 1
+        latencies.total += seconds
+
+    def collect(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily]:
+        requests = CounterMetricFamily(
+            "olcg_requests",
+            "Downstream requests by route template, method, status and client.",
+            labels=["route", "method", "status", "client"],
+        )
+        for (route, method, status, client), count in self._counts.items():
+            requests.add_metric([route, method, str(status), client], count)
+        yield requests
+        durations = HistogramMetricFamily(
+            "olcg_request_duration_seconds",
+            "Downstream request latency by route template.",
+            labels=["route"],
+        )
+        for route, latencies in self._latencies.items():
+            cumulative = 0
+            buckets = []
+            for upper, count in zip(self._upper, latencies.counts, strict=True):
+                cumulative += count
+                buckets.append((upper, float(cumulative)))
+            durations.add_metric([route], buckets, sum_value=latencies.total)
+        yield durations
 
 
 class _CacheCollector(Collector):

@@ -11,10 +11,12 @@ import pytest
 from aiohttp import hdrs
 from aiohttp.test_utils import TestClient
 from conftest import KEYS, FakeClock, MakeGateway, key_header
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from gateway.keys import METRICS
+from gateway.metrics import Metrics
 from gateway.simulator import Fault, Simulator
 
 SEGMENTS = "/rest/serverengine/entity/jobsegments"
@@ -84,6 +86,28 @@ async def test_metrics_requests_counted_by_route_template_status_and_client(
     assert requests_total(scraped, SEGMENT_ROUTE, 403, client="-") == 1
     assert scraped.value("olcg_request_duration_seconds_count", route=SEGMENT_ROUTE) == 5
     assert scraped.families["olcg_request_duration_seconds"].type == "histogram"
+
+
+def test_metrics_latency_buckets_are_cumulative_with_inclusive_bounds() -> None:
+    """A latency lands in the first bucket whose bound is >= it (`le`); counts accumulate."""
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    for seconds in (0.0005, 0.001, 0.003, 0.005, 0.2, 60.0):
+        metrics.observe_request("/r", "GET", 200, "app", seconds)
+
+    scraped = Scrape(generate_latest(registry).decode())
+
+    def bucket(le: str) -> float:
+        return scraped.value("olcg_request_duration_seconds_bucket", route="/r", le=le)
+
+    assert (bucket("0.001"), bucket("0.0025"), bucket("0.005")) == (2, 2, 4)
+    assert (bucket("0.1"), bucket("0.25"), bucket("10.0"), bucket("+Inf")) == (4, 5, 5, 6)
+    assert scraped.value("olcg_request_duration_seconds_count", route="/r") == 6
+    assert scraped.value("olcg_request_duration_seconds_sum", route="/r") == pytest.approx(60.2095)
+    assert (
+        scraped.value("olcg_requests_total", route="/r", method="GET", status="200", client="app")
+        == 6
+    )
 
 
 async def test_metrics_label_values_never_hold_raw_paths_ids_or_keys(gateway: Client) -> None:
