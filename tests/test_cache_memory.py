@@ -83,7 +83,7 @@ async def test_memory_expires_after_ttl_plus_retention(clock: FakeClock, stats: 
 async def test_memory_expired_entries_make_room_without_eviction(
     clock: FakeClock, stats: CacheStats
 ) -> None:
-    """Expired entries are purged before the size bound evicts anything live."""
+    """Entries past their retention that are pushed out for room are not counted as evictions."""
     backend = _backend(clock, stats, max_entries=3, retention=0.0)
     for key in ("a", "b", "c"):
         await backend.set(key, _entry(clock, ttl=10.0))
@@ -92,6 +92,22 @@ async def test_memory_expired_entries_make_room_without_eviction(
         await backend.set(key, _entry(clock, ttl=10.0))
     assert stats.evictions == 0
     assert backend.entry_count() == 3
+    await backend.set("g", _entry(clock, ttl=10.0))  # "d" is live: a true eviction
+    assert stats.evictions == 1
+    assert await backend.get("d") is None
+    assert await backend.get("e") is not None
+
+
+async def test_memory_expired_entry_leaves_when_read(clock: FakeClock, stats: CacheStats) -> None:
+    """Reading an entry past ttl + retention drops it, so it no longer takes room."""
+    backend = _backend(clock, stats, retention=5.0)
+    await backend.set("a", _entry(clock, ttl=10.0))
+    await backend.set("b", _entry(clock, ttl=60.0))
+    clock.advance(15.0)
+    assert backend.entry_count() == 2
+    assert await backend.get("a") is None
+    assert backend.entry_count() == 1
+    assert await backend.get("b") is not None
 
 
 async def test_memory_delete_drops_named_keys(clock: FakeClock, stats: CacheStats) -> None:

@@ -1,41 +1,43 @@
-"""The in-process cache backend: a size-bounded, time-aware LRU from cachetools."""
+"""The in-process cache backend: a size-bounded LRU (cachetools) with expiry on read."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
-from cachetools import TLRUCache
+from cachetools import LRUCache
 
 from gateway.cache.base import CacheStats, Entry
 
 
-class _CountingTLRU(TLRUCache[str, Entry]):
-    """A TLRUCache that counts size-bound evictions.
+class _CountingLRU(LRUCache[str, Entry]):
+    """An LRUCache that counts the live entries it pushes out to make room.
 
-    cachetools calls ``popitem`` only when an insert needs room, after it has
-    purged expired items, so every call here is a true LRU eviction.
+    cachetools calls ``popitem`` only when an insert needs room; an entry past
+    its retention that leaves this way was dead already, so it is no eviction.
     """
 
     def __init__(
-        self,
-        *,
-        maxsize: int,
-        ttu: Callable[[str, Entry, float], float],
-        timer: Callable[[], float],
-        stats: CacheStats,
+        self, *, maxsize: int, expired: Callable[[Entry], bool], stats: CacheStats
     ) -> None:
-        super().__init__(maxsize, ttu, timer)
+        super().__init__(maxsize)
+        self._expired = expired
         self._stats = stats
 
     def popitem(self) -> tuple[str, Entry]:
-        item = super().popitem()
-        self._stats.evictions += 1
-        return item
+        key, entry = super().popitem()
+        if not self._expired(entry):
+            self._stats.evictions += 1
+        return key, entry
 
 
 class MemoryBackend:
     """Entries in this process only, LRU-evicted beyond ``max_entries``.
+
+    An entry is dropped when read after ``ttl + retention``, or when it is the
+    least recently used and room is needed. (cachetools' TLRUCache also purges
+    expired entries on every insert, but its bookkeeping made each read four
+    times dearer: 1.15 µs against 0.27 µs, on the path every cache hit takes.)
 
     Args:
         max_entries: the most entries held; the least recently used go first.
@@ -59,20 +61,22 @@ class MemoryBackend:
         self._clock = clock
         self._cache = self._new_cache()
 
-    def _new_cache(self) -> _CountingTLRU:
-        return _CountingTLRU(
-            maxsize=self._max_entries, ttu=self._ttu, timer=self._clock, stats=self._stats
-        )
+    def _new_cache(self) -> _CountingLRU:
+        return _CountingLRU(maxsize=self._max_entries, expired=self._expired, stats=self._stats)
 
-    def _ttu(self, _key: str, entry: Entry, now: float) -> float:
-        return now + entry.ttl + self._retention
+    def _expired(self, entry: Entry) -> bool:
+        return entry.stored_at + entry.ttl + self._retention <= self._clock()
 
     async def get(self, key: str) -> Entry | None:
         """Return the entry while it is within ttl + retention, else None."""
-        return self._cache.get(key)
+        entry = self._cache.get(key)
+        if entry is not None and self._expired(entry):
+            del self._cache[key]
+            return None
+        return entry
 
     async def set(self, key: str, entry: Entry) -> None:
-        """Store ``entry`` for ``entry.ttl + retention`` seconds from now."""
+        """Store ``entry`` for ``entry.ttl + retention`` seconds from its ``stored_at``."""
         self._cache[key] = entry
 
     async def delete(self, *keys: str) -> None:
@@ -82,8 +86,8 @@ class MemoryBackend:
 
     async def clear(self) -> None:
         """Drop everything."""
-        # A fresh cache, not TLRUCache.clear(): older cachetools clear through
-        # popitem(), which would count every dropped entry as an eviction.
+        # A fresh cache, not LRUCache.clear(): that goes through popitem(), which
+        # would count every dropped entry as an eviction.
         self._cache = self._new_cache()
 
     async def close(self) -> None:
@@ -91,5 +95,5 @@ class MemoryBackend:
         self._cache = self._new_cache()
 
     def entry_count(self) -> int:
-        """Entries held, not counting expired ones."""
+        """Entries held; an expired one counts until it is read or pushed out."""
         return len(self._cache)
