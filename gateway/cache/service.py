@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from http import HTTPStatus
+from typing import NamedTuple
 
 import structlog
 
@@ -45,9 +46,11 @@ class Fetched:
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class CacheResult:
+class CacheResult(NamedTuple):
     """The answer for the handler and the facts for the cache headers.
+
+    A NamedTuple: every cache hit makes one, and a frozen dataclass's
+    ``__init__`` (one ``object.__setattr__`` per field) cost three times as much.
 
     Args:
         age: whole seconds since the answer was stored (0 when just loaded).
