@@ -69,13 +69,18 @@ def merge_context(
     return {**_process_context, **(request or {}), **event_dict}
 
 
+@functools.lru_cache(maxsize=512)
+def _secret_fields(fields: tuple[str, ...]) -> tuple[str, ...]:
+    # Events have a few fixed sets of field names: judge each set once, not per line.
+    return tuple(field for field in fields if _is_secret_field(field))
+
+
 def redact_secrets(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: blank out every field whose name looks like a credential."""
-    for field in event_dict:
-        if _is_secret_field(field):
-            event_dict[field] = REDACTED
+    for field in _secret_fields(tuple(event_dict)):
+        event_dict[field] = REDACTED
     return event_dict
 
 
@@ -95,12 +100,11 @@ class _UTCTimeStamper:
     def __call__(
         self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
-        now = time.time()
-        second = int(now)
+        second, micros = divmod(time.time_ns() // 1000, 1_000_000)
         if second != self._second:
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = second
-        event_dict["timestamp"] = f"{self._prefix}.{int((now - second) * 1e6):06d}Z"
+        event_dict["timestamp"] = "%s.%06dZ" % (self._prefix, micros)  # noqa: UP031 - faster
         return event_dict
 
 
