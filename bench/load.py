@@ -30,6 +30,9 @@ class Sample:
     p99_ms: float
     requests: int
     errors: int
+    # The target's CPU time per request, in µs (0 when not measured): steadier than
+    # requests/s on a shared machine, and it shows what each request costs the server.
+    cpu_us: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import signal
 import socket
@@ -43,6 +44,18 @@ class Proc:
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the process and its children (nginx's worker)."""
+        pid = self.popen.pid
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        return sum(_cpu_seconds(p) for p in [pid, *children])
+
+
+def _cpu_seconds(pid: int) -> float:
+    # /proc/<pid>/stat: fields 14 and 15 (after the parenthesised name) are utime and stime.
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass

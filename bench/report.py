@@ -70,12 +70,16 @@ class Results:
     def samples(self, scenario: str, target: str) -> list[Sample]:
         return list(self.runs.get((scenario, target), {}).values())
 
-    def ratio(self, scenario: str, top: str, bottom: str) -> float | None:
-        """Median over rounds of top-rps / bottom-rps, taken within each round."""
+    def ratio(self, scenario: str, top: str, bottom: str, attr: str = "rps") -> float | None:
+        """Median over rounds of top / bottom (``attr``, requests/s by default), per round."""
         a, b = self.runs.get((scenario, top)), self.runs.get((scenario, bottom))
         if not a or not b:
             return None
-        ratios = [a[r].rps / b[r].rps for r in a if r in b and b[r].rps > 0]
+        ratios = [
+            getattr(a[r], attr) / getattr(b[r], attr)
+            for r in a
+            if r in b and getattr(b[r], attr) > 0
+        ]
         return statistics.median(ratios) if ratios else None
 
 
@@ -99,8 +103,8 @@ def render(
 ) -> str:
     """The table (markdown), then one PASS/FAIL line per target."""
     rows = [
-        "| scenario | target | req/s | p50 ms | p99 ms | notes |",
-        "|---|---|---:|---:|---:|---|",
+        "| scenario | target | req/s | p50 ms | p99 ms | CPU µs/req | notes |",
+        "|---|---|---:|---:|---:|---:|---|",
     ]
     for (scenario, target), by_round in results.runs.items():
         samples = list(by_round.values())
@@ -108,7 +112,8 @@ def render(
         note = f"{errors} errors" if errors else ""
         rows.append(
             f"| {scenario} | {target} | {_median(samples, 'rps'):,.0f} | "
-            f"{_median(samples, 'p50_ms'):.2f} | {_median(samples, 'p99_ms'):.2f} | {note} |"
+            f"{_median(samples, 'p50_ms'):.2f} | {_median(samples, 'p99_ms'):.2f} | "
+            f"{_median(samples, 'cpu_us'):.1f} | {note} |"
         )
     ratios: list[tuple[str, float | None]] = []
     for scenario in dict.fromkeys(s for s, _ in results.runs):
@@ -119,13 +124,19 @@ def render(
                     results.ratio(HIT, "gateway", "bare-aiohttp"),
                 )
             )
+            ratios.append(
+                (
+                    f"{scenario}: CPU per request, bare-aiohttp / gateway",
+                    results.ratio(HIT, "bare-aiohttp", "gateway", "cpu_us"),
+                )
+            )
         if not scenario.startswith("a'"):
             ratios.append(
                 (f"{scenario}: gateway / nginx", results.ratio(scenario, "gateway", "nginx"))
             )
     for label, value in ratios:
         if value is not None:
-            rows.append(f"| ratio (median per round) | {label} | {value:.2f}x | | | |")
+            rows.append(f"| ratio (median per round) | {label} | {value:.2f}x | | | | |")
     for target, storms in results.storms.items():
         calls = max(s.calls for s in storms)
         answered = min(s.answered for s in storms)
@@ -133,14 +144,14 @@ def render(
         rows.append(
             f"| d: miss storm, {storm_n} waiters, upstream 50 ms | {target} | | "
             f"{statistics.median(s.p50_ms for s in storms):.1f} | "
-            f"{statistics.median(s.p99_ms for s in storms):.1f} | "
+            f"{statistics.median(s.p99_ms for s in storms):.1f} | | "
             f"upstream calls ≤ {calls} in each of {len(storms)} storms, "
             f"answered {answered}, {statuses} |"
         )
     memory = results.memory
     if memory is not None:
         rows.append(
-            f"| e: memory, {max_entries:,} max_entries | gateway | | | | "
+            f"| e: memory, {max_entries:,} max_entries | gateway | | | | | "
             f"RSS {memory.rss_before_mb:.0f} → {memory.rss_after_mb:.0f} MB after "
             f"{memory.requests:,} distinct ids in {memory.seconds:.0f} s ({memory.errors} errors); "
             f"entries {memory.entries_final:,} (max seen {memory.entries_max:,}) |"
@@ -161,9 +172,11 @@ def _targets(results: Results, half: str, max_entries: int, memory_limit: float)
     lines = []
     ratio = results.ratio(HIT, "gateway", "bare-aiohttp")
     if ratio is not None:
+        cpu = results.ratio(HIT, "bare-aiohttp", "gateway", "cpu_us")
+        by_cpu = f"; by CPU per request {cpu:.2f}x" if cpu is not None else ""
         lines.append(
             f"{_verdict(ratio >= HIT_RATIO_TARGET)}  hit throughput {ratio:.2f}x bare aiohttp "
-            f"(target ≥ {HIT_RATIO_TARGET}x)"
+            f"(target ≥ {HIT_RATIO_TARGET}x{by_cpu})"
         )
     gw, bare = results.samples(half, "gateway"), results.samples(half, "bare-aiohttp")
     if gw and bare:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import shutil
 import statistics
 import sys
@@ -135,8 +136,9 @@ async def _bench(args: argparse.Namespace, fleet: Fleet) -> None:
             for scenario, mode, headers, names in scenarios:
                 await _latency(http, sim, 0.02 if "20 ms" in scenario else 0.0)
                 for name in _rotate(names, round_no):
-                    sample = await loader.run(
-                        targets[name].url,
+                    sample = await _measured(
+                        loader,
+                        targets[name],
                         mode,
                         connections=args.connections,
                         duration=args.duration,
@@ -149,8 +151,9 @@ async def _bench(args: argparse.Namespace, fleet: Fleet) -> None:
         half = f"a': hit at half the gateway's peak ({peak / 2:.0f}/s)"
         for round_no in range(args.rounds):
             for name in _rotate(["gateway", "bare-aiohttp"], round_no):
-                sample = await loader.run(
-                    targets[name].url,
+                sample = await _measured(
+                    loader,
+                    targets[name],
                     hit,
                     connections=args.connections,
                     duration=args.duration,
@@ -177,6 +180,25 @@ async def _bench(args: argparse.Namespace, fleet: Fleet) -> None:
         ),
         flush=True,
     )
+
+
+async def _measured(
+    loader: Loader,
+    target: Proc,
+    mode: str,
+    *,
+    connections: int,
+    duration: float,
+    headers: list[str],
+    rate: float = 0.0,
+) -> Sample:
+    """One loader run against `target`, with the target's CPU time per request."""
+    before = target.cpu_seconds()
+    sample = await loader.run(
+        target.url, mode, connections=connections, duration=duration, headers=headers, rate=rate
+    )
+    spent = target.cpu_seconds() - before
+    return dataclasses.replace(sample, cpu_us=spent * 1e6 / max(1, sample.requests))
 
 
 def _rotate(names: list[str], round_no: int) -> list[str]:

@@ -33,9 +33,12 @@ def test_bench_prints_its_table_and_leaves_no_process() -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
-    assert "| scenario | target | req/s | p50 ms | p99 ms | notes |" in out
+    assert "| scenario | target | req/s | p50 ms | p99 ms | CPU µs/req | notes |" in out
     for row in ("a: hit, one id | gateway", "a: hit, one id | bare-aiohttp", "d: miss storm"):
         assert row in out
+    hit_row = next(line for line in out.splitlines() if "a: hit, one id | gateway" in line)
+    assert float(hit_row.split("|")[6]) > 0  # the gateway's CPU per request was measured
+    assert "CPU per request, bare-aiohttp / gateway" in out
     assert "e: memory" in out
     assert "hit throughput" in out
     assert "miss storm (gateway)" in out
