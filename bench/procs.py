@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,8 +117,20 @@ def start_simulator(fleet: Fleet, segments: int) -> Proc:
     return fleet.start("simulator", argv, port)
 
 
-def start_gateway(fleet: Fleet, upstream: str, max_entries: int) -> Proc:
-    """`olconnect-gateway serve --config <generated>`, as deployed: JSON logs to a file."""
+def start_gateway(
+    fleet: Fleet,
+    upstream: str,
+    max_entries: int,
+    *,
+    name: str = "gateway",
+    wrapper: Sequence[str] = (),
+) -> Proc:
+    """`olconnect-gateway serve --config <generated>`, as deployed: JSON logs to a file.
+
+    Args:
+        name: the process's name in the fleet (its log and config file names).
+        wrapper: a command that runs the gateway, e.g. valgrind and its options.
+    """
     port = free_port()
     config = {
         "server": {"host": HOST, "port": port, "shutdown_timeout": 2},
@@ -132,20 +145,29 @@ def start_gateway(fleet: Fleet, upstream: str, max_entries: int) -> Proc:
         ],
         "logging": {"level": "info", "format": "json"},
     }
-    path = fleet.workdir / "gateway.yaml"
+    path = fleet.workdir / f"{name}.yaml"
     path.write_text(json.dumps(config, indent=2))  # JSON is YAML
-    script = Path(sys.executable).with_name("olconnect-gateway")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "gateway.cli"]
-    return fleet.start("gateway", [*command, "serve", "--config", str(path)], port)
+    # The interpreter itself, not the console script: a wrapper such as valgrind
+    # must see the Python binary it instruments.
+    command = [*wrapper, sys.executable, "-m", "gateway.cli", "serve", "--config", str(path)]
+    return fleet.start(name, command, port)
 
 
-def start_bare(fleet: Fleet, body: bytes, content_type: str) -> Proc:
+def start_bare(
+    fleet: Fleet,
+    body: bytes,
+    content_type: str,
+    *,
+    name: str = "bare-aiohttp",
+    wrapper: Sequence[str] = (),
+) -> Proc:
+    """The bare aiohttp handler (`bench.bare`) answering `body`; arguments as for the gateway."""
     port = free_port()
-    body_file = fleet.workdir / "body.bin"
+    body_file = fleet.workdir / f"{name}.body"
     body_file.write_bytes(body)
-    argv = [sys.executable, "-m", "bench.bare", "--port", str(port)]
+    argv = [*wrapper, sys.executable, "-m", "bench.bare", "--port", str(port)]
     argv += ["--body-file", str(body_file), "--content-type", content_type]
-    return fleet.start("bare-aiohttp", argv, port)
+    return fleet.start(name, argv, port)
 
 
 NGINX_CONF = """\

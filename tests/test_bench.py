@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,3 +49,22 @@ def test_bench_prints_its_table_and_leaves_no_process() -> None:
     pids = [int(pid) for pid in pids_line.split(":")[1].split()]
     assert len(pids) == 3  # simulator, gateway, bare aiohttp
     assert not [pid for pid in pids if _alive(pid)]
+
+
+@pytest.mark.timeout(240)  # four Python start-ups under valgrind, two at a time
+def test_bench_icount_prints_instructions_per_hit() -> None:
+    """A tiny instruction count under callgrind prints a positive count per target and the ratio."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.icount", "--few", "1", "--many", "3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = dict(re.findall(r"^  (gateway|bare-aiohttp) +([\d,]+)$", done.stdout, re.MULTILINE))
+    assert set(counts) == {"gateway", "bare-aiohttp"}, done.stdout
+    assert all(int(value.replace(",", "")) > 0 for value in counts.values())
+    assert "bare-aiohttp / gateway:" in done.stdout
