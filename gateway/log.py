@@ -20,6 +20,7 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNI
 LEVELS["error"] = logging.ERROR
 
 REDACTED = "[REDACTED]"
+REQUEST_EVENT = "request"  # the access event: one per request
 # Field names that may carry a credential. The code never logs one on purpose;
 # this is the second line of defence against a future mistake.
 _SECRET_FIELD = re.compile(
@@ -194,14 +195,18 @@ class _JsonRequestLines:
         self._writer.msg(self._dumps(event))
 
 
-REQUEST_EVENT = "request"
 _access_log = structlog.get_logger("gateway.access")
 # Set by configure_logging: how log_request writes (None: through structlog).
 _request_lines: Callable[[dict[str, Any]], None] | None = None
 
 
 def log_request(fields: dict[str, Any]) -> None:
-    """Log the one access event of a request (``request``) with ``fields``."""
+    """Log the one access event of a request (``request``) with ``fields``.
+
+    It carries the fields of `bind_process` and `bind_request`; with JSON output it
+    does not pass through structlog, so values bound with structlog's own
+    contextvars helpers do not reach it.
+    """
     write = _request_lines
     if write is None:
         _access_log.info(REQUEST_EVENT, **fields)
