@@ -11,11 +11,11 @@ from conftest import WALL_START, FakeClock, until
 from redis_fixtures import RedisServer
 from structlog.testing import capture_logs
 
+from gateway.cache import CacheOutcome, CacheResult, CacheService, Fetched
 from gateway.cache.base import CacheBackend, CacheStats, Entry
 from gateway.cache.headers import cache_headers
 from gateway.cache.memory import MemoryBackend
 from gateway.cache.redis import RedisBackend, connect
-from gateway.cache.service import CacheOutcome, CacheResult, CacheService, Fetched
 from gateway.errors import UpstreamAuthError, UpstreamError, UpstreamTimeout
 
 TTL = 60.0

@@ -28,10 +28,10 @@ from redis_fixtures import MakeRedisServer, RedisServer
 from structlog.testing import capture_logs
 from test_cache_service import TTL, FakeUpstream
 
+from gateway.cache import CacheOutcome, CacheService
 from gateway.cache.base import CacheStats, Entry
 from gateway.cache.encoding import decode, encode
 from gateway.cache.redis import RedisBackend, connect
-from gateway.cache.service import CacheOutcome, CacheService
 from gateway.simulator import Simulator
 
 SEGMENTS = "/rest/serverengine/entity/jobsegments"

@@ -12,7 +12,8 @@ from gateway.cache.base import (
 from gateway.cache.coalesce import SingleFlight
 from gateway.cache.headers import cache_headers
 from gateway.cache.memory import MemoryBackend
-from gateway.cache.service import CacheOutcome, CacheResult, CacheService, Fetched, Loader
+from gateway.cache.results import CacheOutcome, CacheResult, Fetched, Loader
+from gateway.cache.service import CacheService
 
 __all__ = [
     "CacheBackend",

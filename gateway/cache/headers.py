@@ -11,7 +11,7 @@ from typing import Final, assert_never
 
 from aiohttp import hdrs
 
-from gateway.cache.service import CacheOutcome, CacheResult
+from gateway.cache.results import CacheOutcome, CacheResult
 
 X_CACHE: Final = "X-Cache"
 CACHE_NAME: Final = "olconnect-gateway"

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import enum
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import partial
 from http import HTTPStatus
-from typing import NamedTuple
 
 import structlog
 
-from gateway.cache.base import CacheBackend, CacheStats, Entry, Freshness, age, classify, ttl_left
+from gateway.cache.base import CacheBackend, CacheStats, Entry, Freshness, classify
 from gateway.cache.coalesce import SingleFlight
+from gateway.cache.failures import BackendFailures
 from gateway.cache.lease import Lease, LeaseProvider
+from gateway.cache.results import (
+    CacheOutcome,
+    CacheResult,
+    Loaded,
+    Loader,
+    as_loaded,
+    from_entry,
+)
 from gateway.errors import UpstreamError, UpstreamTimeout
 
 log = structlog.get_logger(__name__)
@@ -23,52 +29,6 @@ log = structlog.get_logger(__name__)
 # Failures of the upstream itself; an expired entry may stand in for them.
 # Anything else is a bug or a cancellation and propagates untouched.
 _STALE_IF = (UpstreamError, UpstreamTimeout)
-
-# A broken backend fails every request; one warning per interval says so.
-BACKEND_WARN_INTERVAL = 10.0
-
-
-class CacheOutcome(enum.StrEnum):
-    """How an answer was produced; the ``X-Cache`` value."""
-
-    HIT = "HIT"
-    MISS = "MISS"
-    STALE = "STALE"
-    BYPASS = "BYPASS"
-
-
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    """What a loader returns: the upstream answer, whatever its status."""
-
-    status: int
-    content_type: str
-    body: bytes
-
-
-class CacheResult(NamedTuple):
-    """The answer for the handler and the facts for the cache headers.
-
-    A NamedTuple: every cache hit makes one, and a frozen dataclass's
-    ``__init__`` (one ``object.__setattr__`` per field) cost three times as much.
-
-    Args:
-        age: whole seconds since the answer was stored (0 when just loaded).
-        ttl_left: whole seconds of freshness left; negative when stale.
-        stored: the answer is (now) held by the cache.
-    """
-
-    status: int
-    content_type: str
-    body: bytes
-    outcome: CacheOutcome
-    age: int
-    ttl_left: int
-    stored: bool
-
-
-Loader = Callable[[], Awaitable[Fetched]]
-_Loaded = tuple[Fetched, Entry | None]
 
 
 class CacheService:
@@ -111,10 +71,8 @@ class CacheService:
         self._wait_timeout = wait_timeout
         self._stats = stats
         self._clock = clock
-        self._timer = timer
-        self._warned_at: float | None = None
-        self._unwarned = 0
-        self._flight: SingleFlight[_Loaded] = SingleFlight()
+        self._failures = BackendFailures(stats, timer)
+        self._flight: SingleFlight[Loaded] = SingleFlight()
         self._refreshing: dict[str, asyncio.Task[None]] = {}
 
     async def get(self, key: str, *, ttl: float, load: Loader, bypass: bool = False) -> CacheResult:
@@ -139,11 +97,11 @@ class CacheService:
             freshness = self._classify(entry, now)
             if freshness is Freshness.FRESH:
                 self._stats.hits += 1
-                return _from_entry(entry, CacheOutcome.HIT, now)
+                return from_entry(entry, CacheOutcome.HIT, now)
             if freshness is Freshness.STALE_REVALIDATE:
                 self._revalidate(key, ttl, load)
                 self._stats.stale += 1
-                return _from_entry(entry, CacheOutcome.STALE, now)
+                return from_entry(entry, CacheOutcome.STALE, now)
             if freshness is Freshness.EXPIRED:
                 entry = None
         return await self._load_shared(key, ttl, load, CacheOutcome.MISS, entry)
@@ -155,7 +113,7 @@ class CacheService:
         try:
             await self._backend.delete(*keys)
         except Exception as exc:
-            self._backend_failed("delete", ",".join(keys), exc)
+            self._failures.record("delete", ",".join(keys), exc)
 
     async def clear(self) -> None:
         """Drop every entry; loads already running will not write back."""
@@ -163,7 +121,7 @@ class CacheService:
         try:
             await self._backend.clear()
         except Exception as exc:
-            self._backend_failed("clear", "*", exc)
+            self._failures.record("clear", "*", exc)
 
     async def close(self) -> None:
         """Cancel and await background refreshes and loads, then close the backend."""
@@ -231,14 +189,14 @@ class CacheService:
             # fresh stored answer beats a 502.
             self._stats.hits += 1
             log.warning("cache_bypass_failed", key=key, error=type(exc).__name__)
-            return _from_entry(entry, CacheOutcome.HIT, now)
+            return from_entry(entry, CacheOutcome.HIT, now)
         self._stats.stale += 1
         log.warning("cache_stale_served", key=key, error=type(exc).__name__)
-        return _from_entry(entry, CacheOutcome.STALE, now)
+        return from_entry(entry, CacheOutcome.STALE, now)
 
     async def _load_and_store(
         self, key: str, ttl: float, load: Loader, *, reuse: bool = True
-    ) -> _Loaded:
+    ) -> Loaded:
         """The shared call: load once, store a 200 or 404 unless invalidated meanwhile.
 
         ``reuse``: with a shared backend, a fresh entry another instance stored
@@ -250,19 +208,19 @@ class CacheService:
 
     async def _load_leased(
         self, leases: LeaseProvider, key: str, ttl: float, load: Loader, reuse: bool
-    ) -> _Loaded:
+    ) -> Loaded:
         """Load once across instances: hold the key's lease, or wait for its holder."""
         try:
             lease = await leases.lease(key)
         except Exception as exc:
             # Without a lease a write is unfenced: load, answer, store nothing.
-            self._backend_failed("lease", key, exc)
+            self._failures.record("lease", key, exc)
             return await load(), None
         try:
             # A read that missed may have raced a load that finished meanwhile (here or
             # elsewhere): the entry found on taking the lock is newer than that read.
             if lease.held:
-                shared = _reuse(lease.found, self._clock()) if reuse else None
+                shared = as_loaded(lease.found, self._clock()) if reuse else None
             else:
                 shared = await self._wait_for_holder(key, lease)
             if shared is not None:
@@ -273,20 +231,20 @@ class CacheService:
             try:
                 await lease.release()
             except Exception as exc:
-                self._backend_failed("release", key, exc)
+                self._failures.record("release", key, exc)
 
-    async def _wait_for_holder(self, key: str, lease: Lease) -> _Loaded | None:
+    async def _wait_for_holder(self, key: str, lease: Lease) -> Loaded | None:
         """The entry another instance loaded while we waited, if it is fresh."""
         try:
             entry = await lease.wait()
         except Exception as exc:
-            self._backend_failed("wait", key, exc)
+            self._failures.record("wait", key, exc)
             return None
-        return _reuse(entry, self._clock())
+        return as_loaded(entry, self._clock())
 
     async def _load_then_store(
         self, key: str, ttl: float, load: Loader, lease: Lease | None
-    ) -> _Loaded:
+    ) -> Loaded:
         fetched = await load()
         if fetched.status == HTTPStatus.OK:
             lifetime = ttl
@@ -303,7 +261,7 @@ class CacheService:
             elif not await lease.store(entry):
                 return fetched, None  # invalidated by some instance during the load
         except Exception as exc:
-            self._backend_failed("set", key, exc)
+            self._failures.record("set", key, exc)
             return fetched, None
         if not self._flight.owns(key):
             # Invalidated while the write was on its way (a remote backend):
@@ -311,7 +269,7 @@ class CacheService:
             try:
                 await self._backend.delete(key)
             except Exception as exc:
-                self._backend_failed("delete", key, exc)
+                self._failures.record("delete", key, exc)
             return fetched, None
         self._stats.stores += 1
         return fetched, entry
@@ -344,42 +302,5 @@ class CacheService:
         except Exception as exc:
             # The cache only saves upstream calls: a broken backend degrades
             # to misses instead of failing requests.
-            self._backend_failed("get", key, exc)
+            self._failures.record("get", key, exc)
             return None
-
-    def _backend_failed(self, operation: str, key: str, exc: Exception) -> None:
-        self._stats.backend_errors += 1
-        now = self._timer()
-        if self._warned_at is not None and now - self._warned_at < BACKEND_WARN_INTERVAL:
-            self._unwarned += 1
-            return
-        log.warning(
-            "cache_backend_failed",
-            operation=operation,
-            key=key,
-            error=type(exc).__name__,
-            suppressed=self._unwarned,
-        )
-        self._warned_at = now
-        self._unwarned = 0
-
-
-def _reuse(entry: Entry | None, now: float) -> _Loaded | None:
-    """``entry`` as a load's outcome when it is fresh."""
-    if entry is None:
-        return None
-    if classify(entry, now, stale_while_revalidate=0, stale_if_error=0) is not Freshness.FRESH:
-        return None
-    return Fetched(entry.status, entry.content_type, entry.body), entry
-
-
-def _from_entry(entry: Entry, outcome: CacheOutcome, now: float) -> CacheResult:
-    return CacheResult(
-        entry.status,
-        entry.content_type,
-        entry.body,
-        outcome,
-        age(entry, now),
-        ttl_left(entry, now),
-        True,
-    )
