@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,7 @@ def test_bench_prints_its_table_and_leaves_no_process() -> None:
     assert not [pid for pid in pids if _alive(pid)]
 
 
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 @pytest.mark.timeout(240)  # four Python start-ups under valgrind, two at a time
 def test_bench_icount_prints_instructions_per_hit() -> None:
     """A tiny instruction count under callgrind prints a positive count per target and the ratio."""
