@@ -49,8 +49,11 @@ class Proc:
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the process and its children (nginx's worker)."""
         pid = self.popen.pid
-        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-        return sum(_cpu_seconds(p) for p in [pid, *children])
+        try:
+            listed = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except FileNotFoundError:  # a kernel built without CONFIG_PROC_CHILDREN
+            listed = []
+        return sum(_cpu_seconds(p) for p in [pid, *map(int, listed)])
 
 
 def _cpu_seconds(pid: int) -> float:
