@@ -12,7 +12,7 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import hdrs
@@ -38,7 +38,7 @@ class Client:
 class Credential:
     """What a request presented: a key (or session token), and the client name for Basic."""
 
-    secret: str
+    secret: str = field(repr=False)  # SECURITY: a repr in a log or traceback must not show it
     name: str | None = None
 
 

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from conftest import KEYS, WALL_START, FakeClock, MakeConfig, MakeGateway, basic_auth_header
 from pytest_aiohttp import AiohttpServer
 
+from gateway.auth import read_credential
 from gateway.config import key_digest
 from gateway.simulator import Simulator, create_simulator_app
 
@@ -266,3 +267,20 @@ async def test_session_token_tampered_is_403(gateway: TestClient[Any, Any], tamp
     )
     token = tamper(await login.text())
     await assert_error(await gateway.get(SEGMENT, headers={"auth_token": token}), 403)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-API-Key": "olcg_secret_key_1"},
+        {"Authorization": "Bearer olcg_secret_key_1"},
+        {"Authorization": basic_auth_header("reader", "olcg_secret_key_1")},
+        {"auth_token": "olcg_secret_key_1"},
+    ],
+)
+def test_auth_credential_repr_hides_the_secret(headers: dict[str, str]) -> None:
+    """A credential's repr (in a log line or a traceback) names the client, never the key."""
+    credential = read_credential(headers)
+    assert credential is not None
+    assert credential.secret == "olcg_secret_key_1"
+    assert "olcg_secret_key_1" not in repr(credential)
