@@ -95,14 +95,13 @@ async def _cached(
     route: str,
     valid: Callable[[Any], bool],
 ) -> web.Response:
-    upstream = request.app[UPSTREAM]
-
     async def load() -> Fetched:
-        response = await upstream.request(hdrs.METH_GET, path, route=route)
+        response = await request.app[UPSTREAM].request(hdrs.METH_GET, path, route=route)
         request[UPSTREAM_SECONDS] = response.seconds
         return _fetched(response, segment, valid)
 
-    bypass = _NO_CACHE.search(request.headers.get(hdrs.CACHE_CONTROL, "")) is not None
+    cache_control = request.headers.get(hdrs.CACHE_CONTROL)
+    bypass = cache_control is not None and _NO_CACHE.search(cache_control) is not None
     result = await request.app[CACHE].get(key, ttl=ttl, load=load, bypass=bypass)
     request[CACHE_OUTCOME] = result.outcome
     headers = cache_headers(result)

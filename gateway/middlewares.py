@@ -65,8 +65,8 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
 
     Also sets `Server` on every answer, so no version numbers leak.
     """
-    request_id = request.headers.get(REQUEST_ID, "")
-    if not _SANE_REQUEST_ID.fullmatch(request_id):
+    request_id = request.headers.get(REQUEST_ID)
+    if request_id is None or not _SANE_REQUEST_ID.fullmatch(request_id):
         request_id = _new_request_id()
     start_request(request_id=request_id)
     response = await handler(request)
@@ -74,6 +74,11 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     # SECURITY: name the product, not the Python and aiohttp versions aiohttp would send.
     response.headers[hdrs.SERVER] = SERVER_NAME
     return response
+
+
+def _milliseconds(seconds: float) -> float:
+    """Milliseconds to two decimals (round(x, 2) on a float formats it: three times dearer)."""
+    return round(seconds * 100_000) / 100
 
 
 def access_log_middleware(*, metrics: Metrics) -> Middleware:
@@ -99,10 +104,10 @@ def access_log_middleware(*, metrics: Metrics) -> Middleware:
                 "status": status,
                 "client": client_name,
                 "cache": request.get(CACHE_OUTCOME, "-"),
-                "duration_ms": round(seconds * 1000, 2),
+                "duration_ms": _milliseconds(seconds),
             }
             if upstream is not None:
-                fields["upstream_ms"] = round(upstream * 1000, 2)
+                fields["upstream_ms"] = _milliseconds(upstream)
             log_request(fields)
             metrics.observe_request(route, request.method, status, client_name, seconds)
 
