@@ -4,10 +4,11 @@ Requests/s on a shared machine moves with whatever else runs; an instruction
 count does not. Each target runs under ``valgrind --tool=callgrind`` twice, once
 answering `--few` sequential keep-alive hits and once `--many`; the difference
 of the two totals, divided by the difference in hits, is what one hit costs,
-start-up and shutdown cancelled out. The same code gives the same count to
-within a fraction of a percent, so a change's effect is visible even when it
-is small. (Instructions are not time: memory stalls and system calls are not
-in them. The timed benchmark, ``python -m bench``, is the judge.)
+start-up and shutdown cancelled out. Repeated runs of the same code agree to
+within about 1% (the rest is how client and server turns interleave), so a
+change worth a few percent is visible. (Instructions are not time: memory
+stalls and system calls are not in them. The timed benchmark, ``python -m
+bench``, is the judge.)
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from gateway.errors import (
     UpstreamError,
     error_body,
 )
-from gateway.keys import AUTHENTICATOR, CACHE, CACHE_OUTCOME, CONFIG, UPSTREAM, UPSTREAM_SECONDS
+from gateway.keys import AUTHENTICATOR, CACHE, CONFIG, FACTS, UPSTREAM
 from gateway.upstream import UpstreamResponse
 
 LOGIN = "/rest/serverengine/authentication/login"
@@ -97,13 +97,13 @@ async def _cached(
 ) -> web.Response:
     async def load() -> Fetched:
         response = await request.app[UPSTREAM].request(hdrs.METH_GET, path, route=route)
-        request[UPSTREAM_SECONDS] = response.seconds
+        request[FACTS].upstream_seconds = response.seconds
         return _fetched(response, segment, valid)
 
     cache_control = request.headers.get(hdrs.CACHE_CONTROL)
     bypass = cache_control is not None and _NO_CACHE.search(cache_control) is not None
     result = await request.app[CACHE].get(key, ttl=ttl, load=load, bypass=bypass)
-    request[CACHE_OUTCOME] = result.outcome
+    request[FACTS].cache_outcome = result.outcome
     headers = cache_headers(result)
     headers[hdrs.CONTENT_TYPE] = result.content_type
     return web.Response(status=result.status, body=result.body, headers=headers)
@@ -171,7 +171,7 @@ async def update_metadata(request: web.Request) -> web.Response:
         # The write may have landed even when its answer was lost: drop the entry either way,
         # before answering, so the writer reads its own write.
         await request.app[CACHE].invalidate(metadata_key(segment))
-    request[UPSTREAM_SECONDS] = response.seconds
+    request[FACTS].upstream_seconds = response.seconds
     if response.status == HTTPStatus.OK and response.body.strip() != b"true":
         # OL Connect acknowledges a write with `true`; any other 200 (a maintenance
         # page, a cut-off body) is no acknowledgement, so the client must not get one.
@@ -191,7 +191,7 @@ async def version(request: web.Request) -> web.Response:
 
 async def _pass_through(request: web.Request, route: str) -> web.Response:
     response = await request.app[UPSTREAM].request(hdrs.METH_GET, request.path, route=route)
-    request[UPSTREAM_SECONDS] = response.seconds
+    request[FACTS].upstream_seconds = response.seconds
     return _passed_through(response, None)
 
 

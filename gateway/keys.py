@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aiohttp import web
 
 from gateway.auth import Authenticator, Client
@@ -20,6 +22,24 @@ TOKENS = web.AppKey("tokens", UpstreamTokens)
 UPSTREAM = web.AppKey("upstream", UpstreamClient)
 CACHE = web.AppKey("cache", CacheService)
 
-CLIENT = web.RequestKey("client", Client)
-CACHE_OUTCOME = web.RequestKey("cache_outcome", str)
-UPSTREAM_SECONDS = web.RequestKey("upstream_seconds", float)
+
+@dataclass(slots=True)
+class RequestFacts:
+    """What the layers learn about one request, for its access line and metrics.
+
+    The access-log middleware puts a fresh one on every request before the others
+    run; they fill it in. One object rather than a RequestKey per fact: reading a
+    key that was never set (no upstream call on a cache hit) costs a KeyError.
+
+    Args:
+        client: the authenticated client (None on public routes or before auth).
+        cache_outcome: the ``X-Cache`` value, or "-" when the cache was not asked.
+        upstream_seconds: the upstream call's duration, when one was made.
+    """
+
+    client: Client | None = None
+    cache_outcome: str = "-"
+    upstream_seconds: float | None = None
+
+
+FACTS = web.RequestKey("facts", RequestFacts)

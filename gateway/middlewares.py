@@ -18,7 +18,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from gateway.auth import Authenticator, read_credential
 from gateway.errors import Forbidden, GatewayError, RateLimited, error_body
-from gateway.keys import CACHE_OUTCOME, CLIENT, UPSTREAM_SECONDS
+from gateway.keys import FACTS, RequestFacts
 from gateway.log import bind_request, log_request, start_request
 from gateway.metrics import Metrics
 from gateway.ratelimit import RateLimiter, retry_after
@@ -88,6 +88,7 @@ def access_log_middleware(*, metrics: Metrics) -> Middleware:
     async def access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         status = CLIENT_GONE
+        facts = request[FACTS] = RequestFacts()
         try:
             response = await handler(request)
             status = response.status
@@ -95,15 +96,15 @@ def access_log_middleware(*, metrics: Metrics) -> Middleware:
         finally:
             seconds = time.perf_counter() - started
             route = route_template(request)
-            client = request.get(CLIENT)
+            client = facts.client
             client_name = client.name if client is not None else "-"
-            upstream = request.get(UPSTREAM_SECONDS)
+            upstream = facts.upstream_seconds
             fields = {
                 "method": request.method,
                 "path": request.path,
                 "status": status,
                 "client": client_name,
-                "cache": request.get(CACHE_OUTCOME, "-"),
+                "cache": facts.cache_outcome,
                 "duration_ms": _milliseconds(seconds),
             }
             if upstream is not None:
@@ -151,7 +152,7 @@ def auth_middleware(
         if required is None:
             return await handler(request)
         client = authenticator.identify(read_credential(request.headers))
-        request[CLIENT] = client
+        request[FACTS].client = client
         bind_request(client=client.name)
         if required not in client.scopes:
             raise Forbidden(f"the client lacks the {required} scope", parameter=required)
@@ -165,7 +166,7 @@ def rate_limit_middleware(*, limiter: RateLimiter, metrics: Metrics) -> Middlewa
 
     @web.middleware
     async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-        client = request.get(CLIENT)
+        client = request[FACTS].client
         if client is not None and client.rate_limit is not None:
             wait = limiter.acquire(client.name, client.rate_limit)
             if wait > 0:
