@@ -129,13 +129,14 @@ async def _serve(
         reuse_port=reuse_port,
         **runner_options(server),
     )
+    frozen = _freeze_startup_objects()
     log.info(
         "gateway_listening",
         address=f"http://{config.server.host}:{config.server.port}",
         config=config_path,
         upstream=config.upstream.url,
         cache_backend=config.cache.backend,
-        frozen_objects=_freeze_startup_objects(),
+        frozen_objects=frozen,
     )
     try:
         await _until_signalled(lambda: reload_clients(app, config_path))
