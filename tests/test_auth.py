@@ -279,7 +279,7 @@ async def test_session_token_tampered_is_403(gateway: TestClient[Any, Any], tamp
     ],
 )
 def test_auth_credential_repr_hides_the_secret(headers: dict[str, str]) -> None:
-    """A credential's repr (in a log line or a traceback) names the client, never the key."""
+    """A credential's repr (in a log line or a traceback) never shows the key."""
     credential = read_credential(headers)
     assert credential is not None
     assert credential.secret == "olcg_secret_key_1"
