@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 import aiohttp
@@ -136,13 +137,16 @@ async def _bench(args: argparse.Namespace, fleet: Fleet) -> None:
             for scenario, mode, headers, names in scenarios:
                 await _latency(http, sim, 0.02 if "20 ms" in scenario else 0.0)
                 for name in _rotate(names, round_no):
+                    target = targets[name]
                     sample = await _measured(
-                        loader,
-                        targets[name],
-                        mode,
-                        connections=args.connections,
-                        duration=args.duration,
-                        headers=headers,
+                        target,
+                        loader.run(
+                            target.url,
+                            mode,
+                            connections=args.connections,
+                            duration=args.duration,
+                            headers=headers,
+                        ),
                     )
                     results.add(scenario, name, round_no, sample)
             print(f"# round {round_no + 1}/{args.rounds} done", flush=True)
@@ -151,14 +155,17 @@ async def _bench(args: argparse.Namespace, fleet: Fleet) -> None:
         half = f"a': hit at half the gateway's peak ({peak / 2:.0f}/s)"
         for round_no in range(args.rounds):
             for name in _rotate(["gateway", "bare-aiohttp"], round_no):
+                target = targets[name]
                 sample = await _measured(
-                    loader,
-                    targets[name],
-                    hit,
-                    connections=args.connections,
-                    duration=args.duration,
-                    headers=[AUTH],
-                    rate=peak / 2,
+                    target,
+                    loader.run(
+                        target.url,
+                        hit,
+                        connections=args.connections,
+                        duration=args.duration,
+                        headers=[AUTH],
+                        rate=peak / 2,
+                    ),
                 )
                 results.add(half, name, round_no, sample)
         for round_no in range(args.rounds):
@@ -182,21 +189,10 @@ async def _bench(args: argparse.Namespace, fleet: Fleet) -> None:
     )
 
 
-async def _measured(
-    loader: Loader,
-    target: Proc,
-    mode: str,
-    *,
-    connections: int,
-    duration: float,
-    headers: list[str],
-    rate: float = 0.0,
-) -> Sample:
-    """One loader run against `target`, with the target's CPU time per request."""
+async def _measured(target: Proc, run: Awaitable[Sample]) -> Sample:
+    """`run` (a loader run against `target`, not yet started), with the target's CPU per request."""
     before = target.cpu_seconds()
-    sample = await loader.run(
-        target.url, mode, connections=connections, duration=duration, headers=headers, rate=rate
-    )
+    sample = await run
     spent = target.cpu_seconds() - before
     return dataclasses.replace(sample, cpu_us=spent * 1e6 / max(1, sample.requests))
 

@@ -22,20 +22,26 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_bench_prints_its_table_and_leaves_no_process() -> None:
-    """A tiny run (Python loader, no nginx) prints table and verdicts, then stops its children."""
-    tiny = ["--rounds", "1", "--duration", "0.3", "-c", "4", "--ids", "50", "--warmup", "0"]
-    tiny += ["--entries", "200", "--storm", "20", "--loader", "python", "--no-nginx"]
+def _run_module(module: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`python -m module args…` from the checkout; fails the test unless it exits 0."""
     done = subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "bench", *tiny],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_bench_prints_its_table_and_leaves_no_process() -> None:
+    """A tiny run (Python loader, no nginx) prints table and verdicts, then stops its children."""
+    tiny = ["--rounds", "1", "--duration", "0.3", "-c", "4", "--ids", "50", "--warmup", "0"]
+    tiny += ["--entries", "200", "--storm", "20", "--loader", "python", "--no-nginx"]
+    done = _run_module("bench", *tiny, timeout=60)
     out = done.stdout
     assert "| scenario | target | req/s | p50 ms | p99 ms | CPU µs/req | notes |" in out
     for row in ("a: hit, one id | gateway", "a: hit, one id | bare-aiohttp", "d: miss storm"):
@@ -56,16 +62,7 @@ def test_bench_prints_its_table_and_leaves_no_process() -> None:
 @pytest.mark.timeout(240)  # four Python start-ups under valgrind, two at a time
 def test_bench_icount_prints_instructions_per_hit() -> None:
     """A tiny instruction count under callgrind prints a positive count per target and the ratio."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.icount", "--few", "1", "--many", "3"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _run_module("bench.icount", "--few", "1", "--many", "3", timeout=240)
     counts = dict(re.findall(r"^  (gateway|bare-aiohttp) +([\d,]+)$", done.stdout, re.MULTILINE))
     assert set(counts) == {"gateway", "bare-aiohttp"}, done.stdout
     assert all(int(value.replace(",", "")) > 0 for value in counts.values())
