@@ -7,16 +7,22 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import aiohttp
-from aiohttp import hdrs, web
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from gateway import handlers, health, openapi
 from gateway.auth import Authenticator
 from gateway.breaker import CircuitBreaker
 from gateway.cache import CacheBackend, CacheService, CacheStats, MemoryBackend
 from gateway.config import Config
-from gateway.handlers import JOBSEGMENTS, LOGIN, MAX_BODY
-from gateway.keys import AUTHENTICATOR, CACHE, CONFIG, METRICS, RATE_LIMITER, TOKENS, UPSTREAM
+from gateway.keys import (
+    AUTHENTICATOR,
+    CACHE,
+    CONFIG,
+    METRICS,
+    RATE_LIMITER,
+    TOKENS,
+    UPSTREAM,
+)
 from gateway.metrics import Metrics
 from gateway.middlewares import (
     access_log_middleware,
@@ -24,24 +30,18 @@ from gateway.middlewares import (
     error_middleware,
     rate_limit_middleware,
     request_id_middleware,
+    stamp_response,
 )
 from gateway.ratelimit import RateLimiter
+from gateway.routing import Targets, add_routes
 from gateway.sessions import SessionTokens, new_secret
 from gateway.tokens import UpstreamTokens
 from gateway.upstream import UpstreamClient
+from gateway.validated import MAX_BODY
 
-SEGMENT = JOBSEGMENTS + "/{id}"
-
-# (method, route template) → scope. Routes not listed are public.
-ROUTE_SCOPES: dict[tuple[str, str], str] = {
-    (hdrs.METH_GET, JOBSEGMENTS): "read",
-    (hdrs.METH_GET, JOBSEGMENTS + "/version"): "read",
-    (hdrs.METH_GET, SEGMENT): "read",
-    (hdrs.METH_GET, SEGMENT + "/metadata"): "read",
-    (hdrs.METH_PUT, SEGMENT + "/metadata"): "write",
-    (hdrs.METH_DELETE, "/admin/cache"): "admin",
-    (hdrs.METH_DELETE, "/admin/cache/jobsegments/{id}"): "admin",
-}
+# Connections beyond upstream.max_connections, so a login never waits behind the
+# streams that hold every request slot.
+LOGIN_CONNECTIONS = 2
 
 
 def create_app(
@@ -78,13 +78,14 @@ def create_app(
         wall_clock=lambda: datetime.fromtimestamp(wall_clock(), UTC),
     )
     limiter = RateLimiter(clock)
+    targets: Targets = {}  # filled by add_routes below, read by the middlewares
     app = web.Application(
         client_max_size=MAX_BODY,
         middlewares=[
             request_id_middleware,
-            access_log_middleware(metrics=metrics),
+            access_log_middleware(metrics=metrics, targets=targets),
             error_middleware,
-            auth_middleware(authenticator=authenticator, scopes=ROUTE_SCOPES),
+            auth_middleware(authenticator=authenticator, targets=targets),
             rate_limit_middleware(limiter=limiter, metrics=metrics),
         ],
     )
@@ -94,22 +95,8 @@ def create_app(
     app[RATE_LIMITER] = limiter
     app.cleanup_ctx.append(_upstream_ctx(clock))
     app.cleanup_ctx.append(_cache_ctx(wall_clock))
-    app.router.add_routes(
-        [
-            web.post(LOGIN, handlers.login),
-            web.get(JOBSEGMENTS, handlers.handshake),
-            web.get(JOBSEGMENTS + "/version", handlers.version),  # before {id}, which matches it
-            web.get(SEGMENT, handlers.document_sets),
-            web.get(SEGMENT + "/metadata", handlers.metadata),
-            web.put(SEGMENT + "/metadata", handlers.update_metadata),
-            web.delete("/admin/cache", handlers.purge_cache),
-            web.delete("/admin/cache/jobsegments/{id}", handlers.purge_segment),
-            web.get("/healthz", health.healthz),
-            web.get("/readyz", health.readyz),
-            web.get("/metrics", health.metrics),
-            web.get("/openapi.json", openapi.serve),
-        ]
-    )
+    targets.update(add_routes(app, config))
+    app.on_response_prepare.append(stamp_response)
     return app
 
 
@@ -119,7 +106,9 @@ def _upstream_ctx(
     async def upstream(app: web.Application) -> AsyncIterator[None]:
         settings = app[CONFIG].upstream
         async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=settings.max_connections),
+            connector=aiohttp.TCPConnector(limit=settings.max_connections + LOGIN_CONNECTIONS),
+            # Logins are bounded by this; requests by UpstreamClient, which needs
+            # progress-based timeouts for streamed bodies instead of a total.
             timeout=aiohttp.ClientTimeout(total=settings.timeout),
             auto_decompress=False,  # bodies pass through byte for byte
         ) as session:
@@ -143,7 +132,13 @@ def _upstream_ctx(
             )
             app[METRICS].watch_breaker(lambda: breaker.state)
             app[UPSTREAM] = UpstreamClient(
-                session, tokens, base_url=settings.url, metrics=app[METRICS], breaker=breaker
+                session,
+                tokens,
+                base_url=settings.url,
+                metrics=app[METRICS],
+                breaker=breaker,
+                timeout=settings.timeout,
+                max_connections=settings.max_connections,
             )
             try:
                 yield

@@ -32,7 +32,8 @@ from gateway.yamlenv import parse_yaml
 DEFAULT_CONFIG_PATH = "config/gateway.yaml"
 CONFIG_ENV_VAR = "OLCG_CONFIG"
 
-Scope = Literal["read", "write", "admin"]
+Scope = Literal["read", "write", "run", "files", "admin"]
+MIB = 1024 * 1024
 Duration = Annotated[float, Field(gt=0)]
 Window = Annotated[float, Field(ge=0)]
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -83,6 +84,26 @@ class ServerConfig(_Model):
     # its previous answer; also the keep-alive idle limit) and, again, its body: a
     # slow client cannot hold a connection forever.
     client_timeout: Duration = 30
+    # Largest forwarded request body (SPEC §8.2): a bigger Content-Length is 413 before
+    # anything goes upstream; a chunked body growing past it is cut off and answered 413.
+    max_body: int = Field(default=1024 * MIB, ge=1)
+    # Browser origins allowed to call the gateway directly (SPEC §8.6); empty: no CORS.
+    cors_origins: tuple[str, ...] = Field(default=(), strict=False)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            url = URL(origin) if "://" in origin else URL()
+            if (
+                url.scheme not in ("http", "https")
+                or not url.host
+                or url.raw_path not in ("", "/")
+                or url.raw_query_string
+                or origin.endswith("/")
+            ):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+        return value
 
 
 class UpstreamConfig(_Model):
@@ -119,9 +140,13 @@ class UpstreamConfig(_Model):
 
 
 class CacheTTLConfig(_Model):
-    document_sets: Duration = 300
-    metadata: Duration = 60
+    document_sets: Duration = 300  # job segments' document-set lists
+    metadata: Duration = 60  # job segments' metadata
     not_found: Duration = 5
+    children: Duration = 300  # child lists of other entities
+    properties: Duration = 60  # metadata, properties and values of other entities
+    service_info: Duration = 3600  # handshakes and versions
+    statistics: Duration = 30  # job-set statistics
 
 
 class CacheConfig(_Model):
@@ -129,6 +154,8 @@ class CacheConfig(_Model):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = Field(default="olcg:", min_length=1)
     max_entries: int = Field(default=10000, ge=1)
+    # Largest upstream answer a cached route holds in memory; a bigger one is a 502.
+    max_body: int = Field(default=8 * MIB, ge=1)
     ttl: CacheTTLConfig = CacheTTLConfig()
     stale_if_error: Window = 300
     stale_while_revalidate: Window = 0

@@ -75,6 +75,8 @@ class Metrics:
             ["outcome"],
             registry=registry,
         )
+        self._body_bytes = _BodyBytesCollector()
+        registry.register(self._body_bytes)
         self._upstream_children: dict[tuple[str, str], Callable[[], None]] = {}
         self._upstream_latency_children: dict[str, Callable[[float], None]] = {}
         self._rate_limited_children: dict[str, Callable[[], None]] = {}
@@ -98,6 +100,14 @@ class Metrics:
                 route
             ).observe
         observe(seconds)
+
+    def count_upload(self, size: int) -> None:
+        """Count bytes of a forwarded request body sent upstream."""
+        self._body_bytes.upload += size
+
+    def count_download(self, size: int) -> None:
+        """Count bytes of a forwarded answer body sent to the client."""
+        self._body_bytes.download += size
 
     def count_rate_limited(self, client: str) -> None:
         """Count one request refused with 429 for `client`."""
@@ -177,6 +187,28 @@ class _RequestCollector(Collector):
                 buckets.append((upper, float(cumulative)))
             durations.add_metric([route], buckets, sum_value=latencies.total)
         yield durations
+
+
+class _BodyBytesCollector(Collector):
+    """``olcg_body_bytes_total{direction}``: bytes streamed through the forwarder.
+
+    Bumped once per chunk; plain ints read at scrape time, like the request counts.
+    """
+
+    def __init__(self) -> None:
+        self.upload = 0
+        self.download = 0
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "olcg_body_bytes",
+            "Body bytes streamed by forwarded requests: upload (client to OL Connect), "
+            "download (OL Connect to client).",
+            labels=["direction"],
+        )
+        family.add_metric(["upload"], self.upload)
+        family.add_metric(["download"], self.download)
+        yield family
 
 
 class _CacheCollector(Collector):

@@ -10,7 +10,6 @@ import itertools
 import re
 import secrets
 import time
-from collections.abc import Mapping
 
 import structlog
 from aiohttp import hdrs, web
@@ -22,21 +21,22 @@ from gateway.keys import FACTS, RequestFacts
 from gateway.log import bind_request, log_request, start_request
 from gateway.metrics import Metrics
 from gateway.ratelimit import RateLimiter, retry_after
+from gateway.routing import UNMATCHED, Targets
 
 REQUEST_ID = "X-Request-ID"
 SERVER_NAME = "olconnect-gateway"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@=+/-]{1,128}")
 _JSON = "application/json"
 CLIENT_GONE = 499  # nginx's convention: the client closed the connection first
-UNMATCHED = "unmatched"
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
 
 log = structlog.get_logger("gateway.access")
 
 
-def route_template(request: web.Request) -> str:
+def route_template(request: web.Request, targets: Targets) -> str:
     """The route's template (``/…/jobsegments/{id}``), never the raw path: bounded labels."""
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else UNMATCHED
+    target = targets.get(request.match_info.route)
+    return target.label if target is not None else UNMATCHED
 
 
 def error_response(status: int, message: str, parameter: str = "", **headers: str) -> web.Response:
@@ -63,17 +63,27 @@ def _new_request_id() -> str:
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Echo a sane caller X-Request-ID or make one; bind it for every log line.
 
-    Also sets `Server` on every answer, so no version numbers leak.
+    `stamp_response` writes it on the answer as its head goes out.
     """
     request_id = request.headers.get(REQUEST_ID)
     if request_id is None or not _SANE_REQUEST_ID.fullmatch(request_id):
         request_id = _new_request_id()
+    request[REQUEST_ID_KEY] = request_id
     start_request(request_id=request_id)
-    response = await handler(request)
-    response.headers[REQUEST_ID] = request_id
+    return await handler(request)
+
+
+async def stamp_response(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: X-Request-ID and our `Server` on every answer head.
+
+    A signal, not a middleware's epilogue: a streamed answer's head is sent
+    before its handler returns.
+    """
+    request_id = request.get(REQUEST_ID_KEY)
+    if request_id is not None:
+        response.headers[REQUEST_ID] = request_id
     # SECURITY: name the product, not the Python and aiohttp versions aiohttp would send.
     response.headers[hdrs.SERVER] = SERVER_NAME
-    return response
 
 
 def _milliseconds(seconds: float) -> float:
@@ -81,8 +91,13 @@ def _milliseconds(seconds: float) -> float:
     return round(seconds * 100_000) / 100
 
 
-def access_log_middleware(*, metrics: Metrics) -> Middleware:
-    """One canonical log event and the request metrics for every request."""
+def access_log_middleware(*, metrics: Metrics, targets: Targets) -> Middleware:
+    """One canonical log event and the request metrics for every request.
+
+    Args:
+        metrics: where request counts and latencies go.
+        targets: the route table's labels (filled once routes are added).
+    """
 
     @web.middleware
     async def access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -95,13 +110,14 @@ def access_log_middleware(*, metrics: Metrics) -> Middleware:
             return response
         finally:
             seconds = time.perf_counter() - started
-            route = route_template(request)
+            route = route_template(request, targets)
             client = facts.client
             client_name = client.name if client is not None else "-"
             upstream = facts.upstream_seconds
             fields = {
                 "method": request.method,
                 "path": request.path,
+                "route": route,
                 "status": status,
                 "client": client_name,
                 "cache": facts.cache_outcome,
@@ -134,21 +150,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(500, "internal error")
 
 
-def auth_middleware(
-    *, authenticator: Authenticator, scopes: Mapping[tuple[str, str], str]
-) -> Middleware:
+def auth_middleware(*, authenticator: Authenticator, targets: Targets) -> Middleware:
     """Identify the client and check the route's scope.
 
     Args:
         authenticator: keys, sessions and clients.
-        scopes: (method, route template) → required scope; routes absent here are
-            public (health, metrics, login), and so are unknown paths (they 404).
+        targets: each route's required scope; public routes (health, metrics,
+            login) need none, and neither do unknown paths (they 404).
     """
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        method = hdrs.METH_GET if request.method == hdrs.METH_HEAD else request.method
-        required = scopes.get((method, route_template(request)))
+        target = targets.get(request.match_info.route)
+        required = None if target is None else target.required(request.method, request.path)
         if required is None:
             return await handler(request)
         client = authenticator.identify(read_credential(request.headers))

@@ -1,21 +1,27 @@
-"""The OpenAPI 3 description of the downstream API (SPEC §5), served at /openapi.json.
+"""The OpenAPI 3 description of the downstream API (SPEC §5, §8), served at /openapi.json.
 
-Built once from this module so the error schema, the credential forms and the
-cache headers are written once; `tests/test_openapi.py` checks that it names
-every route the app registers, with the app's scopes, and nothing more.
+Generated once from the route catalogue and the gateway's own routes, so the
+error schema, the credential forms and the cache headers are written once;
+`tests/test_openapi.py` checks that it names every route the app registers,
+with the catalogue's scopes, and nothing more. Every operation carries
+``x-scope`` (the scope it needs), ``x-kind`` and, when cached, ``x-cache``
+(the `cache.ttl` key); forwarded operations are marked ``x-forwarded``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
 
 from gateway import __version__
-from gateway.handlers import JOBSEGMENTS, LOGIN, MAX_BODY
+from gateway.catalogue import LOGIN, ROUTES, SERVICES, Kind, Route, Shape
+from gateway.handlers import ADMIN_CACHE, ADMIN_ENTITY, ADMIN_SEGMENT
+from gateway.validated import MAX_BODY
 
-SEGMENT = JOBSEGMENTS + "/{id}"
+_PARAMETER = re.compile(r"\{([A-Za-z_]+)(?::([^}]*))?\}")
 _JSON = "application/json"
 _TEXT = "text/plain"
 # Any one of the four credential forms of SPEC §5 will do.
@@ -29,21 +35,26 @@ _ERROR_TEXT = {
     400: "Bad request: an id that is not a decimal integer in 1..2^63-1, or an invalid body.",
     401: "No credential (with `WWW-Authenticate`), or an expired session token.",
     403: "Unknown key, or a key without the route's scope.",
-    404: "No such job segment (negative-cached for `cache.ttl.not_found`).",
+    404: "No such entity (negative-cached for `cache.ttl.not_found`).",
+    405: "The login path takes POST only.",
     408: "The request body did not arrive within `server.client_timeout`.",
-    413: "Request body over 1 MiB.",
+    413: "Request body over its limit (1 MiB validated, `server.max_body` forwarded).",
     429: "Over the client's `rate_limit` (with `Retry-After`).",
     502: "Upstream unreachable, 5xx, invalid answer, refused the gateway's login, "
     "or its circuit is open — and no usable stale entry.",
+    503: "Every upstream slot busy for `upstream.timeout`, or the token was refused on a "
+    "streamed body (retry; with `Retry-After`).",
     504: "Upstream slower than `upstream.timeout`.",
 }
 _HEADER_NOTES = {
     401: {"WWW-Authenticate": "BASIC"},
     429: {"Retry-After": "seconds until a request may succeed"},
     502: {"Retry-After": "seconds until the next upstream probe, when the circuit is open"},
+    503: {"Retry-After": "seconds until a retry may succeed"},
 }
 _AUTH_ERRORS = (401, 403, 429)
 _UPSTREAM_ERRORS = (502, 504)
+_FORWARD_ERRORS = (502, 503, 504)
 
 
 def _string_header(description: str) -> dict[str, Any]:
@@ -107,18 +118,126 @@ _ID = {
     "name": "id",
     "in": "path",
     "required": True,
-    "description": "job segment id: a decimal integer in 1..2^63-1",
+    "description": "entity id: a decimal integer in 1..2^63-1",
     "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1},
+}
+_SCHEMA_OF_SHAPE = {
+    Shape.IDENTIFIERS: "IdentifierList",
+    Shape.NAME_VALUES: "PropertyList",
 }
 
 
-def _cached(summary: str, schema: str) -> dict[str, Any]:
-    ok = _ok(summary, _JSON, {"$ref": f"#/components/schemas/{schema}"}, **_CACHE_HEADERS)
-    return _operation(summary, "read", {200: ok}, (400, 404, *_UPSTREAM_ERRORS))
+def _path(template: str) -> str:
+    """The OpenAPI path of a catalogue template: ``{relPath:.+}`` → ``{relPath}``."""
+    return _PARAMETER.sub(lambda match: "{" + match.group(1) + "}", template)
 
 
-def _passed_through(summary: str) -> dict[str, Any]:
-    return _operation(summary, "read", {200: _ok(summary, _TEXT, None)}, _UPSTREAM_ERRORS)
+def _parameters(route: Route) -> list[dict[str, Any]]:
+    parameters: list[dict[str, Any]] = []
+    for name, pattern in _PARAMETER.findall(route.template):
+        if name == "id" and route.cache is not None:
+            parameters.append(_ID)
+            continue
+        schema: dict[str, Any] = {"type": "string"}
+        if pattern and pattern != ".+":
+            schema["pattern"] = f"^{pattern}$"
+        description = "spans slashes" if pattern == ".+" else "passed through as sent"
+        parameters.append(
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "description": description,
+                "schema": schema,
+            }
+        )
+    return parameters
+
+
+def _cached(route: Route) -> dict[str, Any]:
+    assert route.cache is not None  # noqa: S101 - only called for cached routes
+    schema_name = _SCHEMA_OF_SHAPE.get(route.cache.shape)
+    if schema_name is not None:
+        ok = _ok(
+            route.summary, _JSON, {"$ref": f"#/components/schemas/{schema_name}"}, **_CACHE_HEADERS
+        )
+    elif route.cache.shape is Shape.JSON:
+        ok = _ok(route.summary, _JSON, {}, **_CACHE_HEADERS)
+    else:
+        ok = {"description": route.summary, "headers": {**_REQUEST_ID, **_CACHE_HEADERS}}
+    errors = (404, *_UPSTREAM_ERRORS) + ((400,) if "{id}" in route.template else ())
+    return _operation(
+        f"{route.summary} (cached)",
+        route.scope,
+        {200: ok},
+        errors,
+        **{"x-kind": route.kind.value, "x-cache": route.cache.ttl.value},
+    )
+
+
+def _validated(route: Route) -> dict[str, Any]:
+    return _operation(
+        f"{route.summary}: passed through; the entity's cached reads are dropped",
+        route.scope,
+        {200: _ok("OL Connect's answer, `true`", _TEXT, None)},
+        (400, 404, 408, 413, *_UPSTREAM_ERRORS),
+        requestBody={
+            "required": True,
+            "description": f"at most {MAX_BODY} bytes; `id` must equal the path id",
+            "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Update"}}},
+        },
+        **{"x-kind": route.kind.value},
+    )
+
+
+_PASSED_BACK = {
+    "description": "OL Connect's answer, passed back as it is (status, body, end-to-end "
+    "headers such as operationId, Link, Location and Content-Disposition; upstream URLs "
+    "made origin-relative)",
+    "headers": _REQUEST_ID,
+}
+
+
+def _forwarded(route: Route) -> dict[str, Any]:
+    has_body = route.method not in ("GET", "HEAD")
+    errors = (*_FORWARD_ERRORS, *((408, 413) if has_body else ()))
+    extra: dict[str, Any] = {"x-kind": route.kind.value, "x-forwarded": True}
+    if has_body:
+        extra["requestBody"] = {
+            "required": False,
+            "description": "streamed to OL Connect as sent (at most `server.max_body`)",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    operation = _operation(route.summary, route.scope, {}, errors, **extra)
+    operation["responses"] = {"default": _PASSED_BACK, **operation["responses"]}
+    return operation
+
+
+def _catalogue_paths() -> dict[str, dict[str, Any]]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        if route.kind is Kind.LOGIN:
+            continue
+        item = paths.setdefault(_path(route.template), {})
+        parameters = _parameters(route)
+        if parameters:
+            item["parameters"] = parameters
+        if route.cache is not None:
+            operation = _cached(route)
+        elif route.validated:
+            operation = _validated(route)
+        else:
+            operation = _forwarded(route)
+        item[route.method.lower()] = operation
+    return paths
+
+
+def _services() -> str:
+    names = ", ".join(f"`{service.base}`" for service in SERVICES if service.forwards_unlisted)
+    return (
+        "A request for a route these paths do not list, under one of these services, is "
+        f"forwarded too, with the scope its service and method give it: {names}."
+    )
 
 
 def build() -> dict[str, Any]:
@@ -129,10 +248,11 @@ def build() -> dict[str, Any]:
             "title": "olconnect-gateway",
             "version": __version__,
             "description": "A caching, credential-holding gateway in front of the OL Connect "
-            "REST API. Paths mirror OL Connect's. Every error is an OL Connect JSON Error.",
+            "REST API. Paths mirror OL Connect's. Every error the gateway itself answers is an "
+            "OL Connect JSON Error. " + _services(),
         },
         "paths": {
-            LOGIN: {
+            LOGIN.template: {
                 "post": _operation(
                     "Log in: Basic `<client name>:<api key>` → a gateway session token",
                     None,
@@ -144,35 +264,15 @@ def build() -> dict[str, Any]:
                             **{"Token-Expires-In": _string_header("server.session_ttl")},
                         )
                     },
-                    (401, 403),
+                    (401, 429),
                     security=[{"basic": []}],
                 )
             },
-            JOBSEGMENTS: {"get": _passed_through("Service handshake, passed through")},
-            JOBSEGMENTS + "/version": {"get": _passed_through("Service version, passed through")},
-            SEGMENT: {
-                "parameters": [_ID],
-                "get": _cached("Document sets of a job segment (cached)", "IdentifierList"),
-            },
-            SEGMENT + "/metadata": {
-                "parameters": [_ID],
-                "get": _cached("Metadata of a job segment (cached)", "PropertyList"),
-                "put": _operation(
-                    "Update metadata, passed through; the cached metadata is dropped",
-                    "write",
-                    {200: _ok("OL Connect's answer, `true`", _TEXT, None)},
-                    (400, 404, 408, 413, *_UPSTREAM_ERRORS),
-                    requestBody={
-                        "required": True,
-                        "description": f"at most {MAX_BODY} bytes; `id` must equal the path id",
-                        "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Update"}}},
-                    },
-                ),
-            },
+            **_catalogue_paths(),
             "/healthz": {"get": _public("Liveness", _JSON, "Health")},
             "/readyz": {
                 "get": _operation(
-                    "Readiness: an upstream token is held or obtainable, the circuit is not open",
+                    "Readiness: the upstream answers and a token is held or obtainable",
                     None,
                     {
                         200: _ok("ready", _JSON, {"$ref": "#/components/schemas/Readiness"}),
@@ -183,16 +283,34 @@ def build() -> dict[str, Any]:
             },
             "/metrics": {"get": _public("Prometheus text exposition", _TEXT, None)},
             "/openapi.json": {"get": _public("This document", _JSON, {"type": "object"})},
-            "/admin/cache": {
+            ADMIN_CACHE: {
                 "delete": _operation("Drop every cached entry", "admin", {204: _no_content()}, ())
             },
-            "/admin/cache/jobsegments/{id}": {
+            ADMIN_SEGMENT: {
                 "parameters": [_ID],
                 "delete": _operation(
-                    "Drop both cached entries of one job segment",
+                    "Drop every cached read of one job segment",
                     "admin",
                     {204: _no_content()},
                     (400,),
+                ),
+            },
+            ADMIN_ENTITY: {
+                "parameters": [
+                    {
+                        "name": "family",
+                        "in": "path",
+                        "required": True,
+                        "description": "entity family, e.g. jobs, datarecords",
+                        "schema": {"type": "string"},
+                    },
+                    _ID,
+                ],
+                "delete": _operation(
+                    "Drop every cached read of one entity",
+                    "admin",
+                    {204: _no_content()},
+                    (400, 404),
                 ),
             },
         },

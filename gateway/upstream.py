@@ -1,27 +1,41 @@
 """UpstreamClient: requests to OL Connect with the gateway's token, errors mapped once.
 
-Connection errors, 5xx, redirects and payload errors become `UpstreamError`
-(502); timeouts become `UpstreamTimeout` (504). A refused token (401/403) is
-renewed once and the request retried once — never a loop. A `CircuitBreaker`
-stops sending requests for a cool-down after repeated failures.
+Two ways to call: `request` reads a whole (bounded) answer for the cache and
+the validated write; `open` hands a streaming answer to the forwarder. Both
+hold one of `upstream.max_connections` slots (waiting at most
+`upstream.timeout` for one, else 503), fail fast while the circuit breaker is
+open, and translate connection errors into `UpstreamError` (502) and timeouts
+into `UpstreamTimeout` (504) right here. A refused token (401/403) is renewed
+once and the request retried once — never a loop, and never when the body
+could not be kept (SPEC §8.4).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import Final
 
 import aiohttp
 from aiohttp import hdrs
+from multidict import CIMultiDict
 
+from gateway.bodies import CHUNK, RequestBody, read_bounded
 from gateway.breaker import CircuitBreaker
-from gateway.errors import UpstreamError, UpstreamTimeout
+from gateway.errors import ServiceUnavailable, UpstreamError, UpstreamTimeout
 from gateway.metrics import Metrics
 from gateway.tokens import UpstreamTokens
 
-_TOKEN_REFUSED = frozenset({HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN})
+TOKEN_REFUSED: Final = frozenset({HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN})
+TOKEN_HEADER: Final = "auth_token"  # noqa: S105 - a header name, not a secret
+_OCTETS: Final = "application/octet-stream"
+# Streams are bounded by progress (SPEC §8.2), not by the session's total timeout.
+_NO_TOTAL: Final = aiohttp.ClientTimeout(total=None)
+RETRY_NOW: Final = {str(hdrs.RETRY_AFTER): "1"}
 
 
 class _LoginFailed(Exception):
@@ -30,6 +44,18 @@ class _LoginFailed(Exception):
     def __init__(self, error: UpstreamError | UpstreamTimeout) -> None:
         super().__init__(error.message)
         self.error = error
+
+
+class TokenRefused(ServiceUnavailable):
+    """The upstream refused the token on a streamed body that cannot be sent twice."""
+
+    message = "upstream token was refused; retry"
+
+
+class UpstreamBusy(ServiceUnavailable):
+    """Every upstream slot stayed taken for `upstream.timeout`."""
+
+    message = "upstream busy: too many requests in flight"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +72,15 @@ class UpstreamClient:
     """Sends requests to OL Connect on behalf of every client.
 
     Args:
-        session: the pooled session (limits and timeout set by the app).
+        session: the pooled session (its connector allows a few more connections
+            than there are slots, so a login never waits behind a stream).
         tokens: the token lifecycle.
         base_url: OL Connect base URL, no trailing slash.
         metrics: counts upstream requests and their latency by route.
         breaker: fails requests fast while the upstream is down.
+        timeout: `upstream.timeout`: the wait for a slot, for an answer head, and
+            for each next byte of a streamed body.
+        max_connections: how many requests may be in flight at once.
         timer: measures upstream latency.
     """
 
@@ -62,6 +92,8 @@ class UpstreamClient:
         base_url: str,
         metrics: Metrics,
         breaker: CircuitBreaker,
+        timeout: float = 10.0,
+        max_connections: int = 100,
         timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._session = session
@@ -69,6 +101,8 @@ class UpstreamClient:
         self._tokens = tokens
         self._base_url = base_url
         self._metrics = metrics
+        self._timeout = timeout
+        self._slots = asyncio.Semaphore(max_connections)
         self._timer = timer
 
     async def request(
@@ -78,29 +112,25 @@ class UpstreamClient:
         *,
         route: str,
         body: bytes | None = None,
-        content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_body: int,
     ) -> UpstreamResponse:
-        """Send one request; on a refused token, log in again and retry once.
+        """Send one request and read its whole answer (decoded, at most ``max_body`` bytes).
 
         Returns any answer below 300 and client errors (404, 400) as they are.
 
         Raises:
-            UpstreamError: unreachable, 3xx, 5xx, token refused twice, broken body.
-            UpstreamTimeout: slower than upstream.timeout.
+            UpstreamError: unreachable, 3xx, 5xx, token refused twice, broken or
+                oversized body (`AnswerTooLarge`).
+            UpstreamTimeout: no complete answer within upstream.timeout.
             CircuitOpen: the breaker is open; nothing was sent.
+            UpstreamBusy: no slot freed within upstream.timeout.
         """
         self.breaker.acquire()
         try:
-            # The breaker does not count login failures: UpstreamTokens backs off on its
-            # own (fails fast, exponentially), and a refused password is no outage a
-            # cool-down heals — counting it would hide "upstream authentication failed"
-            # behind "circuit open". A probe whose login fails hands its slot back.
-            token = await self._tokens.token()
-        except BaseException:
-            self.breaker.release()
-            raise
-        try:
-            response = await self._exchange(method, path, route, token, body, content_type)
+            async with self._slot():
+                token = await self._token()
+                response = await self._exchange(method, path, route, token, body, headers, max_body)
         except _LoginFailed as failed:
             self.breaker.release()
             raise failed.error from None
@@ -108,10 +138,110 @@ class UpstreamClient:
             self.breaker.failure()
             raise
         except BaseException:
-            self.breaker.release()  # cancelled: no verdict on the upstream
+            self.breaker.release()  # cancelled, or no slot: no verdict on the upstream
             raise
         self.breaker.success()
         return response
+
+    @contextlib.asynccontextmanager
+    async def open(
+        self,
+        method: str,
+        path: str,
+        *,
+        route: str,
+        headers: CIMultiDict[str],
+        body: RequestBody | None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send a forwarded request and yield the answer once its head is in.
+
+        The caller reads the answer's body. Upstream 4xx and 5xx answers are
+        yielded as they are: only a missing answer is an error. The slot is held
+        until the caller is done with the answer.
+
+        Raises:
+            UpstreamError: unreachable, or the connection broke before the head.
+            UpstreamTimeout: no progress for upstream.timeout before the head.
+            TokenRefused: the token was refused on a body that could not be kept.
+            CircuitOpen, UpstreamBusy: nothing was sent.
+            PayloadTooLarge, RequestTimeout: the client's streamed body was cut off.
+        """
+        async with contextlib.AsyncExitStack() as held:
+            answer = await self._open(held, method, path, route, headers, body)
+            held.callback(answer.release)
+            yield answer
+
+    async def _open(
+        self,
+        held: contextlib.AsyncExitStack,
+        method: str,
+        path: str,
+        route: str,
+        headers: CIMultiDict[str],
+        body: RequestBody | None,
+    ) -> aiohttp.ClientResponse:
+        """Everything up to the answer head, with the breaker's verdict given here."""
+        self.breaker.acquire()
+        try:
+            await held.enter_async_context(self._slot())
+            token = await self._token()
+            answer = await self._send_streaming(method, path, route, token, headers, body)
+            if answer.status in TOKEN_REFUSED:
+                answer.release()
+                answer = await self._after_refusal(method, path, route, token, headers, body)
+        except _LoginFailed as failed:
+            self.breaker.release()
+            raise failed.error from None
+        except (UpstreamError, UpstreamTimeout):
+            self.breaker.failure()
+            raise
+        except BaseException:
+            self.breaker.release()  # cancelled, no slot, or the client's body failed
+            raise
+        self.breaker.success()
+        return answer
+
+    async def _after_refusal(
+        self,
+        method: str,
+        path: str,
+        route: str,
+        token: str,
+        headers: CIMultiDict[str],
+        body: RequestBody | None,
+    ) -> aiohttp.ClientResponse:
+        """Log in again (once, shared) and resend — only a body that was kept."""
+        try:
+            renewed = await self._tokens.renew_after_rejection(token)
+        except (UpstreamError, UpstreamTimeout) as exc:
+            raise _LoginFailed(exc) from None
+        if body is not None and body.kept is None:
+            # A streamed body is gone: sending it twice is impossible, and for an
+            # operation it would start a second job. The client's retry finds `renewed`.
+            raise TokenRefused(headers=dict(RETRY_NOW))
+        return await self._send_streaming(method, path, route, renewed, headers, body)
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise UpstreamBusy(headers=dict(RETRY_NOW)) from None
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    async def _token(self) -> str:
+        # The breaker does not count login failures: UpstreamTokens backs off on its
+        # own (fails fast, exponentially), and a refused password is no outage a
+        # cool-down heals — counting it would hide "upstream authentication failed"
+        # behind "circuit open". A probe whose login fails hands its slot back.
+        try:
+            return await self._tokens.token()
+        except (UpstreamError, UpstreamTimeout) as exc:
+            raise _LoginFailed(exc) from None
 
     async def _exchange(
         self,
@@ -120,19 +250,20 @@ class UpstreamClient:
         route: str,
         token: str,
         body: bytes | None,
-        content_type: str | None,
+        headers: Mapping[str, str] | None,
+        max_body: int,
     ) -> UpstreamResponse:
         async def send(with_token: str) -> UpstreamResponse:
-            return await self._send(method, path, route, with_token, body, content_type)
+            return await self._send(method, path, route, with_token, body, headers, max_body)
 
         response = await send(token)
-        if response.status in _TOKEN_REFUSED:
+        if response.status in TOKEN_REFUSED:
             try:
                 token = await self._tokens.renew_after_rejection(token)
             except (UpstreamError, UpstreamTimeout) as exc:
                 raise _LoginFailed(exc) from None
             response = await send(token)
-            if response.status in _TOKEN_REFUSED:
+            if response.status in TOKEN_REFUSED:
                 raise UpstreamError("upstream refused the gateway's session")
         if response.status >= HTTPStatus.INTERNAL_SERVER_ERROR or (
             HTTPStatus.MULTIPLE_CHOICES <= response.status < HTTPStatus.BAD_REQUEST
@@ -147,31 +278,88 @@ class UpstreamClient:
         route: str,
         token: str,
         body: bytes | None,
-        content_type: str | None,
+        headers: Mapping[str, str] | None,
+        max_body: int,
     ) -> UpstreamResponse:
-        headers = {"auth_token": token}
-        if content_type is not None:
-            headers[hdrs.CONTENT_TYPE] = content_type
+        # identity: the cache stores what it checked; a server that gzips anyway is decoded.
+        sent = {hdrs.ACCEPT_ENCODING: "identity", **(headers or {}), TOKEN_HEADER: token}
         started = self._timer()
         try:
-            async with self._session.request(
-                method,
-                self._base_url + path,
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-            ) as answer:
-                data = await answer.read()
-                status = answer.status
-                received_type = answer.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")
+            async with asyncio.timeout(self._timeout):
+                async with self._session.request(
+                    method, self._base_url + path, headers=sent, data=body, allow_redirects=False
+                ) as answer:
+                    status = answer.status
+                    received_type = answer.headers.get(hdrs.CONTENT_TYPE, _OCTETS)
+                    data = await read_bounded(
+                        answer.content.iter_chunked(CHUNK),
+                        limit=max_body,
+                        content_encoding=answer.headers.get(hdrs.CONTENT_ENCODING),
+                    )
         except TimeoutError:
             self._count(route, "timeout", started)
             raise UpstreamTimeout() from None
         except (aiohttp.ClientError, OSError):
             self._count(route, "error", started)
             raise UpstreamError() from None
+        except UpstreamError:
+            self._count(route, "invalid", started)
+            raise
         seconds = self._count(route, str(status), started)
         return UpstreamResponse(status, received_type, data, seconds)
+
+    async def _send_streaming(
+        self,
+        method: str,
+        path: str,
+        route: str,
+        token: str,
+        headers: CIMultiDict[str],
+        body: RequestBody | None,
+    ) -> aiohttp.ClientResponse:
+        sent = CIMultiDict(headers)
+        sent[TOKEN_HEADER] = token
+        if body is not None and body.kept is None and body.length is not None:
+            sent[hdrs.CONTENT_LENGTH] = str(body.length)  # stream it as sized, not chunked
+        loop = asyncio.get_running_loop()
+        waiting_for_head = True
+        started = self._timer()
+        try:
+            async with asyncio.timeout(self._timeout) as deadline:
+
+                def progress(waiting_for_client: bool) -> None:
+                    # Only the upstream's silence counts against upstream.timeout; the
+                    # body may still be on its way after the head (an early answer).
+                    if waiting_for_head:
+                        when = None if waiting_for_client else loop.time() + self._timeout
+                        deadline.reschedule(when)
+
+                payload = None if body is None else body.payload(progress)
+                try:
+                    answer = await self._session.request(
+                        method,
+                        self._base_url + path,
+                        headers=sent,
+                        data=payload,
+                        allow_redirects=False,
+                        auto_decompress=False,
+                        timeout=_NO_TOTAL,
+                    )
+                finally:
+                    waiting_for_head = False
+        except TimeoutError:
+            self._count(route, "timeout", started)
+            raise UpstreamTimeout() from None
+        except (aiohttp.ClientError, OSError):
+            self._count(route, "error", started)
+            if body is not None and body.failure is not None:
+                raise body.failure from None  # the client's body, not the upstream, failed
+            raise UpstreamError() from None
+        if body is not None and body.failure is not None:
+            answer.close()
+            raise body.failure
+        self._count(route, str(answer.status), started)
+        return answer
 
     def _count(self, route: str, outcome: str, started: float) -> float:
         seconds = self._timer() - started

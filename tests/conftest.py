@@ -34,7 +34,7 @@ KEYS = {
 SCOPES = {
     "reader": ["read"],
     "writer": ["read", "write"],
-    "admin": ["read", "write", "admin"],
+    "admin": ["read", "write", "run", "files", "admin"],
     "limited": ["read"],
 }
 WALL_START = 1_800_000_000.0  # 2027-01-15, before any test client's expires_at

@@ -163,12 +163,17 @@ async def test_login_without_credentials_is_401(gateway: TestClient[Any, Any]) -
     assert response.headers[hdrs.WWW_AUTHENTICATE].upper().startswith("BASIC")
 
 
-async def test_login_with_wrong_credentials_is_403(gateway: TestClient[Any, Any]) -> None:
-    """The login route with a wrong key answers 403."""
-    response = await gateway.post(
-        LOGIN, headers={hdrs.AUTHORIZATION: basic_auth_header("reader", "nope")}
-    )
-    await assert_error(response, 403)
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [("reader", "nope"), ("nobody", KEYS["reader"]), ("writer", KEYS["reader"])],
+)
+async def test_login_with_wrong_credentials_is_401_without_challenge(
+    gateway: TestClient[Any, Any], name: str, key: str
+) -> None:
+    """A wrong name or key at login is a 401 JSON Error without WWW-Authenticate (SPEC §5)."""
+    response = await gateway.post(LOGIN, headers={hdrs.AUTHORIZATION: basic_auth_header(name, key)})
+    await assert_error(response, 401)
+    assert hdrs.WWW_AUTHENTICATE not in response.headers
 
 
 async def test_session_token_expires_with_401(

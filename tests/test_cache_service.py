@@ -51,9 +51,9 @@ class SlowWriteBackend(MemoryBackend):
 
     gate: asyncio.Event
 
-    async def set(self, key: str, entry: Entry) -> None:
+    async def set(self, key: str, entry: Entry, tags: tuple[str, ...] = ()) -> None:
         await self.gate.wait()
-        await super().set(key, entry)
+        await super().set(key, entry, tags)
 
 
 class BrokenBackend(MemoryBackend):
@@ -62,7 +62,7 @@ class BrokenBackend(MemoryBackend):
     async def get(self, key: str) -> Entry | None:
         raise ConnectionError(key)
 
-    async def set(self, key: str, entry: Entry) -> None:
+    async def set(self, key: str, entry: Entry, tags: tuple[str, ...] = ()) -> None:
         raise ConnectionError(key)
 
 

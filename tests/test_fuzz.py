@@ -38,11 +38,13 @@ from schemathesis.specs.openapi.checks import (
 
 from gateway import openapi
 from gateway.app import create_app
+from gateway.catalogue import LOGIN as LOGIN_ROUTE
 from gateway.config import Config
-from gateway.handlers import JOBSEGMENTS, LOGIN
 from gateway.limits import runner_options
 from gateway.simulator import Simulator, create_simulator_app
 
+LOGIN = LOGIN_ROUTE.template
+JOBSEGMENTS = "/rest/serverengine/entity/jobsegments"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
 # The admin key holds every scope, so generated requests reach the handlers.
 AUTH = {"X-API-Key": KEYS["admin"]}
@@ -162,7 +164,24 @@ CHECKS = [
     json_error_on_failure,
     no_upstream_failure,
 ]
-SCHEMA = schemathesis.openapi.from_dict(openapi.build())
+
+
+def own_operations(document: dict[str, Any]) -> dict[str, Any]:
+    """The document without forwarded operations: their answers are OL Connect's, passed
+    back as they are (a simulator 500 would be one), so only the gateway's own are fuzzed."""
+    paths: dict[str, Any] = {}
+    for path, item in document["paths"].items():
+        kept = {
+            name: value
+            for name, value in item.items()
+            if not (isinstance(value, dict) and value.get("x-forwarded"))
+        }
+        if set(kept) - {"parameters"}:
+            paths[path] = kept
+    return {**document, "paths": paths}
+
+
+SCHEMA = schemathesis.openapi.from_dict(own_operations(openapi.build()))
 
 
 def fuzz(live: LiveGateway, http: requests.Session, mode: GenerationMode, examples: int) -> None:
@@ -186,7 +205,10 @@ def fuzz(live: LiveGateway, http: requests.Session, mode: GenerationMode, exampl
 
     run()
     assert 500 not in seen
-    assert 200 in seen, f"nothing succeeded: {sorted(seen)}"  # the key was accepted
+    # The key was accepted everywhere: generated requests reached the handlers.
+    assert not seen & {401, 403}, sorted(seen)
+    if mode is GenerationMode.POSITIVE:
+        assert 200 in seen, f"nothing succeeded: {sorted(seen)}"
 
 
 def test_fuzz_valid_requests_conform(live: LiveGateway, http: requests.Session) -> None:

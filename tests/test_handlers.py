@@ -51,17 +51,19 @@ async def test_metadata_answers_the_name_value_list(
 
 
 @pytest.mark.parametrize(("path", "route"), [("", "handshake"), ("/version", "version")])
-async def test_pass_through_routes_keep_body_and_content_type(
+async def test_service_info_routes_keep_body_and_content_type(
     gateway: TestClient[Any, Any], simulator: Simulator, path: str, route: str
 ) -> None:
-    """Handshake and version are passed through, uncached, with the upstream Content-Type."""
+    """Handshake and version keep the upstream body and Content-Type, cached (SPEC §8.5)."""
+    outcomes = []
     for _ in range(2):
         response = await gateway.get(SEGMENTS + path, headers=READER)
         assert response.status == 200
         assert response.content_type == "text/plain"
-        assert "X-Cache" not in response.headers
         assert await response.text()
-    assert simulator.calls[route] == 2
+        outcomes.append(response.headers["X-Cache"])
+    assert outcomes == ["MISS", "HIT"]
+    assert simulator.calls[route] == 1
 
 
 @pytest.mark.parametrize(
@@ -208,9 +210,13 @@ async def test_put_upstream_failure_is_502(
     [
         ("GET", "/nowhere", 404),
         ("GET", "/rest/serverengine/entity/jobsegments/1/documents", 404),
-        ("POST", f"{SEGMENTS}/1", 405),
-        ("DELETE", f"{SEGMENTS}/1/metadata", 405),
+        ("TRACE", f"{SEGMENTS}/1", 405),
+        ("PROPFIND", f"{SEGMENTS}/1/metadata", 405),
         ("GET", "/rest/serverengine/authentication/login", 405),
+        ("GET", "/rest/serverengine/nosuchservice/1", 404),
+        ("GET", "/rest/serverengine/entity/nosuchfamily/1", 404),
+        ("GET", "/rest/serverengine/authentication/logout", 404),
+        ("GET", "/rest/other/entity/jobs/1", 404),
     ],
 )
 async def test_unknown_routes_and_methods_answer_json_errors(

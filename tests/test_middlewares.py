@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from conftest import KEYS, FakeClock, MakeGateway, basic_auth_header, key_header
 from pytest_aiohttp import AiohttpClient
 
-from gateway.middlewares import error_middleware, request_id_middleware
+from gateway.middlewares import error_middleware, request_id_middleware, stamp_response
 from gateway.simulator import Fault, Simulator
 
 SEGMENTS = "/rest/serverengine/entity/jobsegments"
@@ -102,6 +102,7 @@ async def test_unexpected_error_is_generic_500(
         raise RuntimeError("internal detail /srv/secret/path")
 
     app = web.Application(middlewares=[request_id_middleware, error_middleware])
+    app.on_response_prepare.append(stamp_response)
     app.router.add_get("/broken", broken)
     client = await aiohttp_client(app)
     response = await client.get("/broken")

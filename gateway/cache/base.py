@@ -80,11 +80,15 @@ class CacheBackend(Protocol):
     async def get(self, key: str) -> Entry | None:
         """Return the stored entry, fresh or not, or None."""
 
-    async def set(self, key: str, entry: Entry) -> None:
-        """Store ``entry``, kept at most ``entry.ttl`` plus the backend's retention."""
+    async def set(self, key: str, entry: Entry, tags: tuple[str, ...] = ()) -> None:
+        """Store ``entry`` under ``tags``, kept at most ``entry.ttl`` plus the backend's
+        retention."""
 
     async def delete(self, *keys: str) -> None:
         """Drop these keys; unknown keys are ignored."""
+
+    async def delete_tags(self, *tags: str) -> None:
+        """Drop every entry stored under any of ``tags`` (SPEC §8.5's invalidation)."""
 
     async def clear(self) -> None:
         """Drop every entry this gateway stored."""

@@ -50,5 +50,9 @@ class Lease(Protocol):
 class LeaseProvider(Protocol):
     """A backend that coordinates loads across instances."""
 
-    async def lease(self, key: str) -> Lease:
-        """Try to take the lock for ``key`` at once; the lease says whether it did."""
+    async def lease(self, key: str, tags: tuple[str, ...] = ()) -> Lease:
+        """Try to take the lock for ``key`` at once; the lease says whether it did.
+
+        Its ``store`` files the entry under ``tags`` and is fenced against their
+        invalidation too.
+        """

@@ -18,17 +18,50 @@ class _CountingLRU(LRUCache[str, Entry]):
     """
 
     def __init__(
-        self, *, maxsize: int, expired: Callable[[Entry], bool], stats: CacheStats
+        self,
+        *,
+        maxsize: int,
+        expired: Callable[[Entry], bool],
+        stats: CacheStats,
+        evicted: Callable[[str], None],
     ) -> None:
         super().__init__(maxsize)
         self._expired = expired
         self._stats = stats
+        self._evicted = evicted
 
     def popitem(self) -> tuple[str, Entry]:
         key, entry = super().popitem()
         if not self._expired(entry):
             self._stats.evictions += 1
+        self._evicted(key)
         return key, entry
+
+
+class _TagIndex:
+    """Which keys are stored under which tag, kept in step with the entries."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, set[str]] = {}
+        self._tags: dict[str, tuple[str, ...]] = {}
+
+    def add(self, key: str, tags: tuple[str, ...]) -> None:
+        self.discard(key)
+        if tags:
+            self._tags[key] = tags
+            for tag in tags:
+                self._keys.setdefault(tag, set()).add(key)
+
+    def discard(self, key: str) -> None:
+        for tag in self._tags.pop(key, ()):
+            keys = self._keys.get(tag)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._keys[tag]
+
+    def keys(self, tags: tuple[str, ...]) -> set[str]:
+        return set().union(*(self._keys.get(tag, ()) for tag in tags))
 
 
 class MemoryBackend:
@@ -59,10 +92,17 @@ class MemoryBackend:
         self._retention = retention
         self._stats = stats
         self._clock = clock
+        self._index = _TagIndex()
         self._cache = self._new_cache()
 
     def _new_cache(self) -> _CountingLRU:
-        return _CountingLRU(maxsize=self._max_entries, expired=self._expired, stats=self._stats)
+        self._index = _TagIndex()
+        return _CountingLRU(
+            maxsize=self._max_entries,
+            expired=self._expired,
+            stats=self._stats,
+            evicted=self._index.discard,
+        )
 
     def _expired(self, entry: Entry) -> bool:
         return entry.stored_at + entry.ttl + self._retention <= self._clock()
@@ -72,17 +112,25 @@ class MemoryBackend:
         entry = self._cache.get(key)
         if entry is not None and self._expired(entry):
             del self._cache[key]
+            self._index.discard(key)
             return None
         return entry
 
-    async def set(self, key: str, entry: Entry) -> None:
-        """Store ``entry`` for ``entry.ttl + retention`` seconds from its ``stored_at``."""
+    async def set(self, key: str, entry: Entry, tags: tuple[str, ...] = ()) -> None:
+        """Store ``entry`` under ``tags`` for ``entry.ttl + retention`` seconds from its
+        ``stored_at``."""
         self._cache[key] = entry
+        self._index.add(key, tags)
 
     async def delete(self, *keys: str) -> None:
         """Drop these keys."""
         for key in keys:
             self._cache.pop(key, None)
+            self._index.discard(key)
+
+    async def delete_tags(self, *tags: str) -> None:
+        """Drop every entry stored under any of ``tags``."""
+        await self.delete(*self._index.keys(tags))
 
     async def clear(self) -> None:
         """Drop everything."""

@@ -6,11 +6,14 @@ Keys under the configured prefix ``p``:
   it expires ttl + retention after it was stored;
 - ``p l:<key>``  the load lock of a key, ``SET NX PX``, renewed while its holder loads;
 - ``p g:<key>``  the key's invalidation count, bumped by every ``delete``;
+- ``p t:<tag>``  the keys filed under a tag (SPEC §8.5: an entity, a family);
+- ``p f:<tag>``  the tag's invalidation count, bumped by every ``delete_tags``;
 - ``p epoch``    the cache's clear count, bumped by every ``clear``.
 
-A lease remembers the count and epoch it saw; its write lands only if both
-are unchanged (one Lua script), so a load that raced an invalidation on any
-instance never writes its old answer back.
+A lease remembers the counts and the epoch it saw; its write lands only if
+all are unchanged (one Lua script), so a load that raced an invalidation on
+any instance never writes its old answer back. The tag scripts name entry
+keys they compute from a set's members: one Redis, not Redis Cluster.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.cache.base import Entry
-from gateway.cache.encoding import decode, encode
+from gateway.cache.encoding import decode
 from gateway.cache.redis_lease import RedisLease, Scripts
 
 log = structlog.get_logger(__name__)
@@ -109,6 +112,7 @@ class RedisBackend:
         self._epoch_key = prefix + "epoch"
         self._down_until: float | None = None
         self._pending_deletes: set[str] = set()
+        self._pending_tags: set[str] = set()
         self._pending_clear = False
 
     async def get(self, key: str) -> Entry | None:
@@ -120,11 +124,11 @@ class RedisBackend:
             raise TypeError("redis client decodes responses")
         return decode(raw)
 
-    async def set(self, key: str, entry: Entry) -> None:
-        """Store ``entry`` unfenced, expiring ttl + retention after ``stored_at``."""
-        value = encode(entry)
-        px = self.expiry_ms(entry)
-        await self._run(lambda: self._client.set(self._prefix + "e:" + key, value, px=px))
+    async def set(self, key: str, entry: Entry, tags: tuple[str, ...] = ()) -> None:
+        """Store ``entry`` unfenced under ``tags``, expiring ttl + retention after ``stored_at``."""
+        lease = RedisLease(self, key, token_keys=self._keys(key), tag_keys=self._tag_keys(tags))
+        await lease.try_acquire()  # reads the fences; the lock does not matter here
+        await lease.store(entry)
 
     async def delete(self, *keys: str) -> None:
         """Drop these keys and their locks, and fence out loads running for them anywhere."""
@@ -134,6 +138,16 @@ class RedisBackend:
             await self._run(lambda: self._delete(keys))
         except Exception:
             self._remember_delete(keys)
+            raise
+
+    async def delete_tags(self, *tags: str) -> None:
+        """Drop every entry filed under ``tags`` and fence out loads running for them anywhere."""
+        if not tags:
+            return
+        try:
+            await self._run(lambda: self._delete_tags(tags))
+        except Exception:
+            self._remember_tags(tags)
             raise
 
     async def clear(self) -> None:
@@ -152,9 +166,9 @@ class RedisBackend:
         """Unknown: counting would need a SCAN of a store other gateways share."""
         return None
 
-    async def lease(self, key: str) -> RedisLease:
-        """Try to take the load lock of ``key`` now; remember its invalidation fence."""
-        lease = RedisLease(self, key, token_keys=self._keys(key))
+    async def lease(self, key: str, tags: tuple[str, ...] = ()) -> RedisLease:
+        """Try to take the load lock of ``key`` now; remember its invalidation fences."""
+        lease = RedisLease(self, key, token_keys=self._keys(key), tag_keys=self._tag_keys(tags))
         await lease.try_acquire()
         return lease
 
@@ -194,11 +208,15 @@ class RedisBackend:
         p = self._prefix
         return p + "e:" + key, p + "l:" + key, p + "g:" + key, self._epoch_key
 
+    def _tag_keys(self, tags: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+        p = self._prefix
+        return tuple((p + "t:" + tag, p + "f:" + tag) for tag in tags)
+
     async def _run(self, operation: Callable[[], Awaitable[T]]) -> T:
         if self._down_until is not None and self._timer() < self._down_until:
             raise BackendUnavailable("redis failed recently")
         try:
-            if self._pending_clear or self._pending_deletes:
+            if self._pending_clear or self._pending_deletes or self._pending_tags:
                 await self._replay()
             result = await operation()
         except _REDIS_DOWN:
@@ -213,9 +231,16 @@ class RedisBackend:
         names = [name for key in keys for name in self._keys(key)[:3]]
         return await self._scripts.invalidate(keys=names, args=[FENCE_TTL_MS])
 
+    async def _delete_tags(self, tags: tuple[str, ...] | list[str]) -> Any:
+        names = [name for pair in self._tag_keys(tuple(tags)) for name in pair]
+        p = self._prefix
+        return await self._scripts.invalidate_tags(
+            keys=names, args=[FENCE_TTL_MS, p + "e:", p + "l:"]
+        )
+
     async def _clear(self) -> None:
         await self._client.incr(self._epoch_key)
-        pattern = _glob_escape(self._prefix) + "[elg]:*"
+        pattern = _glob_escape(self._prefix) + "[elgtf]:*"
         batch: list[bytes] = []
         async for name in self._client.scan_iter(match=pattern, count=1000):
             batch.append(name)
@@ -232,12 +257,24 @@ class RedisBackend:
             self._pending_deletes.clear()
             self._pending_clear = True
 
+    def _remember_tags(self, tags: tuple[str, ...]) -> None:
+        self._pending_tags.update(tags)
+        if len(self._pending_tags) > MAX_PENDING_DELETES:
+            self._pending_tags.clear()
+            self._pending_clear = True
+
     async def _replay(self) -> None:
         if self._pending_clear:
             await self._clear()
             self._pending_clear = False
             self._pending_deletes.clear()
-        elif self._pending_deletes:
+            self._pending_tags.clear()
+            return
+        if self._pending_deletes:
             keys = list(self._pending_deletes)
             await self._delete(keys)
             self._pending_deletes.difference_update(keys)
+        if self._pending_tags:
+            tags = list(self._pending_tags)
+            await self._delete_tags(tags)
+            self._pending_tags.difference_update(tags)

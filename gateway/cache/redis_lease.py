@@ -25,25 +25,44 @@ if TYPE_CHECKING:
 POLL_FIRST: Final = 0.002
 POLL_MAX: Final = 0.05
 
-# KEYS: lock, entry, count, epoch. ARGV: token, lock ms.
-# Returns {acquired, count, epoch[, entry]}; '' stands for a missing key.
+# KEYS: lock, entry, count, epoch, then one fence per tag. ARGV: token, lock ms.
+# Returns {acquired, entry, count, epoch, fence...}; '' stands for a missing key
+# (and for the entry when the lock was not taken).
 _ACQUIRE = """
-local count = redis.call('GET', KEYS[3]) or ''
-local epoch = redis.call('GET', KEYS[4]) or ''
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {0, count, epoch}
+local seen = {}
+for i = 3, #KEYS do
+  seen[#seen + 1] = redis.call('GET', KEYS[i]) or ''
 end
-return {1, count, epoch, redis.call('GET', KEYS[2]) or ''}
+local acquired = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+local entry = ''
+if acquired then
+  entry = redis.call('GET', KEYS[2]) or ''
+end
+return {acquired and 1 or 0, entry, unpack(seen)}
 """
 
-# KEYS: entry, lock, count, epoch. ARGV: value, entry ms, count seen, epoch seen, token.
+# KEYS: entry, lock, count, epoch, then (tag set, tag fence) per tag.
+# ARGV: value, entry ms, token, key, then the count, epoch and fences seen.
+# Stores only if no fence moved since the lease was taken; files the key under its tags.
 _STORE = """
-local same = (redis.call('GET', KEYS[3]) or '') == ARGV[3]
-  and (redis.call('GET', KEYS[4]) or '') == ARGV[4]
-if same then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local same = true
+for i = 3, 4 do
+  if (redis.call('GET', KEYS[i]) or '') ~= ARGV[i + 2] then same = false end
 end
-if redis.call('GET', KEYS[2]) == ARGV[5] then
+local tags = (#KEYS - 4) / 2
+for t = 1, tags do
+  if (redis.call('GET', KEYS[4 + 2 * t]) or '') ~= ARGV[6 + t] then same = false end
+end
+if same then
+  local px = tonumber(ARGV[2])
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', px)
+  for t = 1, tags do
+    local set = KEYS[3 + 2 * t]
+    redis.call('SADD', set, ARGV[4])
+    if redis.call('PTTL', set) < px then redis.call('PEXPIRE', set, px) end
+  end
+end
+if redis.call('GET', KEYS[2]) == ARGV[3] then
   redis.call('DEL', KEYS[2])
 end
 return same and 1 or 0
@@ -70,6 +89,21 @@ end
 return 1
 """
 
+# KEYS: (tag set, tag fence) per tag. ARGV: fence ms, entry prefix, lock prefix.
+# Drops every entry filed under the tags (and its load lock), then moves the
+# tags' fences so a load that read the old answer cannot store it.
+_INVALIDATE_TAGS = """
+for i = 1, #KEYS, 2 do
+  for _, key in ipairs(redis.call('SMEMBERS', KEYS[i])) do
+    redis.call('UNLINK', ARGV[2] .. key, ARGV[3] .. key)
+  end
+  redis.call('UNLINK', KEYS[i])
+  redis.call('INCR', KEYS[i + 1])
+  redis.call('PEXPIRE', KEYS[i + 1], ARGV[1])
+end
+return 1
+"""
+
 
 class Scripts:
     """The Lua scripts of the backend, registered once (redis-py reloads them after a restart)."""
@@ -79,6 +113,7 @@ class Scripts:
         self.store = client.register_script(_STORE)
         self.renew_or_free = client.register_script(_RENEW_OR_FREE)
         self.invalidate = client.register_script(_INVALIDATE)
+        self.invalidate_tags = client.register_script(_INVALIDATE_TAGS)
 
 
 class RedisLease:
@@ -88,17 +123,23 @@ class RedisLease:
         backend: the backend whose keys and scripts the lease uses.
         key: the cache key.
         token_keys: the entry, lock, count and epoch names of ``key``.
+        tag_keys: the (set, fence) names of each tag the entry is filed under.
     """
 
     def __init__(
-        self, backend: RedisBackend, key: str, *, token_keys: tuple[str, str, str, str]
+        self,
+        backend: RedisBackend,
+        key: str,
+        *,
+        token_keys: tuple[str, str, str, str],
+        tag_keys: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self._backend = backend
         self._key = key
         self._entry_key, self._lock_key, self._count_key, self._epoch_key = token_keys
+        self._tag_keys = tag_keys
         self._token = secrets.token_hex(8)
-        self._count = b""
-        self._epoch = b""
+        self._fences: list[Any] = []  # count, epoch, then one per tag, as last seen
         self._held = False
         self._found: Entry | None = None
         self._renewer: asyncio.Task[None] | None = None
@@ -115,18 +156,19 @@ class RedisLease:
 
     async def try_acquire(self) -> None:
         """Take the lock if it is free; note the fence, and the entry stored then."""
+        fences = [self._count_key, self._epoch_key, *(fence for _, fence in self._tag_keys)]
         reply: list[Any] = await self._backend.run(
             lambda: self._backend.scripts.acquire(
-                keys=[self._lock_key, self._entry_key, self._count_key, self._epoch_key],
+                keys=[self._lock_key, self._entry_key, *fences],
                 args=[self._token, self._backend.lock_ttl_ms],
             )
         )
-        self._count, self._epoch = reply[1], reply[2]
+        self._fences = reply[2:]
         if reply[0] != 1:
             return
         self._held = True
         self._renewer = asyncio.create_task(self._renew())
-        self._found = decode(reply[3]) if reply[3] else None
+        self._found = decode(reply[1]) if reply[1] else None
 
     async def wait(self) -> Entry | None:
         """Poll until the lock is free, then take it and return what was stored."""
@@ -147,10 +189,17 @@ class RedisLease:
         value = encode(entry)
         px = self._backend.expiry_ms(entry)
         self._stop_renewing()
+        tag_names = [name for pair in self._tag_keys for name in pair]
         stored = await self._backend.run(
             lambda: self._backend.scripts.store(
-                keys=[self._entry_key, self._lock_key, self._count_key, self._epoch_key],
-                args=[value, px, self._count, self._epoch, self._token],
+                keys=[
+                    self._entry_key,
+                    self._lock_key,
+                    self._count_key,
+                    self._epoch_key,
+                    *tag_names,
+                ],
+                args=[value, px, self._token, self._key, *self._fences],
             )
         )
         self._held = False

@@ -21,11 +21,15 @@ class CacheOutcome(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """What a loader returns: the upstream answer, whatever its status."""
+    """What a loader returns: the upstream answer, whatever its status.
+
+    ``store``: the loader's verdict; False keeps even a 200 out of the cache.
+    """
 
     status: int
     content_type: str
     body: bytes
+    store: bool = True
 
 
 class CacheResult(NamedTuple):

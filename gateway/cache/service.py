@@ -73,24 +73,35 @@ class CacheService:
         self._clock = clock
         self._failures = BackendFailures(stats, timer)
         self._flight: SingleFlight[Loaded] = SingleFlight()
+        # The tags of every key whose load runs, so a tag's invalidation can detach it.
+        self._loading_tags: dict[str, tuple[str, ...]] = {}
         self._refreshing: dict[str, asyncio.Task[None]] = {}
 
-    async def get(self, key: str, *, ttl: float, load: Loader, bypass: bool = False) -> CacheResult:
+    async def get(
+        self,
+        key: str,
+        *,
+        ttl: float,
+        load: Loader,
+        bypass: bool = False,
+        tags: tuple[str, ...] = (),
+    ) -> CacheResult:
         """Answer for ``key`` from the cache, or from ``load`` (shared by concurrent callers).
 
         Args:
-            key: the cache key, e.g. ``md:<id>``.
+            key: the cache key, e.g. ``GET /rest/serverengine/entity/jobs/5``.
             ttl: fresh lifetime of a 200 answer stored now.
             load: performs the upstream request; raises ``UpstreamError`` or
                 ``UpstreamTimeout`` when the upstream cannot answer.
             bypass: skip the stored entry (client ``no-cache``), load and store.
+            tags: what the entry is stored under; `invalidate_tags` drops it by them.
 
         Raises:
             UpstreamError, UpstreamTimeout: the load failed and no stored entry
                 may stand in for it.
         """
         if bypass:
-            return await self._load_shared(key, ttl, load, CacheOutcome.BYPASS, None)
+            return await self._load_shared(key, ttl, load, CacheOutcome.BYPASS, None, tags)
         entry = await self._read(key)
         if entry is not None:
             now = self._clock()
@@ -99,12 +110,23 @@ class CacheService:
                 self._stats.hits += 1
                 return from_entry(entry, CacheOutcome.HIT, now)
             if freshness is Freshness.STALE_REVALIDATE:
-                self._revalidate(key, ttl, load)
+                self._revalidate(key, ttl, load, tags)
                 self._stats.stale += 1
                 return from_entry(entry, CacheOutcome.STALE, now)
             if freshness is Freshness.EXPIRED:
                 entry = None
-        return await self._load_shared(key, ttl, load, CacheOutcome.MISS, entry)
+        return await self._load_shared(key, ttl, load, CacheOutcome.MISS, entry, tags)
+
+    async def invalidate_tags(self, *tags: str) -> None:
+        """Drop every entry stored under ``tags``; loads running for them will not write back."""
+        wanted = set(tags)
+        for key, key_tags in list(self._loading_tags.items()):
+            if wanted.intersection(key_tags):
+                self._flight.forget(key)
+        try:
+            await self._backend.delete_tags(*tags)
+        except Exception as exc:
+            self._failures.record("delete_tags", ",".join(tags), exc)
 
     async def invalidate(self, *keys: str) -> None:
         """Drop ``keys`` now; loads already running for them will not write back."""
@@ -133,7 +155,13 @@ class CacheService:
         await self._backend.close()
 
     async def _load_shared(
-        self, key: str, ttl: float, load: Loader, outcome: CacheOutcome, entry: Entry | None
+        self,
+        key: str,
+        ttl: float,
+        load: Loader,
+        outcome: CacheOutcome,
+        entry: Entry | None,
+        tags: tuple[str, ...],
     ) -> CacheResult:
         if self._flight.in_flight(key):
             self._stats.coalesced += 1
@@ -141,7 +169,12 @@ class CacheService:
             (fetched, stored), _ = await self._flight.do(
                 key,
                 partial(
-                    self._load_and_store, key, ttl, load, reuse=outcome is not CacheOutcome.BYPASS
+                    self._load_and_store,
+                    key,
+                    ttl,
+                    load,
+                    tags,
+                    reuse=outcome is not CacheOutcome.BYPASS,
                 ),
                 timeout=self._wait_timeout,
             )
@@ -195,23 +228,35 @@ class CacheService:
         return from_entry(entry, CacheOutcome.STALE, now)
 
     async def _load_and_store(
-        self, key: str, ttl: float, load: Loader, *, reuse: bool = True
+        self, key: str, ttl: float, load: Loader, tags: tuple[str, ...], *, reuse: bool = True
     ) -> Loaded:
         """The shared call: load once, store a 200 or 404 unless invalidated meanwhile.
 
         ``reuse``: with a shared backend, a fresh entry another instance stored
         since this caller's read is answered instead of loading (not for a bypass).
         """
-        if self._leases is not None:
-            return await self._load_leased(self._leases, key, ttl, load, reuse)
-        return await self._load_then_store(key, ttl, load, None)
+        self._loading_tags[key] = tags
+        try:
+            if self._leases is not None:
+                return await self._load_leased(self._leases, key, ttl, load, tags, reuse)
+            return await self._load_then_store(key, ttl, load, None, tags)
+        finally:
+            # A detached load must not unregister the newer one that replaced it.
+            if self._flight.owns(key) or not self._flight.in_flight(key):
+                self._loading_tags.pop(key, None)
 
     async def _load_leased(
-        self, leases: LeaseProvider, key: str, ttl: float, load: Loader, reuse: bool
+        self,
+        leases: LeaseProvider,
+        key: str,
+        ttl: float,
+        load: Loader,
+        tags: tuple[str, ...],
+        reuse: bool,
     ) -> Loaded:
         """Load once across instances: hold the key's lease, or wait for its holder."""
         try:
-            lease = await leases.lease(key)
+            lease = await leases.lease(key, tags)
         except Exception as exc:
             # Without a lease a write is unfenced: load, answer, store nothing.
             self._failures.record("lease", key, exc)
@@ -226,7 +271,7 @@ class CacheService:
             if shared is not None:
                 self._stats.coalesced += 1
                 return shared
-            return await self._load_then_store(key, ttl, load, lease)
+            return await self._load_then_store(key, ttl, load, lease, tags)
         finally:
             try:
                 await lease.release()
@@ -243,9 +288,11 @@ class CacheService:
         return as_loaded(entry, self._clock())
 
     async def _load_then_store(
-        self, key: str, ttl: float, load: Loader, lease: Lease | None
+        self, key: str, ttl: float, load: Loader, lease: Lease | None, tags: tuple[str, ...]
     ) -> Loaded:
         fetched = await load()
+        if not fetched.store:
+            return fetched, None
         if fetched.status == HTTPStatus.OK:
             lifetime = ttl
         elif fetched.status == HTTPStatus.NOT_FOUND:
@@ -257,7 +304,7 @@ class CacheService:
         entry = Entry(fetched.status, fetched.content_type, fetched.body, self._clock(), lifetime)
         try:
             if lease is None:
-                await self._backend.set(key, entry)
+                await self._backend.set(key, entry, tags)
             elif not await lease.store(entry):
                 return fetched, None  # invalidated by some instance during the load
         except Exception as exc:
@@ -274,11 +321,11 @@ class CacheService:
         self._stats.stores += 1
         return fetched, entry
 
-    def _revalidate(self, key: str, ttl: float, load: Loader) -> None:
+    def _revalidate(self, key: str, ttl: float, load: Loader, tags: tuple[str, ...]) -> None:
         running = self._refreshing.get(key)
         if running is not None and not running.done():
             return
-        task = asyncio.create_task(self._refresh(key, ttl, load))
+        task = asyncio.create_task(self._refresh(key, ttl, load, tags))
         self._refreshing[key] = task
 
         def done(finished: asyncio.Task[None]) -> None:
@@ -287,10 +334,12 @@ class CacheService:
 
         task.add_done_callback(done)
 
-    async def _refresh(self, key: str, ttl: float, load: Loader) -> None:
+    async def _refresh(self, key: str, ttl: float, load: Loader, tags: tuple[str, ...]) -> None:
         try:
             await self._flight.do(
-                key, partial(self._load_and_store, key, ttl, load), timeout=self._wait_timeout
+                key,
+                partial(self._load_and_store, key, ttl, load, tags),
+                timeout=self._wait_timeout,
             )
         except Exception as exc:
             # Nobody awaits this task: the failure is logged, never raised.

@@ -1,0 +1,159 @@
+"""Cached reads: every catalogue route with a cache policy is served by one `CachedRead`.
+
+The key is the method, the canonical path and the exact query string (plus
+``Accept`` where the upstream negotiates on it); the entity id in the path is
+checked first (400, no upstream call) and written canonically, so ``0042`` and
+``42`` are one entry. Only answers of the promised shape are stored; others
+are a 502 that stale-if-error may stand in for.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any, Final
+
+from aiohttp import hdrs, web
+
+from gateway.bodies import is_json_type, loads
+from gateway.cache import Fetched, cache_headers
+from gateway.catalogue import Route, Shape
+from gateway.catalogue.tags import entity_id, read_tags
+from gateway.errors import BadRequest, UpstreamError, error_body
+from gateway.keys import CACHE, CONFIG, FACTS, UPSTREAM
+
+_JSON: Final = "application/json"
+_NO_CACHE: Final = re.compile(r"(^|[\s,])no-cache($|[\s,=])", re.IGNORECASE)
+# What a missing entity is called in the 404 the gateway answers (and negative-caches).
+NOUNS: Final = {
+    "jobsegments": "job segment",
+    "jobs": "job",
+    "jobsets": "job set",
+    "documentsets": "document set",
+    "documents": "document",
+    "contentsets": "content set",
+    "contentitems": "content item",
+    "datasets": "data set",
+    "datarecords": "data record",
+}
+
+
+def is_identifiers(data: Any) -> bool:
+    """A JSON Identifier List of numbers: ``{"identifiers": [1, 2]}``."""
+    identifiers = data.get("identifiers") if isinstance(data, dict) else None
+    return isinstance(identifiers, list) and all(
+        isinstance(i, int) and not isinstance(i, bool) for i in identifiers
+    )
+
+
+def is_name_values(data: Any) -> bool:
+    """A Name/Value list (properties only): ``[{"name": "k", "value": "v"}]``."""
+    return isinstance(data, list) and all(
+        isinstance(p, dict) and isinstance(p.get("name"), str) and isinstance(p.get("value"), str)
+        for p in data
+    )
+
+
+_JSON_CHECKS: Final[dict[Shape, Callable[[Any], bool]]] = {
+    Shape.IDENTIFIERS: is_identifiers,
+    Shape.NAME_VALUES: is_name_values,
+    Shape.JSON: lambda _data: True,
+}
+
+
+def storable(shape: Shape, content_type: str, body: bytes) -> bool | None:
+    """Whether a 200 answer has the route's shape: True store it, None answer it
+    unstored (a root list, not a handshake), False refuse it (a 502)."""
+    if shape is Shape.TEXT:
+        return True
+    if shape is Shape.HANDSHAKE_OR_LIST:
+        return True if not is_json_type(content_type) else None
+    if not is_json_type(content_type):
+        return False
+    try:
+        return _JSON_CHECKS[shape](loads(body))
+    except ValueError:  # not JSON, or nested too deeply for the parser
+        return False
+
+
+class CachedRead:
+    """The handler of one cacheable read.
+
+    Args:
+        route: its catalogue entry (``route.cache`` is set).
+        label: its metrics label.
+        ttl: fresh lifetime of a stored 200 answer, from `cache.ttl`.
+    """
+
+    def __init__(self, route: Route, label: str, ttl: float) -> None:
+        if route.cache is None:
+            raise ValueError(f"{route.template} is not cacheable")
+        self.route = route
+        self.label = label
+        self._policy = route.cache
+        self._ttl = ttl
+        self._by_id = "{id}" in route.template
+        self._noun = NOUNS.get(route.family or "", "entity")
+
+    async def handle(self, request: web.Request) -> web.Response:
+        entity: int | None = None
+        path = self.route.template
+        if self._by_id:
+            raw = request.match_info["id"]
+            entity = entity_id(raw)
+            if entity is None:
+                raise BadRequest(
+                    f"{self._noun} id must be a decimal integer in 1..2^63-1", parameter=raw[:64]
+                )
+            # Canonical: "0042" and "42" are one entry, and one id upstream too.
+            path = path.replace("{id}", str(entity))
+        query = request.raw_path.partition("?")
+        if query[1]:
+            path += "?" + query[2]  # the query string byte for byte: it is part of the key
+        key = "GET " + path
+        headers: dict[str, str] | None = None
+        if self._policy.vary_accept:
+            accept = request.headers.get(hdrs.ACCEPT, "")
+            key += "\naccept=" + accept
+            headers = {str(hdrs.ACCEPT): accept}
+        app = request.app
+        facts = request[FACTS]
+        max_body = app[CONFIG].cache.max_body
+
+        async def load() -> Fetched:
+            response = await app[UPSTREAM].request(
+                hdrs.METH_GET, path, route=self.label, headers=headers, max_body=max_body
+            )
+            facts.upstream_seconds = response.seconds
+            return self._fetched(response.status, response.content_type, response.body, entity)
+
+        cache_control = request.headers.get(hdrs.CACHE_CONTROL)
+        bypass = cache_control is not None and _NO_CACHE.search(cache_control) is not None
+        result = await app[CACHE].get(
+            key, ttl=self._ttl, load=load, bypass=bypass, tags=read_tags(self.route, entity)
+        )
+        facts.cache_outcome = result.outcome
+        answer_headers = cache_headers(result)
+        answer_headers[hdrs.CONTENT_TYPE] = result.content_type
+        return web.Response(status=result.status, body=result.body, headers=answer_headers)
+
+    def _fetched(self, status: int, content_type: str, body: bytes, entity: int | None) -> Fetched:
+        """Map an upstream answer to what the cache may store: a well-formed 200, our 404,
+        or a client error passed on unstored."""
+        if status == HTTPStatus.NOT_FOUND:
+            parameter = str(entity) if entity is not None else ""
+            return Fetched(
+                HTTPStatus.NOT_FOUND, _JSON, error_body(404, f"{self._noun} not found", parameter)
+            )
+        if status == HTTPStatus.OK:
+            verdict = storable(self._policy.shape, content_type, body)
+            if verdict is not None:
+                if verdict:
+                    return Fetched(status, content_type, body)
+                # Garbage is never cached; stale-if-error may stand in.
+                raise UpstreamError("upstream sent an invalid answer")
+            return Fetched(status, content_type, body, store=False)
+        if HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR:
+            return Fetched(status, content_type, body, store=False)  # the client's mistake
+        raise UpstreamError("upstream sent an unexpected answer")

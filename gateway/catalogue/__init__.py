@@ -1,0 +1,32 @@
+"""The route catalogue: OL Connect's services and routes as data (SPEC §8.1)."""
+
+from gateway.catalogue.model import (
+    BASE,
+    TTL,
+    CachePolicy,
+    Invalidation,
+    Kind,
+    Reach,
+    Route,
+    Scope,
+    Shape,
+    scope_for,
+)
+from gateway.catalogue.routes import LOGIN, ROUTES, SERVICES, Service
+
+__all__ = [
+    "BASE",
+    "LOGIN",
+    "ROUTES",
+    "SERVICES",
+    "TTL",
+    "CachePolicy",
+    "Invalidation",
+    "Kind",
+    "Reach",
+    "Route",
+    "Scope",
+    "Service",
+    "Shape",
+    "scope_for",
+]

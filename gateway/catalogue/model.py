@@ -1,0 +1,179 @@
+"""What the gateway knows about one OL Connect route: a frozen record, no behaviour of its own.
+
+A `Route` says what a route is (service, method, path template, kind), who may
+call it (scope), whether and how its answer is cached, and what a successful
+call invalidates. The engine (`gateway.routing`, `gateway.proxy`,
+`gateway.cached`) executes every record the same way; special behaviour is a
+field here, never a new code path per route.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Final
+
+from aiohttp import hdrs
+
+BASE: Final = "/rest/serverengine"
+READ_METHODS: Final = frozenset({hdrs.METH_GET, hdrs.METH_HEAD})
+
+
+class Kind(enum.StrEnum):
+    """What a route does, in the words of OLCONNECT-API.md §1."""
+
+    HANDSHAKE = "handshake"
+    VERSION = "version"
+    LOGIN = "login"
+    READ = "read"  # no side effect; GET, or a read carried by PUT/POST
+    WRITE = "write"  # changes an entity
+    DELETE = "delete"  # removes an entity (or a file)
+    OPERATION = "operation"  # starts a long-running operation: 202 + operationId + Link
+    POLL = "poll"  # progress or the operation list
+    RESULT = "result"
+    CANCEL = "cancel"
+    SYNC = "sync"  # renders in one request
+    UPLOAD = "upload"  # the request body is a file
+    DOWNLOAD = "download"  # the answer body is a file
+
+
+class Scope(enum.StrEnum):
+    """The client scopes of SPEC §8.3 (and §5)."""
+
+    READ = "read"
+    WRITE = "write"
+    RUN = "run"
+    FILES = "files"
+    ADMIN = "admin"
+
+
+class TTL(enum.StrEnum):
+    """Which `cache.ttl.*` key sets a cached answer's freshness."""
+
+    DOCUMENT_SETS = "document_sets"
+    METADATA = "metadata"
+    CHILDREN = "children"
+    PROPERTIES = "properties"
+    SERVICE_INFO = "service_info"
+    STATISTICS = "statistics"
+
+
+class Shape(enum.StrEnum):
+    """What a 200 answer must look like to be stored; anything else is a 502, never stored."""
+
+    IDENTIFIERS = "identifiers"  # {"identifiers": [int, ...]} as application/json
+    NAME_VALUES = "name_values"  # [{"name": str, "value": str}, ...] as application/json
+    JSON = "json"  # any JSON document labelled application/json (or +json)
+    TEXT = "text"  # any body: handshakes and versions
+    # A root GET that OL Connect documents both as the handshake and as "get all"
+    # (`entity/jobsets`): a text answer is a handshake and is stored; a JSON list is
+    # answered but never stored, since it changes whenever an operation finishes.
+    HANDSHAKE_OR_LIST = "handshake_or_list"
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """How a cacheable read is cached.
+
+    Args:
+        ttl: the `cache.ttl.*` key of its freshness.
+        shape: what a storable answer looks like.
+        vary_accept: the upstream negotiates on `Accept`, so it is part of the key.
+    """
+
+    ttl: TTL
+    shape: Shape
+    vary_accept: bool = False
+
+
+class Reach(enum.StrEnum):
+    """How far a successful write's invalidation reaches."""
+
+    ENTITY = "entity"  # every cached read of the entity named by the path's {id}
+    FAMILY = "family"  # every cached read of the route's entity family
+
+
+@dataclass(frozen=True, slots=True)
+class Invalidation:
+    """What a successful write drops from the cache, before its answer is sent.
+
+    Args:
+        reach: the written entity, or its whole family.
+        also: further families dropped whole (the job-set statistics for writes in
+            the job-set hierarchy, record lists for added records).
+    """
+
+    reach: Reach
+    also: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One OL Connect route as the gateway serves it.
+
+    Args:
+        service: the service base under `/rest/serverengine`, e.g. ``entity/jobs``.
+        method: the HTTP method (GET routes answer HEAD too).
+        template: the full path template in aiohttp syntax; ``{x:.+}`` spans slashes.
+        kind: what the route does.
+        scope: the client scope it needs; None for the login route, which needs none.
+        summary: one line for people (OpenAPI, README).
+        cache: how its answer is cached; None: never.
+        invalidates: what a successful call drops from the cache; None: nothing.
+        validated: the §5 job-segment write: body checked before it is sent
+            (JSON, ``id`` equals the path's, Name/Value list, at most 1 MiB),
+            answer mapped as in §5. Other writes pass through as they are.
+        family: the entity family its ``{id}`` names (``jobs``), for cache tags and
+            invalidation; None outside the entity model.
+
+    A path parameter named ``id`` is an entity id: on cached reads it must be a
+    decimal integer in 1..2^63-1 (else 400, no upstream call), and it names the
+    entity a write invalidates.
+    """
+
+    service: str
+    method: str
+    template: str
+    kind: Kind
+    scope: Scope | None
+    summary: str
+    cache: CachePolicy | None = None
+    invalidates: Invalidation | None = None
+    validated: bool = False
+    family: str | None = None
+
+
+def entity_family(service: str) -> str | None:
+    """``entity/jobs`` → ``jobs``; services outside ``entity/<family>`` have none."""
+    top, _, family = service.partition("/")
+    return family if top == "entity" and family else None
+
+
+# Reads carried by other methods (SPEC §8.3): they need `read`, not `write`.
+READS_BY_WRITE_METHOD: Final = frozenset(
+    {
+        (hdrs.METH_PUT, f"{BASE}/entity/find"),
+        (hdrs.METH_POST, f"{BASE}/entity/datarecords/values"),
+    }
+)
+
+
+def scope_for(service: str, method: str, path: str) -> Scope:
+    """The scope a request needs, from its service and method alone (SPEC §8.3).
+
+    Used for the catalogue's own entries and for routes a newer OL Connect adds
+    that the catalogue does not list.
+    """
+    base = f"{BASE}/{service}"
+    if method in READ_METHODS and path in (base, base + "/version"):
+        return Scope.READ  # every service's handshake and version
+    top = service.partition("/")[0]
+    if top in ("entity", "statistics"):
+        if method in READ_METHODS or (method, path) in READS_BY_WRITE_METHOD:
+            return Scope.READ
+        return Scope.WRITE
+    if top in ("workflow", "converter"):
+        return Scope.RUN
+    if top == "filestore":
+        return Scope.FILES
+    return Scope.READ  # authentication: handshake and version only (login is the gateway's)

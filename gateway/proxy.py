@@ -1,0 +1,145 @@
+"""The one generic forwarder: every catalogue route that is not a cached read goes through here.
+
+The request goes upstream on the same path and query string, byte for byte,
+with its method, body and end-to-end headers; the answer comes back with its
+status, end-to-end headers and body — 4xx and 5xx too. Bodies stream both
+ways in chunks: memory stays flat whatever their size. A write that the
+catalogue says invalidates cached reads drops them before its answer is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
+
+import aiohttp
+import structlog
+from aiohttp import hdrs, web
+
+from gateway.bodies import content_length, read_body
+from gateway.errors import NotFound, UpstreamError, UpstreamTimeout
+from gateway.keys import CONFIG, FACTS, METRICS, UPSTREAM
+from gateway.proxy_headers import AnswerHeaders, request_headers
+
+log = structlog.get_logger(__name__)
+
+# Called with the request and, when the upstream answered, its status (None: no
+# answer, so a write may have landed): drops what the write invalidates.
+Invalidate = Callable[[web.Request, int | None], Awaitable[None]]
+
+
+class Forwarder:
+    """The handler of one forwarded route.
+
+    Args:
+        label: the route's metrics label (its template, or ``<service>/*``).
+        answer_headers: filters and rewrites answer headers for `upstream.url`.
+        invalidate: for writes the catalogue marks: drops the cached reads they change.
+    """
+
+    def __init__(
+        self, label: str, answer_headers: AnswerHeaders, invalidate: Invalidate | None = None
+    ) -> None:
+        self.label = label
+        self._answer_headers = answer_headers
+        self._invalidate = invalidate
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if not safe_path(request.raw_path):
+            # SECURITY: OL Connect would decode and resolve these segments: a read of
+            # one service could land on another (…/jobs/..%2F..%2Ffilestore/delete/1).
+            raise NotFound("no such route", parameter=request.path[:128])
+        app = request.app
+        server = app[CONFIG].server
+        metrics = app[METRICS]
+        body = await read_body(
+            request,
+            max_body=server.max_body,
+            client_timeout=server.client_timeout,
+            count=metrics.count_upload,
+        )
+        invalidated = False
+        started = time.perf_counter()
+        try:
+            async with app[UPSTREAM].open(
+                request.method,
+                request.raw_path,  # path and query string exactly as the client sent them
+                route=self.label,
+                headers=request_headers(request.headers),
+                body=body,
+            ) as answer:
+                request[FACTS].upstream_seconds = time.perf_counter() - started
+                if self._invalidate is not None:
+                    invalidated = True
+                    await self._invalidate(request, answer.status)
+                return await self._relay(request, answer)
+        except (UpstreamError, UpstreamTimeout):
+            # No answer: the write may have landed all the same.
+            if self._invalidate is not None and not invalidated:
+                await self._invalidate(request, None)
+            raise
+
+    async def _relay(
+        self, request: web.Request, answer: aiohttp.ClientResponse
+    ) -> web.StreamResponse:
+        """Send the answer's head, then its body chunk by chunk as it arrives."""
+        app = request.app
+        upstream_timeout = app[CONFIG].upstream.timeout
+        client_timeout = app[CONFIG].server.client_timeout
+        count = app[METRICS].count_download
+        response = web.StreamResponse(
+            status=answer.status,
+            reason=answer.reason,
+            headers=self._answer_headers.filter(answer.headers),
+        )
+        length = content_length(answer.headers)
+        if length is not None:
+            response.content_length = length
+        await response.prepare(request)
+        if request.method == hdrs.METH_HEAD:
+            return response
+        content = answer.content
+        while True:
+            try:
+                async with asyncio.timeout(upstream_timeout):
+                    chunk = await content.readany()
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                return _abort(request, response, "upstream_body_failed", exc)
+            if not chunk:
+                break
+            count(len(chunk))
+            try:
+                async with asyncio.timeout(client_timeout):
+                    await response.write(chunk)
+            except (TimeoutError, ConnectionError) as exc:
+                return _abort(request, response, "client_body_failed", exc)
+        await response.write_eof()
+        return response
+
+
+def safe_path(raw_path: str) -> bool:
+    """No dot segments, empty segments, or encoded slashes and backslashes, raw or decoded."""
+    path = raw_path.partition("?")[0]
+    for segment in path.split("/")[1:]:
+        decoded = unquote(segment)
+        if decoded in ("", ".", "..") or "/" in decoded or "\\" in decoded or "\x00" in decoded:
+            return False
+    return True
+
+
+def _abort(
+    request: web.Request, response: web.StreamResponse, event: str, exc: BaseException
+) -> web.StreamResponse:
+    """The head is out, the body cannot finish: cut the connection so the client sees it."""
+    log.warning(event, path=request.path, error=type(exc).__name__)
+    response.force_close()
+    if request.transport is not None:
+        request.transport.close()
+    return response
+
+
+async def unknown_service(request: web.Request) -> web.StreamResponse:
+    """A path under /rest/serverengine whose service the catalogue does not know: 404."""
+    raise NotFound("no such OL Connect service or route", parameter=request.path[:128])

@@ -1,0 +1,166 @@
+"""The route table of the app: the catalogue's records made into aiohttp routes, in one place.
+
+Each catalogue route gets the handler its policy calls for — a `CachedRead`,
+the `ValidatedWrite`, or a `Forwarder` — and every service that forwards
+unlisted routes a catch-all after its own. A `Target` per aiohttp route tells
+the middlewares its metrics label and the scope it needs, so auth, metrics
+and logs read the catalogue, never a copy of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from aiohttp import hdrs, web
+from aiohttp.web_urldispatcher import AbstractRoute
+
+from gateway import handlers, health, openapi
+from gateway.cached import CachedRead
+from gateway.catalogue import BASE, LOGIN, ROUTES, SERVICES, Kind, Route, Scope, Service, scope_for
+from gateway.catalogue.model import entity_family
+from gateway.catalogue.tags import unlisted_id, unlisted_invalidation, write_tags
+from gateway.config import Config
+from gateway.keys import CACHE
+from gateway.proxy import Forwarder, Invalidate, unknown_service
+from gateway.proxy_headers import AnswerHeaders
+from gateway.validated import ValidatedWrite
+
+UNMATCHED: Final = "unmatched"
+# Methods forwarded on routes the catalogue does not list. TRACE and CONNECT never
+# go upstream; OPTIONS is the gateway's own (CORS) or a 405.
+FORWARDED_METHODS: Final = (
+    hdrs.METH_GET,
+    hdrs.METH_HEAD,
+    hdrs.METH_POST,
+    hdrs.METH_PUT,
+    hdrs.METH_DELETE,
+    hdrs.METH_PATCH,
+)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What the middlewares need to know of a matched aiohttp route.
+
+    Args:
+        label: the route template for metrics and logs (``<service>/*`` for routes
+            of a known service that the catalogue does not list).
+        scope: the scope it needs; None: public.
+        service: set for a service's catch-all: its scope follows from each
+            request's method and path (SPEC §8.3).
+    """
+
+    label: str
+    scope: Scope | None
+    service: Service | None = None
+
+    def required(self, method: str, path: str) -> Scope | None:
+        """The scope this request needs."""
+        if self.service is None:
+            return self.scope
+        return scope_for(self.service.base, method, path)
+
+
+Targets = dict[AbstractRoute, Target]
+
+# The gateway's own routes: (method, path, handler, scope). Health, metrics and the
+# OpenAPI document are public; the admin routes need `admin`.
+OWN_ROUTES: Final = (
+    (hdrs.METH_GET, "/healthz", health.healthz, None),
+    (hdrs.METH_GET, "/readyz", health.readyz, None),
+    (hdrs.METH_GET, "/metrics", health.metrics, None),
+    (hdrs.METH_GET, "/openapi.json", openapi.serve, None),
+    (hdrs.METH_DELETE, handlers.ADMIN_CACHE, handlers.purge_cache, Scope.ADMIN),
+    (hdrs.METH_DELETE, handlers.ADMIN_SEGMENT, handlers.purge_segment, Scope.ADMIN),
+    (hdrs.METH_DELETE, handlers.ADMIN_ENTITY, handlers.purge_entity, Scope.ADMIN),
+)
+
+
+def add_routes(app: web.Application, config: Config) -> Targets:
+    """Register every route of the gateway on ``app``; return the `Target` of each."""
+    targets: Targets = {}
+    router = app.router
+    answer_headers = AnswerHeaders(config.upstream.url)
+
+    def add(method: str, path: str, handler: Handler, target: Target) -> None:
+        route = router.add_route(method, path, handler)
+        targets[route] = target
+
+    for method, path, handler, scope in OWN_ROUTES:
+        add(method, path, handler, Target(path, scope))
+        if method == hdrs.METH_GET:
+            add(hdrs.METH_HEAD, path, handler, Target(path, scope))
+    add(hdrs.METH_POST, LOGIN.template, handlers.login, Target(LOGIN.template, None))
+    add(hdrs.METH_ANY, LOGIN.template, handlers.login_other_method, Target(LOGIN.template, None))
+    explicit_heads = {route.template for route in ROUTES if route.method == hdrs.METH_HEAD}
+    for route in ROUTES:
+        if route.kind is Kind.LOGIN:
+            continue
+        label = _label(route.template)
+        serve = _handler(route, label, config, answer_headers)
+        target = Target(label, route.scope)
+        add(route.method, route.template, serve, target)
+        if route.method == hdrs.METH_GET and route.template not in explicit_heads:
+            add(hdrs.METH_HEAD, route.template, serve, target)
+    for service in SERVICES:
+        if service.forwards_unlisted:
+            catch_all = Target(f"{service.path}/*", None, service)
+            forward = Forwarder(
+                catch_all.label, answer_headers, _unlisted_invalidator(service)
+            ).handle
+            for method in FORWARDED_METHODS:
+                add(method, service.path, forward, catch_all)  # after its handshake
+                add(method, service.path + "/{tail:.+}", forward, catch_all)
+    for method in FORWARDED_METHODS:
+        add(method, BASE + "/{tail:.*}", unknown_service, Target(UNMATCHED, None))
+    return targets
+
+
+def _label(template: str) -> str:
+    """The template as aiohttp writes it (``{relPath:.+}`` → ``{relPath}``): the metrics label."""
+    return web.DynamicResource(template).canonical if "{" in template else template
+
+
+def _handler(route: Route, label: str, config: Config, answer_headers: AnswerHeaders) -> Handler:
+    if route.cache is not None and route.method == hdrs.METH_GET:
+        ttl = getattr(config.cache.ttl, route.cache.ttl.value)
+        return CachedRead(route, label, float(ttl)).handle
+    if route.validated:
+        return ValidatedWrite(route, label).handle
+    return Forwarder(label, answer_headers, _invalidator(route)).handle
+
+
+def _invalidator(route: Route) -> Invalidate | None:
+    invalidation = route.invalidates
+    if invalidation is None:
+        return None
+
+    async def invalidate(request: web.Request, status: int | None) -> None:
+        if status is None or 200 <= status < 300:
+            raw_id = request.match_info.get("id")
+            tags = write_tags(route.service, route.family, invalidation, raw_id)
+            await request.app[CACHE].invalidate_tags(*tags)
+
+    return invalidate
+
+
+def _unlisted_invalidator(service: Service) -> Invalidate:
+    async def invalidate(request: web.Request, status: int | None) -> None:
+        if status is not None and not 200 <= status < 300:
+            return
+        invalidation = unlisted_invalidation(service.base, request.method, request.path)
+        if invalidation is not None:
+            family = entity_family(service.base)
+            raw_id = unlisted_id(service.base, request.path)
+            tags = write_tags(service.base, family, invalidation, raw_id)
+            await request.app[CACHE].invalidate_tags(*tags)
+
+    return invalidate
+
+
+def labels(targets: Iterable[Target]) -> set[str]:
+    """Every label the targets can produce (tests: bounded metric labels)."""
+    return {target.label for target in targets}
