@@ -14,6 +14,7 @@ from gateway.auth import Authenticator
 from gateway.breaker import CircuitBreaker
 from gateway.cache import CacheBackend, CacheService, CacheStats, MemoryBackend
 from gateway.config import Config
+from gateway.cors import Cors
 from gateway.keys import (
     AUTHENTICATOR,
     CACHE,
@@ -79,12 +80,14 @@ def create_app(
     )
     limiter = RateLimiter(clock)
     targets: Targets = {}  # filled by add_routes below, read by the middlewares
+    cors = Cors(config.server.cors_origins) if config.server.cors_origins else None
     app = web.Application(
         client_max_size=MAX_BODY,
         middlewares=[
             request_id_middleware,
             access_log_middleware(metrics=metrics, targets=targets),
             error_middleware,
+            *([cors.middleware()] if cors is not None else []),  # preflights need no key
             auth_middleware(authenticator=authenticator, targets=targets),
             rate_limit_middleware(limiter=limiter, metrics=metrics),
         ],
@@ -97,6 +100,8 @@ def create_app(
     app.cleanup_ctx.append(_cache_ctx(wall_clock))
     targets.update(add_routes(app, config))
     app.on_response_prepare.append(stamp_response)
+    if cors is not None:
+        app.on_response_prepare.append(cors.stamp)
     return app
 
 
