@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Any
-
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from gateway.simulator import queries
 from gateway.simulator.answers import (
@@ -27,7 +25,6 @@ from gateway.simulator.entities import (
 )
 from gateway.simulator.routing import RouteTable, sim_of
 
-Handler = Callable[[web.Request], Coroutine[Any, Any, web.StreamResponse]]
 table = RouteTable()
 
 

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from collections.abc import Mapping
 from urllib.parse import quote
 
 from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler
 
 from gateway.simulator.answers import bad_request, json_answer, not_found, text_answer, true_answer
 from gateway.simulator.filestore import CHUNK, EmptyUpload, FileKind, StoredFile
 from gateway.simulator.middlewares import compress
 from gateway.simulator.routing import RouteTable, sim_of
 
-Handler = Callable[[web.Request], Coroutine[Any, Any, web.StreamResponse]]
 OCTET_STREAM = "application/octet-stream"
 table = RouteTable()
 

@@ -3,11 +3,10 @@ cancelling, and the synchronous HTML render."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from http import HTTPStatus
-from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from gateway.simulator import workflows
 from gateway.simulator.answers import (
@@ -29,7 +28,6 @@ from gateway.simulator.filestore import StoredFile
 from gateway.simulator.operations import Operation, OperationType, Result, Work
 from gateway.simulator.routing import BASE, RouteTable, sim_of
 
-Handler = Callable[[web.Request], Coroutine[Any, Any, web.StreamResponse]]
 #: ROUTES prefix, base path and operation type of each service that runs operations.
 OPERATION_SERVICES = (
     ("email", "/workflow/contentcreation/email", OperationType.EMAIL),

@@ -9,11 +9,10 @@ other route: OL Connect's reference lists `auth_token` for them and answers 401/
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Coroutine
 from http import HTTPStatus
-from typing import Any
 
 from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler
 
 from gateway.simulator.answers import SimulatorError, text_answer
 from gateway.simulator.middlewares import authentication_required, basic_credentials
@@ -47,8 +46,6 @@ SERVICES: tuple[tuple[str, str, str], ...] = (
 )
 
 table = RouteTable()
-
-Handler = Callable[[web.Request], Coroutine[Any, Any, web.StreamResponse]]
 
 
 @table.post("/authentication/login", "login")
