@@ -238,6 +238,36 @@ async def test_add_records(client: aiohttp.ClientSession) -> None:
 
 
 @pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", "datarecords/5/values", {"id": 5}),
+        ("PUT", "datarecords/5/values", {"id": 5, "fields": [{"name": 1, "value": "x"}]}),
+        ("PUT", "datarecords", {"id": 5, "fields": []}),
+        ("PUT", "datarecords", [{"id": "5", "fields": []}]),
+        ("POST", "datarecords/values", {"recordids": [1], "recursive": "yes"}),
+        ("POST", "datarecords/values", {"recordids": [1], "outputFormat": "csv"}),
+        ("POST", "datarecords/values", {"ids": [1]}),
+        ("POST", "datarecords", {"records": []}),
+        ("POST", "datarecords", {"datasetid": 1, "parentrecordid": 1, "records": []}),
+        ("POST", "datarecords", {"datasetid": 1, "table": "", "records": []}),
+        ("POST", "datarecords", [{"datasetid": 1, "records": [{"values": []}]}]),
+        ("POST", "datarecords", {"datasetid": 1, "records": [{"fields": {}}]}),
+        ("GET", "datarecords/values?id=x", None),
+    ],
+)
+async def test_record_writes_malformed_are_400(
+    client: aiohttp.ClientSession, method: str, path: str, body: object
+) -> None:
+    """A record body or query of the wrong shape answers 400 and changes nothing."""
+    before = await get_json(client, f"{E}/datarecords/values?id=1&id=5&recursive=true")
+    async with client.request(method, f"{E}/{path}", json=body) as resp:
+        assert resp.status == 400
+        await error_of(resp)
+    assert await get_json(client, f"{E}/datarecords/values?id=1&id=5&recursive=true") == before
+    assert await get_json(client, f"{E}/datasets/1") == {"identifiers": [1, 2, 3, 4]}
+
+
+@pytest.mark.parametrize(
     ("family", "entity_id", "below"),
     [
         (

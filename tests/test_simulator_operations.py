@@ -305,3 +305,16 @@ async def test_html_render(client: aiohttp.ClientSession) -> None:
         assert "<td>customer-7</td>" in await resp.text()
     async with client.get(f"{WF}/contentcreation/html/letter.OL-template/4000") as resp:
         assert resp.status == 404
+
+
+async def test_starts_by_json_identifier(client: aiohttp.ClientSession) -> None:
+    """Data mapping by a JSON file name and output creation by a JSON job set id work too."""
+    await upload(client, CSV, "named.csv")
+    _, links = await start(client, f"{WF}/datamining/c", {"identifier": "named.csv"})
+    await run(client, links)
+    data_set = await result_text(client, links)
+    assert len((await get_json(client, f"{BASE}/entity/datasets/{data_set}"))["identifiers"]) == 4
+    _, links = await start(client, f"{WF}/outputcreation/o", {"identifier": 1})
+    await run(client, links)
+    async with client.post(links["result"]) as resp:
+        assert b"% segment 4 customer=customer-4\n" in await resp.read()
