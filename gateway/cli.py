@@ -53,22 +53,41 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=_port, default=8080, help="gateway port (default 8080)")
 
     sim = commands.add_parser("simulator", help="run the OL Connect simulator alone")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=_port, default=9340)
-    sim.add_argument("--username", default="ol-admin")
-    sim.add_argument("--password", default="secret")
-    sim.add_argument("--token-ttl", type=_positive, default=3600.0)
-    sim.add_argument("--segments", type=_count, default=1000, help="job segments 1..N (1000)")
-    sim.add_argument("--seed", help="YAML or JSON file with extra or replaced segments")
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sim.add_argument("--port", type=_port, default=9340, help="port to listen on (default 9340)")
+    sim.add_argument("--username", default="ol-admin", help="the account (default ol-admin)")
+    sim.add_argument("--password", default="secret", help="its password (default secret)")
+    sim.add_argument(
+        "--token-ttl", type=_positive, default=3600.0, help="token lifetime, s (default 3600)"
+    )
+    sim.add_argument(
+        "--segments",
+        type=_count,
+        default=1000,
+        help="job segments 1..N, and the job sets, data and content sets derived (default 1000)",
+    )
+    sim.add_argument(
+        "--seed", help="YAML or JSON file with extra or replaced segments (default none)"
+    )
+    sim.add_argument(
+        "--spool-dir",
+        help="directory for File Store uploads, emptied on exit (default a private temp dir)",
+    )
+    sim.add_argument(
+        "--progress-steps",
+        type=_steps,
+        default=(0, 50, 100),
+        help="what getProgress polls answer before done, e.g. 0,50,100 (the default)",
+    )
     sim.add_argument(
         "--no-token-expiry-header",
         action="store_true",
-        help="omit Token-Expires-In, like OL Connect before 2025.1",
+        help="omit Token-Expires-In, like OL Connect before 2025.1 (default: send it)",
     )
     sim.add_argument(
         "--expose-controls",
         action="store_true",
-        help="enable the /_sim fault controls (tests only)",
+        help="enable the /_sim fault controls, tests only (default: off)",
     )
 
     keygen = commands.add_parser("keygen", help="print a new API key and its clients: entry")
@@ -106,6 +125,13 @@ def _count(text: str) -> int:
     if not text.isdecimal() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"not a positive integer: {text!r}")
     return int(text)
+
+
+def _steps(text: str) -> tuple[int, ...]:
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not all(part.isdecimal() and int(part) <= 100 for part in parts):
+        raise argparse.ArgumentTypeError(f"not a comma list of percentages: {text!r}")
+    return tuple(int(part) for part in parts)
 
 
 def _scopes(text: str) -> tuple[str, ...]:
@@ -177,6 +203,8 @@ def _simulator(args: argparse.Namespace) -> int:
         send_token_expiry=not args.no_token_expiry_header,
         segments=args.segments,
         seed=seed,
+        spool_dir=args.spool_dir,
+        progress_steps=args.progress_steps,
     )
     app = create_simulator_app(sim, expose_controls=args.expose_controls)
     banner = f"OL Connect simulator on http://{args.host}:{args.port} (user {args.username})"

@@ -46,16 +46,48 @@ class DataSet:
         self._count = segments
         self._seeded = parse_seed(seed) if seed is not None else {}
         self._changed: dict[int, Segment] = {}
+        self._added: dict[int, Segment] = {}
+        # Seeded segments may list any document set; derived ones list id*10+k only.
+        self._seeded_owner: dict[int, int] = {}
+        for segment_id, segment in sorted(self._seeded.items(), reverse=True):
+            for document_set in segment.document_sets:
+                self._seeded_owner[document_set] = segment_id
+
+    @property
+    def count(self) -> int:
+        """How many derived segments exist (ids 1..count)."""
+        return self._count
 
     def get(self, segment_id: int) -> Segment | None:
         """Return the segment, or None when the id is unknown."""
         if segment_id in self._changed:
             return self._changed[segment_id]
+        if segment_id in self._added:
+            return self._added[segment_id]
         if segment_id in self._seeded:
             return self._seeded[segment_id]
         if 1 <= segment_id <= self._count:
             return derived_segment(segment_id)
         return None
+
+    def highest_id(self) -> int:
+        """The largest segment id in use (derived, seeded or added)."""
+        return max([self._count, *self._seeded, *self._added])
+
+    def add(self, segment_id: int) -> Segment:
+        """Create segment `segment_id` with derived content (a job creation made it)."""
+        if self.get(segment_id) is not None:
+            raise ValueError(f"segment {segment_id} exists")
+        segment = self._added[segment_id] = derived_segment(segment_id)
+        return segment
+
+    def owner_of_document_set(self, document_set: int) -> int | None:
+        """The segment listing `document_set`, or None."""
+        candidate = self.get(document_set // 10)
+        if candidate is not None and document_set in candidate.document_sets:
+            return document_set // 10
+        # Updates never change a segment's document sets, so the seeded index stays true.
+        return self._seeded_owner.get(document_set)
 
     def set_metadata(self, segment_id: int, properties: Properties) -> None:
         """Replace the metadata of a known segment."""
@@ -67,8 +99,9 @@ class DataSet:
         )
 
     def reset(self) -> None:
-        """Forget every update; seeded and derived content remain."""
+        """Forget every update and added segment; seeded and derived content remain."""
         self._changed.clear()
+        self._added.clear()
 
 
 def load_seed(path: str | Path) -> dict[str, Any]:

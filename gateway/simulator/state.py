@@ -1,4 +1,4 @@
-"""The state of one simulated OL Connect server: credentials, tokens, data, faults."""
+"""The state of one simulated OL Connect server: credentials, tokens, entities, files, faults."""
 
 from __future__ import annotations
 
@@ -8,13 +8,76 @@ import hmac
 import math
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from gateway.simulator.data import DataSet, Properties
+from multidict import CIMultiDictProxy
 
-#: Route names, the keys of `Simulator.calls` and `Simulator.route_latency`.
-ROUTES = ("login", "handshake", "version", "document_sets", "metadata_get", "metadata_put")
+from gateway.simulator.data import DataSet, Properties
+from gateway.simulator.entities import Entities, Family
+from gateway.simulator.filestore import FileStore
+from gateway.simulator.operations import DEFAULT_PROGRESS_STEPS, Operations
+
+# Route names, the keys of `Simulator.calls`, `route_latency` and `last_request`.
+# Login and the Job Segment service keep their first names; every other route is
+# `<service>.<action>`, the service named by the last word of its base path
+# (`workflow/contentcreation/email` -> `email`, `entity` -> `entity`):
+#   <service>.handshake, <service>.version       GET <base>, GET <base>/version
+#   <family>.get                                 GET entity/<family>/{id} (its child list)
+#   <family>.metadata_get|_put, .properties_get|_put, .properties_bulk (PUT <family>/properties)
+#   <family>.delete                              POST entity/<family>/{id}/delete
+#   <service>.start[_<variant>]                  the POST that starts an operation
+#   <service>.operations|progress|result|cancel  getOperations, getProgress, getResult, cancel
+#   filestore.upload[_<kind>], .download, .download_path, .head, .delete, .resources
+_SERVICES = (
+    *("authentication", "contentcreation", "email", "html", "contentitems", "contentsets"),
+    *("entity", "datamining", "datarecords", "datasets", "documents", "documentsets"),
+    *("jobcreation", "jobs", "jobsets", "outputcreation", "print", "filestore"),
+    *("statistics", "converter"),
+)
+_OPERATION_SERVICES = "datamining contentcreation email jobcreation outputcreation print converter"
+_OTHER_ROUTES = """
+    jobsets.get jobsets.delete jobsets.metadata_get jobsets.metadata_put
+    jobsets.properties_get jobsets.properties_put
+    jobs.get jobs.contents jobs.metadata_get jobs.metadata_put
+    jobs.properties_get jobs.properties_put jobs.properties_bulk
+    documentsets.get documentsets.metadata_get documentsets.metadata_put
+    documents.metadata_get documents.metadata_put
+    datasets.get datasets.delete datasets.properties_get datasets.properties_put
+    datarecords.add datarecords.values_get datarecords.values_put datarecords.values_bulk
+    datarecords.values_multi_get datarecords.values_multi_post
+    datarecords.properties_get datarecords.properties_put datarecords.properties_bulk
+    contentsets.get contentsets.pages contentsets.delete
+    contentsets.properties_get contentsets.properties_put
+    contentitems.datarecord contentitems.properties_get contentitems.properties_put
+    contentitems.properties_bulk
+    entity.find statistics.jobset
+    filestore.upload filestore.upload_datamining filestore.upload_template
+    filestore.upload_jobcreation filestore.upload_outputcreation
+    filestore.download filestore.download_path filestore.head filestore.delete filestore.resources
+    datamining.start datamining.start_json contentcreation.start contentcreation.start_records
+    email.start email.start_records jobcreation.start outputcreation.start outputcreation.start_json
+    print.start converter.start
+    outputcreation.result_txt outputcreation.managed_result print.result_txt print.managed_result
+    html.render
+"""
+ROUTES: tuple[str, ...] = (
+    "login",
+    "handshake",
+    "version",
+    "document_sets",
+    "metadata_get",
+    "metadata_put",
+    *(f"{service}.{route}" for service in _SERVICES for route in ("handshake", "version")),
+    *(
+        f"{service}.{route}"
+        for service in _OPERATION_SERVICES.split()
+        for route in ("operations", "progress", "result", "cancel")
+    ),
+    *_OTHER_ROUTES.split(),
+)
 
 
 class Fault(enum.StrEnum):
@@ -48,20 +111,56 @@ class TokenState(enum.Enum):
     UNKNOWN = "unknown"
 
 
+class Compress(enum.StrEnum):
+    """Whether answers are gzipped."""
+
+    OFF = "off"
+    HONOUR = "honour"
+    """Gzip when the request's Accept-Encoding allows it."""
+    ALWAYS = "always"
+    """Gzip every answer with a body, whatever the request asked for."""
+
+
+@dataclass(frozen=True)
+class Stall:
+    """File downloads pause once, for `seconds`, after `after_bytes` bytes."""
+
+    after_bytes: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    """What arrived on a route last: the raw target as sent and a copy of the headers."""
+
+    method: str
+    raw_path: str
+    query_string: str
+    headers: CIMultiDictProxy[str]
+
+
 class Simulator:
     """All state of one simulated OL Connect server; tests reach it in-process.
 
     `calls` counts each request on arrival, before latency, faults and auth,
     so a test sees an upstream call as soon as it is made.
 
+    Test controls (attributes, all off after `reset()`): `fault`, `latency`,
+    `route_latency`, `reject_logins`, `compress`, `redirect_to` (a path on this
+    server's own origin, or an absolute URL: every non-login route answers 302 to
+    it), `stall` and `download_delay` (seconds before each chunk of a file
+    download); `last_request[route]` holds what arrived on each route last.
+
     Args:
         username: the one account that may log in.
         password: its password.
         token_ttl: token lifetime in seconds on `clock`.
         send_token_expiry: send `Token-Expires-In` on login (servers before 2025.1 do not).
-        segments: job segments 1..segments exist.
+        segments: job segments 1..segments exist (and the entities derived from them).
         seed: a mapping from `load_seed` that overrides or adds segments.
         clock: monotonic seconds; tests inject a fake one.
+        spool_dir: where File Store uploads go; None for a private temporary directory.
+        progress_steps: what successive `getProgress` polls answer before `done`.
     """
 
     def __init__(
@@ -74,6 +173,8 @@ class Simulator:
         segments: int = 1000,
         seed: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        spool_dir: str | Path | None = None,
+        progress_steps: Sequence[int] = DEFAULT_PROGRESS_STEPS,
     ) -> None:
         self.username = username
         self._password = password
@@ -81,12 +182,20 @@ class Simulator:
         self.send_token_expiry = send_token_expiry
         self.clock = clock
         self.data = DataSet(segments, seed)
+        self.entities = Entities(self.data)
+        self.files = FileStore(Path(spool_dir) if spool_dir is not None else None)
+        self.operations = Operations(progress_steps)
         self._tokens: dict[str, float] = {}  # token -> expiry on `clock`
         self.calls: collections.Counter[str] = collections.Counter()
         self.latency = 0.0
         self.route_latency: dict[str, float] = {}
         self.fault: Fault | None = None
         self.reject_logins = False
+        self.compress = Compress.OFF
+        self.redirect_to: str | None = None
+        self.stall: Stall | None = None
+        self.download_delay = 0.0
+        self.last_request: dict[str, SeenRequest] = {}
 
     def __repr__(self) -> str:
         return f"<Simulator user={self.username!r} tokens={len(self._tokens)} fault={self.fault}>"
@@ -132,8 +241,9 @@ class Simulator:
         self.calls.clear()
 
     def reset(self) -> None:
-        """Zero the counters, lift faults and latency, and undo metadata updates.
+        """Zero the counters, lift every fault and control, undo every change to the data.
 
+        Created entities, operations and uploaded files are gone (spool files deleted).
         Issued tokens stay valid, so a client that is logged in stays logged in.
         """
         self.reset_counters()
@@ -141,21 +251,36 @@ class Simulator:
         self.route_latency.clear()
         self.fault = None
         self.reject_logins = False
-        self.data.reset()
+        self.compress = Compress.OFF
+        self.redirect_to = None
+        self.stall = None
+        self.download_delay = 0.0
+        self.last_request.clear()
+        self.entities.reset()
+        self.files.clear()
+        self.operations.clear()
+
+    @property
+    def progress_steps(self) -> tuple[int, ...]:
+        """What successive `getProgress` polls answer before `done`."""
+        return self.operations.steps
+
+    @progress_steps.setter
+    def progress_steps(self, steps: Sequence[int]) -> None:
+        self.operations.steps = tuple(steps)
+
+    def generate_file(self, name: str, size: int) -> int:
+        """Add a File Store file of `size` pattern bytes (`filestore.pattern_bytes`),
+        made while it is downloaded and never stored; returns its id."""
+        return self.files.generate(name, size).file_id
 
     def metadata(self, segment_id: int) -> Properties:
         """Current metadata properties of a segment; KeyError if it is unknown."""
-        segment = self.data.get(segment_id)
-        if segment is None:
-            raise KeyError(segment_id)
-        return [dict(p) for p in segment.metadata]
+        return self.entities.metadata(Family.JOBSEGMENTS, segment_id)
 
     def document_sets(self, segment_id: int) -> list[int]:
         """Document-set ids of a segment; KeyError if it is unknown."""
-        segment = self.data.get(segment_id)
-        if segment is None:
-            raise KeyError(segment_id)
-        return list(segment.document_sets)
+        return self.entities.children(Family.JOBSEGMENTS, segment_id)
 
     def delay(self, route: str) -> float:
         """Seconds to wait before answering a request on `route`."""

@@ -1,0 +1,178 @@
+"""Entity services: child lists, metadata, properties, bulk updates, deletes, statistics, find."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.simulator import queries
+from gateway.simulator.answers import (
+    bad_request,
+    json_answer,
+    name_value_lists,
+    name_value_update,
+    not_found,
+    path_id,
+    read_json,
+    true_answer,
+)
+from gateway.simulator.entities import (
+    DELETABLE_FAMILIES,
+    METADATA_FAMILIES,
+    PROPERTY_FAMILIES,
+    Entities,
+    Family,
+)
+from gateway.simulator.routing import RouteTable, sim_of
+
+table = RouteTable()
+
+
+def entity_id(request: web.Request, family: Family) -> int:
+    """The path's `{id}` when that entity exists; 404 naming the id as given otherwise."""
+    value = path_id(request, "id")
+    if value is None or not sim_of(request).entities.exists(family, value):
+        raise not_found(family.label, request.match_info["id"])
+    return value
+
+
+def require_all(entities: Entities, family: Family, ids: list[int]) -> None:
+    """404 naming the first id that does not exist (before a bulk write changes anything)."""
+    for value in ids:
+        if not entities.exists(family, value):
+            raise not_found(family.label, value)
+
+
+def _children(family: Family) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        value = entity_id(request, family)
+        return json_answer({"identifiers": sim_of(request).entities.children(family, value)})
+
+    return handler
+
+
+def _metadata_get(family: Family) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        value = entity_id(request, family)
+        return json_answer(sim_of(request).entities.metadata(family, value))
+
+    return handler
+
+
+def _metadata_put(family: Family) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        value = entity_id(request, family)
+        values = name_value_update(await read_json(request), value, what=family.label)
+        sim_of(request).entities.set_metadata(family, value, values)
+        return true_answer()
+
+    return handler
+
+
+def _properties_get(family: Family) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        value = entity_id(request, family)
+        return json_answer(sim_of(request).entities.properties(family, value))
+
+    return handler
+
+
+def _properties_put(family: Family) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        value = entity_id(request, family)
+        values = name_value_update(await read_json(request), value, what=family.label)
+        sim_of(request).entities.set_properties(family, value, values)
+        return true_answer()
+
+    return handler
+
+
+def _properties_bulk(family: Family) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        updates = name_value_lists(await read_json(request))
+        entities = sim_of(request).entities
+        require_all(entities, family, [value for value, _ in updates])
+        for value, values in updates:
+            entities.set_properties(family, value, values)
+        return true_answer()
+
+    return handler
+
+
+def _delete(family: Family) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        sim_of(request).entities.delete(family, entity_id(request, family))
+        return true_answer()
+
+    return handler
+
+
+# The Job Segment routes keep their first names.
+table.get("/entity/jobsegments/{id}", "document_sets")(_children(Family.JOBSEGMENTS))
+table.get("/entity/jobsegments/{id}/metadata", "metadata_get")(_metadata_get(Family.JOBSEGMENTS))
+table.put("/entity/jobsegments/{id}/metadata", "metadata_put")(_metadata_put(Family.JOBSEGMENTS))
+for _family in (Family.JOBSETS, Family.JOBS, Family.DOCUMENTSETS, Family.DATASETS):
+    table.get(f"/entity/{_family}/{{id}}", f"{_family}.get")(_children(_family))
+for _family in sorted(METADATA_FAMILIES - {Family.JOBSEGMENTS}):
+    _path = f"/entity/{_family}/{{id}}/metadata"
+    table.get(_path, f"{_family}.metadata_get")(_metadata_get(_family))
+    table.put(_path, f"{_family}.metadata_put")(_metadata_put(_family))
+for _family in sorted(PROPERTY_FAMILIES):
+    _path = f"/entity/{_family}/{{id}}/properties"
+    table.get(_path, f"{_family}.properties_get")(_properties_get(_family))
+    table.put(_path, f"{_family}.properties_put")(_properties_put(_family))
+for _family in (Family.JOBS, Family.CONTENTITEMS, Family.DATARECORDS):
+    table.put(f"/entity/{_family}/properties", f"{_family}.properties_bulk")(
+        _properties_bulk(_family)
+    )
+for _family in sorted(DELETABLE_FAMILIES):
+    table.post(f"/entity/{_family}/{{id}}/delete", f"{_family}.delete")(_delete(_family))
+
+
+def _item_list(entities: Entities, items: list[int]) -> dict[str, list[dict[str, int]]]:
+    """A Content Item Identifier List: each item with the record it renders."""
+    return {"identifiers": [{"item": i, "record": entities.item_record(i)} for i in items]}
+
+
+@table.get("/entity/contentsets/{id}", "contentsets.get")
+async def content_set_items(request: web.Request) -> web.StreamResponse:
+    value = entity_id(request, Family.CONTENTSETS)
+    entities = sim_of(request).entities
+    return json_answer(_item_list(entities, entities.children(Family.CONTENTSETS, value)))
+
+
+@table.get("/entity/contentsets/{id}/pages", "contentsets.pages")
+async def content_set_pages(request: web.Request) -> web.StreamResponse:
+    value = entity_id(request, Family.CONTENTSETS)
+    detail = request.query.get("detail", "false")
+    if detail not in ("true", "false"):
+        raise bad_request("detail must be true or false", "detail")
+    entities = sim_of(request).entities
+    return json_answer(queries.content_set_pages(entities, value, detail == "true"))
+
+
+@table.get("/entity/jobs/{id}/contents", "jobs.contents")
+async def job_contents(request: web.Request) -> web.StreamResponse:
+    value = entity_id(request, Family.JOBS)
+    entities = sim_of(request).entities
+    return json_answer(_item_list(entities, entities.job_contents(value)))
+
+
+@table.get("/entity/contentitems/{id}/datarecord", "contentitems.datarecord")
+async def content_item_record(request: web.Request) -> web.StreamResponse:
+    value = entity_id(request, Family.CONTENTITEMS)
+    return json_answer({"identifier": sim_of(request).entities.item_record(value)})
+
+
+@table.get("/statistics/jobset/{id}", "statistics.jobset")
+async def job_set_statistics(request: web.Request) -> web.StreamResponse:
+    level_mode = request.query.get("levelMode", "documentSetAll")
+    if level_mode not in queries.LEVEL_MODES:
+        raise bad_request(f"levelMode must be one of {', '.join(queries.LEVEL_MODES)}", "levelMode")
+    value = entity_id(request, Family.JOBSETS)
+    return json_answer(queries.statistics(sim_of(request).entities, value, level_mode))
+
+
+@table.put("/entity/find", "entity.find")
+async def find(request: web.Request) -> web.StreamResponse:
+    return json_answer(queries.find(sim_of(request).entities, await read_json(request)))

@@ -1,0 +1,140 @@
+"""The File Store service: streamed uploads and downloads, HEAD, delete by GET, resources."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from urllib.parse import quote
+
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler
+
+from gateway.simulator.answers import bad_request, json_answer, not_found, text_answer, true_answer
+from gateway.simulator.filestore import CHUNK, EmptyUpload, FileKind, StoredFile
+from gateway.simulator.middlewares import compress
+from gateway.simulator.routing import RouteTable, sim_of
+
+OCTET_STREAM = "application/octet-stream"
+table = RouteTable()
+
+
+def _upload(kind: FileKind) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        persistent = request.query.get("persistent", "false")
+        if persistent not in ("true", "false"):
+            raise bad_request("persistent must be true or false", "persistent")
+        name = request.query.get("filename") or None
+        chunks = request.content.iter_chunked(CHUNK)
+        try:
+            stored = await sim_of(request).files.receive(chunks, name, kind, persistent == "true")
+        except EmptyUpload:
+            raise bad_request("the request body is empty") from None
+        return text_answer(str(stored.file_id))
+
+    return handler
+
+
+table.post("/filestore/DataFile", "filestore.upload")(_upload(FileKind.DATA_FILE))
+table.post("/filestore/DataMiningConfig", "filestore.upload_datamining")(
+    _upload(FileKind.DATA_MAPPING_CONFIG)
+)
+table.post("/filestore/template", "filestore.upload_template")(_upload(FileKind.TEMPLATE))
+table.post("/filestore/JobCreationConfig", "filestore.upload_jobcreation")(
+    _upload(FileKind.JOB_CREATION_CONFIG)
+)
+table.post("/filestore/OutputCreationConfig", "filestore.upload_outputcreation")(
+    _upload(FileKind.OUTPUT_CREATION_CONFIG)
+)
+
+
+def managed_file(request: web.Request, param: str = "fileId") -> StoredFile:
+    """The file the path names by id or by (percent-decoded) name; 404 otherwise."""
+    raw = request.match_info[param]
+    stored = sim_of(request).files.find(raw)
+    if stored is None:
+        raise not_found("managed file", raw)
+    return stored
+
+
+def attachment(name: str) -> str:
+    """`Content-Disposition` naming the file; RFC 6266 `filename*` when it is not plain ASCII."""
+    if name.isascii() and name.isprintable() and '"' not in name and "\\" not in name:
+        return f'attachment; filename="{name}"'
+    fallback = "".join(c if (c.isascii() and c.isalnum()) or c in "._-" else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+async def send_file(
+    request: web.Request, stored: StoredFile, headers: Mapping[str, str] | None = None
+) -> web.StreamResponse:
+    """Stream a managed file as an attachment, honouring the stall and delay controls."""
+    sim = sim_of(request)
+    response = web.StreamResponse(headers=headers)
+    response.content_type = OCTET_STREAM
+    response.headers[hdrs.CONTENT_DISPOSITION] = attachment(stored.name)
+    response.content_length = stored.size
+    compress(request, response, sim)
+    await response.prepare(request)
+    sent, stalled = 0, False
+    async with contextlib.aclosing(sim.files.read(stored)) as chunks:
+        async for chunk in chunks:
+            data = chunk
+            stall = sim.stall
+            if stall is not None and not stalled and sent + len(data) > stall.after_bytes:
+                head = max(0, stall.after_bytes - sent)
+                await response.write(data[:head])
+                sent, data, stalled = sent + head, data[head:], True
+                await asyncio.sleep(stall.seconds)
+            if sim.download_delay > 0:
+                await asyncio.sleep(sim.download_delay)
+            await response.write(data)
+            sent += len(data)
+    await response.write_eof()
+    return response
+
+
+@table.get("/filestore/file/{fileId}", "filestore.download", head=False)
+async def download(request: web.Request) -> web.StreamResponse:
+    return await send_file(request, managed_file(request))
+
+
+@table.add(hdrs.METH_HEAD, "/filestore/file/{fileId}", "filestore.head")
+async def head(request: web.Request) -> web.StreamResponse:
+    stored = managed_file(request)
+    response = web.StreamResponse()
+    response.content_type = OCTET_STREAM
+    response.content_length = stored.size
+    await response.prepare(request)
+    await response.write_eof()
+    return response
+
+
+@table.get("/filestore/file/{fileId}/{relPath:.+}", "filestore.download_path")
+async def download_path(request: web.Request) -> web.StreamResponse:
+    managed_file(request)
+    # Managed directories (unzipped templates) are not simulated: every file is a plain file.
+    raise not_found("file in managed directory", request.match_info["relPath"])
+
+
+# A destructive GET: never answered for HEAD, which a client may send freely.
+@table.get("/filestore/delete/{fileId}", "filestore.delete", head=False)
+async def delete(request: web.Request) -> web.StreamResponse:
+    sim_of(request).files.delete(managed_file(request))
+    return true_answer()
+
+
+@table.get("/filestore/resources", "filestore.resources")
+async def resources(request: web.Request) -> web.StreamResponse:
+    kinds: list[FileKind] | None = None
+    if "type" in request.query:
+        try:
+            kinds = [FileKind(k.strip()) for k in request.query["type"].split(",") if k.strip()]
+        except ValueError:
+            raise bad_request("type must list File Store resource types", "type") from None
+    return json_answer(
+        [
+            {"id": f.file_id, "name": f.name, "type": f.kind.value, "size": f.size}
+            for f in sim_of(request).files.resources(kinds)
+        ]
+    )

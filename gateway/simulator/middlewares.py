@@ -1,0 +1,151 @@
+"""The simulator's request pipeline: JSON Errors, counting, latency, faults, auth, gzip."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from http import HTTPStatus
+
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler, Middleware
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from gateway.simulator.answers import SimulatorError, error_response, origin
+from gateway.simulator.faults import fault_response
+from gateway.simulator.state import Compress, SeenRequest, Simulator, TokenState
+
+AUTH_TOKEN_HEADER = "auth_token"  # noqa: S105 - a header name, not a secret
+RELEASE_KEY = web.AppKey("simulator_release", asyncio.Event)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn `SimulatorError` and aiohttp's own 4xx (no route, bad method) into JSON Errors."""
+    try:
+        return await handler(request)
+    except SimulatorError as exc:
+        return error_response(exc.status, exc.message, exc.parameter, exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < HTTPStatus.BAD_REQUEST:
+            raise
+        headers: dict[str, str] = {}
+        if hdrs.ALLOW in exc.headers:
+            headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
+        return error_response(exc.status, exc.reason, request.path, headers)
+
+
+def simulate(sim: Simulator, names: dict[web.AbstractRoute, str]) -> Middleware:
+    """Count, record, delay, spoil (fault, redirect), authenticate, then gzip, in that order.
+
+    Args:
+        sim: the state; `calls` counts each request on arrival, before anything can fail it.
+        names: the `ROUTES` name of each simulated route; other routes pass untouched.
+    """
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        name = names.get(request.match_info.route)
+        if name is None:
+            return await handler(request)
+        sim.calls[name] += 1
+        raw_path = request.raw_path
+        sim.last_request[name] = SeenRequest(
+            request.method,
+            raw_path,
+            raw_path.partition("?")[2],
+            CIMultiDictProxy(CIMultiDict(request.headers)),
+        )
+        delay = sim.delay(name)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if name != "login":
+            if sim.fault is not None:
+                return await fault_response(request, sim.fault, request.app[RELEASE_KEY])
+            if sim.redirect_to is not None:
+                return _redirect(request, sim.redirect_to)
+            authenticate(request, sim)
+        response = await handler(request)
+        if isinstance(response, web.Response) and not response.prepared:
+            compress(request, response, sim)
+        return response
+
+    return middleware
+
+
+def _redirect(request: web.Request, target: str) -> web.Response:
+    location = target if "://" in target else origin(request) + target
+    return web.Response(status=HTTPStatus.FOUND, headers={hdrs.LOCATION: location})
+
+
+def compress(request: web.Request, response: web.StreamResponse, sim: Simulator) -> None:
+    """Gzip `response` (not yet prepared) as `sim.compress` says."""
+    if sim.compress is Compress.OFF or request.method == hdrs.METH_HEAD:
+        return
+    if response.status in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED):
+        return
+    if isinstance(response, web.Response) and not response.body:
+        return
+    if sim.compress is Compress.HONOUR and not accepts_gzip(request):
+        return
+    response.enable_compression(web.ContentCoding.gzip)
+
+
+def accepts_gzip(request: web.Request) -> bool:
+    """Whether Accept-Encoding allows gzip (`gzip`, `x-gzip` or `*` with q > 0)."""
+    for item in request.headers.get(hdrs.ACCEPT_ENCODING, "").split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() not in ("gzip", "x-gzip", "*"):
+            continue
+        quality = 1.0
+        key, _, value = params.strip().partition("=")
+        if key.strip().lower() == "q":
+            try:
+                quality = float(value)
+            except ValueError:
+                quality = 0.0
+        if quality > 0:
+            return True
+    return False
+
+
+def basic_credentials(request: web.Request) -> tuple[str, str] | None:
+    """The Basic credentials of the request, None without any; 403 when garbled."""
+    header = request.headers.get(hdrs.AUTHORIZATION, "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise SimulatorError(HTTPStatus.FORBIDDEN, "invalid credentials") from None
+    username, colon, password = decoded.partition(":")
+    if not colon:
+        raise SimulatorError(HTTPStatus.FORBIDDEN, "invalid credentials")
+    return username, password
+
+
+def authentication_required() -> SimulatorError:
+    """401 with the Basic challenge: the request carried no credential at all."""
+    return SimulatorError(
+        HTTPStatus.UNAUTHORIZED,
+        "server authentication is required",
+        headers={hdrs.WWW_AUTHENTICATE: "BASIC"},
+    )
+
+
+def authenticate(request: web.Request, sim: Simulator) -> None:
+    """Accept an `auth_token` header or Basic credentials, as OL Connect does (≤ 2022 codes)."""
+    token = request.headers.get(AUTH_TOKEN_HEADER)
+    if token is not None:
+        state = sim.token_state(token)
+        if state is TokenState.EXPIRED:
+            raise SimulatorError(HTTPStatus.UNAUTHORIZED, "authentication token has expired")
+        if state is TokenState.UNKNOWN:
+            raise SimulatorError(HTTPStatus.FORBIDDEN, "invalid authentication token")
+        return
+    credentials = basic_credentials(request)
+    if credentials is None:
+        raise authentication_required()
+    if not sim.check_credentials(*credentials):
+        raise SimulatorError(HTTPStatus.FORBIDDEN, "invalid credentials")
