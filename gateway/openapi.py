@@ -93,7 +93,9 @@ def _ok(
 ) -> dict[str, Any]:
     answer: dict[str, Any] = {"description": description, "headers": {**_REQUEST_ID, **headers}}
     if media_type is not None:
-        answer["content"] = {media_type: {"schema": schema or {"type": "string"}}}
+        answer["content"] = {
+            media_type: {"schema": {"type": "string"} if schema is None else schema}
+        }
     return answer
 
 

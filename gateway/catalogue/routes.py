@@ -226,7 +226,9 @@ def _build() -> tuple[Route, ...]:
 
     # §1.5 Content Item Entity.
     items = _Table(CONTENT_ITEMS)
-    items.route(GET, "/{id}/datarecord", Kind.READ, "Data record of a content item", cache=CHILDREN)
+    items.route(
+        GET, "/{id}/datarecord", Kind.READ, "Data record of a content item", cache=CHILD_OBJECTS
+    )
     _properties(items, "content item")
     items.route(PUT, "/properties", Kind.WRITE, "Update several items", invalidates=Reach.FAMILY)
     routes += items.version()
