@@ -24,7 +24,7 @@ from gateway.config import (
 )
 
 EXIT_USAGE = 2
-SCOPES = ("read", "write", "admin")
+SCOPES = ("read", "write", "run", "files", "admin")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -56,7 +56,8 @@ class UpstreamTokens:
         self._login_url = base_url + LOGIN_PATH
         # SECURITY: the credentials live only in this header value, never in a repr or log.
         self._login_headers = {
-            hdrs.AUTHORIZATION: aiohttp.encode_basic_auth(username, password.get_secret_value())
+            hdrs.AUTHORIZATION: aiohttp.encode_basic_auth(username, password.get_secret_value()),
+            hdrs.ACCEPT_ENCODING: "identity",
         }
         self._token_ttl = token_ttl
         self._refresh_before = refresh_before
@@ -124,8 +125,12 @@ class UpstreamTokens:
     async def _login(self) -> str:
         started = self._clock()
         try:
+            # auto_decompress: a server that gzips anyway still yields a readable token.
             async with self._session.post(
-                self._login_url, headers=self._login_headers, allow_redirects=False
+                self._login_url,
+                headers=self._login_headers,
+                allow_redirects=False,
+                auto_decompress=True,
             ) as response:
                 body = await response.text()
                 status = response.status

@@ -23,6 +23,7 @@ from typing import Final
 import aiohttp
 from aiohttp import hdrs
 from multidict import CIMultiDict
+from yarl import URL
 
 from gateway.bodies import CHUNK, RequestBody, read_bounded
 from gateway.breaker import CircuitBreaker
@@ -287,7 +288,7 @@ class UpstreamClient:
         try:
             async with asyncio.timeout(self._timeout):
                 async with self._session.request(
-                    method, self._base_url + path, headers=sent, data=body, allow_redirects=False
+                    method, self._url(path), headers=sent, data=body, allow_redirects=False
                 ) as answer:
                     status = answer.status
                     received_type = answer.headers.get(hdrs.CONTENT_TYPE, _OCTETS)
@@ -338,7 +339,7 @@ class UpstreamClient:
                 try:
                     answer = await self._session.request(
                         method,
-                        self._base_url + path,
+                        self._url(path),
                         headers=sent,
                         data=payload,
                         allow_redirects=False,
@@ -360,6 +361,11 @@ class UpstreamClient:
             raise body.failure
         self._count(route, str(answer.status), started)
         return answer
+
+    def _url(self, path: str) -> URL:
+        # encoded=True: the path and query go out exactly as the client sent them;
+        # yarl would otherwise requote them (%41 → A, %2F → /).
+        return URL(self._base_url + path, encoded=True)
 
     def _count(self, route: str, outcome: str, started: float) -> float:
         seconds = self._timer() - started

@@ -1,0 +1,329 @@
+"""The forwarder (SPEC §8.2, §8.4): what crosses the gateway each way, and what never does."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import hdrs
+from aiohttp.test_utils import TestClient
+from conftest import KEYS, MakeGatewayFor, MakeSimulator, basic_auth_header, key_header
+from yarl import URL
+
+from gateway.simulator import Simulator
+from gateway.simulator.state import Compress, Stall
+
+Client = TestClient[Any, Any]
+BASE = "/rest/serverengine"
+ADMIN = key_header("admin")  # every scope
+RESOURCES = f"{BASE}/filestore/resources"
+UPLOAD = f"{BASE}/filestore/DataFile"
+
+
+async def upload(gateway: Client, data: bytes, name: str = "data.csv") -> str:
+    async with gateway.post(f"{UPLOAD}?filename={name}", data=data, headers=ADMIN) as answer:
+        assert answer.status == 200, await answer.text()
+        return await answer.text()
+
+
+async def test_proxy_strips_client_credentials_and_hop_by_hop_headers(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """No client credential or hop-by-hop header reaches OL Connect; its own token does."""
+    headers = {
+        "X-API-Key": KEYS["admin"],
+        "Cookie": "session=abc",
+        "Connection": "keep-alive, X-Private",
+        "X-Private": "hop",
+        "Keep-Alive": "timeout=5",
+        "Proxy-Authorization": "Basic eDp5",
+        "TE": "trailers",
+        "Accept": "application/json",
+        "X-Custom-End-To-End": "kept",
+    }
+    async with gateway.get(RESOURCES, headers=headers) as answer:
+        assert answer.status == 200
+    seen = simulator.last_request["filestore.resources"].headers
+    assert seen["auth_token"] in simulator.issued_tokens()
+    for name in ("X-API-Key", "Authorization", "Cookie", "X-Private", "Keep-Alive", "TE"):
+        assert name not in seen, name
+    assert "Proxy-Authorization" not in seen
+    assert seen["Accept"] == "application/json"
+    assert seen["X-Custom-End-To-End"] == "kept"
+    for key in KEYS.values():
+        assert all(key not in value for value in seen.values())
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [
+        {"Authorization": f"Bearer {KEYS['admin']}"},
+        {"auth_token": KEYS["admin"]},
+        {"Authorization": basic_auth_header("admin", KEYS["admin"])},
+    ],
+)
+async def test_proxy_never_forwards_any_credential_form(
+    gateway: Client, simulator: Simulator, credential: dict[str, str]
+) -> None:
+    """Whichever form the key came in, OL Connect sees only the gateway's own token."""
+    async with gateway.get(RESOURCES, headers=credential) as answer:
+        assert answer.status == 200
+    seen = simulator.last_request["filestore.resources"].headers
+    assert "Authorization" not in seen
+    assert seen.getall("auth_token") == [seen["auth_token"]]
+    assert seen["auth_token"] != KEYS["admin"]
+
+
+async def test_proxy_keeps_query_string_byte_for_byte(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """Repeated, case-sensitive and odd parameters arrive exactly as the client sent them."""
+    query = "id=1&id=2&ID=3&recursive=true&x=%2F%41&empty=&flag"
+    target = f"{BASE}/entity/datarecords/values?{query}"
+    # encoded=True: the test client must not requote it either.
+    async with gateway.get(URL(target, encoded=True), headers=ADMIN) as answer:
+        assert answer.status == 200, await answer.text()
+    assert simulator.last_request["datarecords.values_multi_get"].raw_path == target
+
+
+async def test_proxy_passes_back_operation_headers_with_links_made_relative(
+    gateway: Client,
+) -> None:
+    """A started operation answers 202 with operationId and Links pointing at the gateway."""
+    file_id = await upload(gateway, b"a,b\n1,2\n")
+    path = f"{BASE}/workflow/datamining/config.OL-datamapper/{file_id}"
+    async with gateway.post(path, headers=ADMIN) as answer:
+        assert answer.status == 202, await answer.text()
+        operation = answer.headers["operationId"]
+        link = answer.headers[hdrs.LINK]
+    for rel, action in (("progress", "getProgress"), ("result", "getResult"), ("cancel", "cancel")):
+        assert f'<{BASE}/workflow/datamining/{action}/{operation}>; rel="{rel}"' in link
+    assert "http" not in link  # the upstream's origin is gone
+
+
+async def test_proxy_drops_upstream_session_headers(gateway: Client) -> None:
+    """Set-Cookie, WWW-Authenticate and Token-Expires-In never come back from OL Connect."""
+    async with gateway.get(f"{BASE}/filestore", headers=ADMIN) as answer:
+        assert answer.status == 200
+        assert hdrs.SET_COOKIE not in answer.headers
+    async with gateway.get(
+        f"{BASE}/workflow/datamining/getProgress/999999", headers=ADMIN
+    ) as answer:
+        assert answer.status == 404  # the upstream's own answer, passed back
+        assert hdrs.WWW_AUTHENTICATE not in answer.headers
+        assert "Token-Expires-In" not in answer.headers
+        assert (await answer.json())["error"]["status"] == 404
+
+
+async def test_proxy_passes_upstream_errors_back_as_they_are(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """A forwarded route's 4xx and 5xx are OL Connect's answers, not the gateway's 502."""
+    async with gateway.put(
+        f"{BASE}/entity/jobs/1/properties", json={"id": 2, "properties": []}, headers=ADMIN
+    ) as answer:
+        assert answer.status == 500  # OL Connect's answer to an id mismatch
+        error = (await answer.json())["error"]
+        assert error["status"] == 500
+
+
+async def test_proxy_never_follows_redirects_and_rewrites_their_location(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """A 302 goes back to the client; a Location on the upstream origin becomes relative."""
+    simulator.redirect_to = f"{BASE}/filestore/version"
+    async with gateway.get(RESOURCES, headers=ADMIN, allow_redirects=False) as answer:
+        assert answer.status == 302
+        assert answer.headers[hdrs.LOCATION] == f"{BASE}/filestore/version"
+    assert simulator.calls["filestore.version"] == 0  # the gateway did not follow it
+    simulator.redirect_to = "https://elsewhere.example/x"
+    async with gateway.get(RESOURCES, headers=ADMIN, allow_redirects=False) as answer:
+        assert answer.headers[hdrs.LOCATION] == "https://elsewhere.example/x"
+
+
+async def test_proxy_download_keeps_content_disposition_and_head_works(gateway: Client) -> None:
+    """Downloads stream back with their Content-Disposition; HEAD answers the length only."""
+    body = bytes(range(256)) * 1000
+    file_id = await upload(gateway, body, name="report.bin")
+    async with gateway.get(f"{BASE}/filestore/file/{file_id}", headers=ADMIN) as answer:
+        assert answer.status == 200
+        assert answer.headers[hdrs.CONTENT_DISPOSITION] == 'attachment; filename="report.bin"'
+        assert answer.headers[hdrs.CONTENT_TYPE] == "application/octet-stream"
+        assert await answer.read() == body
+    async with gateway.head(f"{BASE}/filestore/file/{file_id}", headers=ADMIN) as answer:
+        assert answer.status == 200
+        assert answer.headers[hdrs.CONTENT_LENGTH] == str(len(body))
+        assert await answer.read() == b""
+    async with gateway.get(f"{BASE}/filestore/file/report.bin", headers=ADMIN) as answer:
+        assert await answer.read() == body  # a file id may be a name
+
+
+async def test_proxy_file_names_are_forwarded_percent_encoded(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """A file id that is a name keeps its exact percent-encoding upstream."""
+    await upload(gateway, b"x", name="my%20file%2B1.csv")
+    async with gateway.get(f"{BASE}/filestore/file/my%20file%2B1.csv", headers=ADMIN) as answer:
+        assert answer.status == 200, await answer.text()
+        assert await answer.read() == b"x"
+    assert simulator.last_request["filestore.download"].raw_path.endswith("my%20file%2B1.csv")
+
+
+async def test_proxy_content_length_over_max_body_is_413_before_upstream(
+    make_gateway_for: MakeGatewayFor, make_simulator: MakeSimulator
+) -> None:
+    """A Content-Length over server.max_body is refused; nothing reaches OL Connect."""
+    sim = make_simulator()
+    gateway = await make_gateway_for(sim, server={"max_body": 1000})
+    async with gateway.post(f"{UPLOAD}?filename=a", data=b"x" * 1001, headers=ADMIN) as answer:
+        assert answer.status == 413
+        assert (await answer.json())["error"]["status"] == 413
+    assert sim.calls["filestore.upload"] == 0
+
+
+async def test_proxy_chunked_body_growing_past_max_body_is_cut_off_and_413(
+    make_gateway_for: MakeGatewayFor, make_simulator: MakeSimulator
+) -> None:
+    """A chunked body that grows past server.max_body is cut off upstream and answered 413."""
+    sim = make_simulator()
+    gateway = await make_gateway_for(sim, server={"max_body": 3 * 1024 * 1024})
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(8):
+            yield b"y" * (1024 * 1024)
+
+    async with gateway.post(f"{UPLOAD}?filename=big", data=chunks(), headers=ADMIN) as answer:
+        assert answer.status == 413
+    assert sim.files.find("big") is None  # the upload never completed upstream
+
+
+async def test_proxy_waits_for_a_slot_then_answers_503(
+    make_gateway_for: MakeGatewayFor, make_simulator: MakeSimulator
+) -> None:
+    """With every upstream slot held past upstream.timeout, a request gets 503 + Retry-After."""
+    sim = make_simulator()
+    file_id = sim.generate_file("slow.bin", 8 * 64 * 1024)
+    sim.download_delay = 0.25  # a download that keeps moving holds its slot for ~2 s
+    gateway = await make_gateway_for(sim, upstream={"max_connections": 1, "timeout": 0.5})
+    download = await gateway.get(f"{BASE}/filestore/file/{file_id}", headers=ADMIN)
+    async with gateway.get(RESOURCES, headers=ADMIN) as answer:
+        assert answer.status == 503
+        assert answer.headers[hdrs.RETRY_AFTER] == "1"
+        assert (await answer.json())["error"]["status"] == 503
+    assert sim.calls["filestore.resources"] == 0
+    assert len(await download.read()) == 8 * 64 * 1024
+
+
+async def test_proxy_retries_a_small_body_once_after_a_refused_token(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """An upstream 401 on a kept body: one re-login, the same request once more, success."""
+    await upload(gateway, b"warm-up")  # the gateway holds a token now
+    logins = simulator.calls["login"]
+    simulator.expire_all_tokens()
+    async with gateway.post(f"{UPLOAD}?filename=small", data=b"s" * 1000, headers=ADMIN) as answer:
+        assert answer.status == 200
+        file_id = await answer.text()
+    assert simulator.calls["login"] == logins + 1
+    assert simulator.calls["filestore.upload"] == 3  # warm-up, refused, retried
+    assert simulator.files.find(file_id) is not None
+
+
+async def test_proxy_never_sends_a_streamed_body_twice(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """A refused token on a body over 1 MiB: 503 + Retry-After: 1, renewed; the retry works."""
+    await upload(gateway, b"warm-up")
+    simulator.expire_all_tokens()
+    big = b"b" * (2 * 1024 * 1024)
+    async with gateway.post(
+        f"{UPLOAD}?filename=big", data=io.BytesIO(big), headers=ADMIN
+    ) as answer:
+        assert answer.status == 503
+        assert answer.headers[hdrs.RETRY_AFTER] == "1"
+        assert (await answer.json())["error"]["message"] == "upstream token was refused; retry"
+    uploads = simulator.calls["filestore.upload"]
+    async with gateway.post(
+        f"{UPLOAD}?filename=big", data=io.BytesIO(big), headers=ADMIN
+    ) as answer:
+        assert answer.status == 200
+    assert simulator.calls["filestore.upload"] == uploads + 1  # the renewed token was ready
+
+
+async def test_proxy_download_that_keeps_moving_outlives_the_timeout(
+    make_gateway_for: MakeGatewayFor, make_simulator: MakeSimulator
+) -> None:
+    """A slow download longer in total than upstream.timeout finishes: the bound is progress."""
+    sim = make_simulator()
+    file_id = sim.generate_file("slow.bin", 6 * 64 * 1024)
+    sim.download_delay = 0.15  # per chunk: about 1 s in all, against a 0.5 s timeout
+    gateway = await make_gateway_for(sim, upstream={"timeout": 0.5})
+    async with gateway.get(f"{BASE}/filestore/file/{file_id}", headers=ADMIN) as answer:
+        assert answer.status == 200
+        assert len(await answer.read()) == 6 * 64 * 1024
+
+
+async def test_proxy_download_that_stalls_is_cut_off(
+    make_gateway_for: MakeGatewayFor, make_simulator: MakeSimulator
+) -> None:
+    """No byte for upstream.timeout mid-body: the client's connection is cut, never hung."""
+    sim = make_simulator()
+    file_id = sim.generate_file("stall.bin", 512 * 1024)
+    sim.stall = Stall(after_bytes=128 * 1024, seconds=3.0)
+    gateway = await make_gateway_for(sim, upstream={"timeout": 0.3})
+    async with gateway.get(f"{BASE}/filestore/file/{file_id}", headers=ADMIN) as answer:
+        assert answer.status == 200
+        with pytest.raises(Exception) as raised:  # noqa: PT011 - any client-side payload error
+            await answer.read()
+    assert "Payload" in type(raised.value).__name__ or "Connection" in type(raised.value).__name__
+
+
+@pytest.mark.parametrize("mode", [Compress.HONOUR, Compress.ALWAYS])
+async def test_proxy_compressed_answers_are_served_correctly(
+    make_gateway_for: MakeGatewayFor, make_simulator: MakeSimulator, mode: Compress
+) -> None:
+    """An upstream that gzips: cached reads are decoded and stored; forwarded ones pass as is."""
+    sim = make_simulator()
+    sim.compress = mode
+    gateway = await make_gateway_for(sim)
+    for _ in range(2):  # a MISS, then a HIT of the decoded body
+        async with gateway.get(f"{BASE}/entity/jobsegments/5", headers=ADMIN) as answer:
+            assert answer.status == 200
+            assert await answer.json() == {"identifiers": [51, 52, 53]}
+    async with gateway.get(
+        RESOURCES, headers={**ADMIN, hdrs.ACCEPT_ENCODING: "gzip"}, auto_decompress=False
+    ) as answer:
+        assert answer.status == 200
+        assert answer.headers[hdrs.CONTENT_ENCODING] == "gzip"
+        raw = await answer.read()
+    assert isinstance(gzip.decompress(raw), bytes)
+
+
+async def test_proxy_metrics_and_log_name_the_route_template(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """Forwarded requests are counted by template (or <service>/*) and bytes each way."""
+    file_id = await upload(gateway, b"z" * 5000)
+    async with gateway.get(f"{BASE}/filestore/file/{file_id}", headers=ADMIN) as answer:
+        await answer.read()
+    async with gateway.get(f"{BASE}/filestore/newer/route/1", headers=ADMIN) as answer:
+        assert answer.status == 404  # OL Connect's answer: the route is forwarded
+    async with gateway.get("/metrics") as answer:
+        text = await answer.text()
+    assert 'route="/rest/serverengine/filestore/file/{fileId}"' in text
+    assert 'route="/rest/serverengine/filestore/*"' in text
+    assert "/newer/route" not in text
+    upload_bytes = _sample(text, 'olcg_body_bytes_total{direction="upload"}')
+    download_bytes = _sample(text, 'olcg_body_bytes_total{direction="download"}')
+    assert upload_bytes >= 5000
+    assert download_bytes >= 5000
+
+
+def _sample(text: str, series: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{series} not exported")

@@ -1,0 +1,174 @@
+"""The whole OL Connect API through the one endpoint (SPEC §8): a real flow, and the scope table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp import hdrs
+from aiohttp.test_utils import TestClient
+from conftest import KEYS, MakeConfig, MakeGateway, client_entries, key_header
+from yarl import URL
+
+from gateway.config import key_digest
+from gateway.simulator import Simulator
+
+Client = TestClient[Any, Any]
+BASE = "/rest/serverengine"
+WF = f"{BASE}/workflow"
+ALL = key_header("admin")  # read, write, run, files, admin
+CSV = b"name,amount\nalice,10\nbob,20\ncarol,30\n"
+
+
+async def start(gateway: Client, path: str, body: object = None) -> dict[str, str]:
+    """Start an operation through the gateway; its Links, which must point at the gateway."""
+    async with gateway.post(path, json=body, headers=ALL) as answer:
+        assert answer.status == 202, await answer.text()
+        assert answer.headers["operationId"]
+        links = {rel: link["url"] for rel, link in answer.links.items()}
+    relative = {}
+    for rel, url in links.items():
+        assert isinstance(url, URL)
+        assert url.origin() == gateway.make_url("").origin(), rel  # never OL Connect's
+        relative[rel] = url.raw_path
+    return relative
+
+
+async def wait_done(gateway: Client, links: dict[str, str]) -> None:
+    """Poll the progress Link until OL Connect says done."""
+    progress: list[str] = []
+    while not progress or progress[-1] != "done":
+        async with gateway.get(links["progress"], headers=ALL) as answer:
+            assert answer.status == 200
+            progress.append(await answer.text())
+        assert len(progress) < 20
+
+
+async def finish(gateway: Client, links: dict[str, str]) -> str:
+    """Wait for the operation, then fetch the result Link (a POST, as OL Connect wants)."""
+    await wait_done(gateway, links)
+    async with gateway.post(links["result"], headers=ALL) as answer:
+        assert answer.status == 200, await answer.text()
+        return await answer.text()
+
+
+async def read_json(gateway: Client, path: str) -> Any:
+    async with gateway.get(path, headers=ALL) as answer:
+        assert answer.status == 200, await answer.text()
+        assert answer.headers[hdrs.CONTENT_TYPE] == "application/json"
+        return await answer.json()
+
+
+async def test_whole_flow_through_the_gateway_with_only_a_gateway_key(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """Upload, data mapping, content, job and output creation by their Links, download, read
+    what it produced — with a gateway key only; OL Connect never sees a client credential."""
+    async with gateway.post(
+        f"{BASE}/filestore/DataFile?filename=in.csv", data=CSV, headers=ALL
+    ) as a:
+        assert a.status == 200
+        data_file = await a.text()
+    links = await start(gateway, f"{WF}/datamining/customers.OL-datamapper/{data_file}")
+    data_set = int(await finish(gateway, links))
+    records = (await read_json(gateway, f"{BASE}/entity/datasets/{data_set}"))["identifiers"]
+    assert len(records) == 4  # one per line
+
+    links = await start(gateway, f"{WF}/contentcreation/letter.OL-template/{data_set}")
+    content_set = int(await finish(gateway, links))
+    links = await start(
+        gateway, f"{WF}/jobcreation/jobs.OL-jobpreset", {"identifiers": [content_set]}
+    )
+    job_set = int(await finish(gateway, links))
+    [job] = (await read_json(gateway, f"{BASE}/entity/jobsets/{job_set}"))["identifiers"]
+    segments = (await read_json(gateway, f"{BASE}/entity/jobs/{job}"))["identifiers"]
+    metadata = await read_json(gateway, f"{BASE}/entity/jobsegments/{segments[0]}/metadata")
+    assert {"name": "customer", "value": f"customer-{segments[0]}"} in metadata
+
+    links = await start(gateway, f"{WF}/outputcreation/print.OL-outputpreset/{job_set}")
+    await wait_done(gateway, links)
+    async with gateway.post(links["result"], headers=ALL) as answer:
+        assert answer.status == 200
+        assert answer.headers[hdrs.CONTENT_DISPOSITION].startswith("attachment;")
+        output = await answer.read()
+    assert output.startswith(b"%PDF")
+    assert f"job set {job_set} ".encode() in output
+
+    client_keys = set(KEYS.values())
+    for route, seen in simulator.last_request.items():
+        for name, value in seen.headers.items():
+            assert not any(key in value for key in client_keys), (route, name)
+        if route != "login":  # the gateway's own login is the one Basic credential sent
+            assert "Authorization" not in seen.headers, route
+            assert "X-API-Key" not in seen.headers, route
+
+
+# (method, path, scope it needs). One row per line of SPEC §8.3's table, plus
+# unlisted routes of known services, whose scope follows from service and method.
+SCOPE_TABLE = [
+    ("GET", f"{BASE}/entity/jobs/1/metadata", "read"),
+    ("HEAD", f"{BASE}/entity/jobs/1", "read"),
+    ("GET", f"{BASE}/statistics/jobset/1", "read"),
+    ("GET", f"{BASE}/workflow/datamining", "read"),  # every handshake
+    ("GET", f"{BASE}/filestore/version", "read"),  # every version
+    ("GET", f"{BASE}/converter", "read"),
+    ("PUT", f"{BASE}/entity/find", "read"),
+    ("POST", f"{BASE}/entity/datarecords/values", "read"),
+    ("PUT", f"{BASE}/entity/jobs/1/properties", "write"),
+    ("PUT", f"{BASE}/entity/jobs/properties", "write"),
+    ("POST", f"{BASE}/entity/jobsets/1/delete", "write"),
+    ("POST", f"{BASE}/entity/datarecords", "write"),
+    ("DELETE", f"{BASE}/entity/jobs/1", "write"),  # unlisted
+    ("POST", f"{BASE}/workflow/datamining/cfg/1", "run"),
+    ("GET", f"{BASE}/workflow/datamining/getProgress/1", "run"),
+    ("POST", f"{BASE}/workflow/outputcreation/cancel/1", "run"),
+    ("GET", f"{BASE}/workflow/contentcreation/html/t/1", "run"),
+    ("POST", f"{BASE}/converter/pstopdf/1", "run"),
+    ("GET", f"{BASE}/converter/getProgress/1", "run"),  # unlisted
+    ("POST", f"{BASE}/filestore/DataFile?filename=a", "files"),
+    ("GET", f"{BASE}/filestore/file/1", "files"),
+    ("HEAD", f"{BASE}/filestore/file/1", "files"),
+    ("GET", f"{BASE}/filestore/delete/1", "files"),
+    ("GET", f"{BASE}/filestore/resources", "files"),
+    ("DELETE", "/admin/cache", "admin"),
+    ("DELETE", "/admin/cache/entity/jobs/1", "admin"),
+]
+SCOPES = ("read", "write", "run", "files", "admin")
+
+
+@pytest.fixture
+async def scoped_gateway(make_config: MakeConfig, make_gateway: MakeGateway) -> Client:
+    """The gateway with one client per scope, each holding that scope alone."""
+    clients = client_entries() + [
+        {
+            "name": f"only-{scope}",
+            "key_sha256": key_digest(f"olcg_only_{scope}_key_0123"),
+            "scopes": [scope],
+        }
+        for scope in SCOPES
+    ]
+    return await make_gateway(make_config(clients=clients))
+
+
+@pytest.mark.parametrize(("method", "path", "scope"), SCOPE_TABLE)
+async def test_scope_table_of_spec_8_3(
+    scoped_gateway: Client, simulator: Simulator, method: str, path: str, scope: str
+) -> None:
+    """Exactly the clients holding the route's scope get past auth; the others get 403."""
+    for holder in SCOPES:
+        headers = {"X-API-Key": f"olcg_only_{holder}_key_0123"}
+        async with scoped_gateway.request(method, path, headers=headers) as answer:
+            if holder == scope:
+                assert answer.status != 403, (holder, await answer.text())
+            else:
+                assert answer.status == 403, (holder, answer.status)
+                if method != "HEAD":
+                    error = (await answer.json())["error"]
+                    assert error["parameter"] == scope
+
+
+def test_keygen_accepts_the_new_scopes() -> None:
+    """`keygen --scopes run,files` prints an entry with those scopes."""
+    from gateway.cli import main
+
+    assert main(["keygen", "--name", "batch", "--scopes", "run,files"]) == 0
