@@ -88,6 +88,8 @@ async def test_access_log_one_event_per_request_with_fields(
     assert hit["cache"] == "HIT"
     assert "upstream_ms" not in hit
     assert miss["path"] == f"{SEGMENTS}/5"
+    assert miss["route"] == f"{SEGMENTS}/{{id}}"  # SPEC §8.8: the template beside the path
+    assert health["route"] == "/healthz"
     assert miss["method"] == "GET"
     assert miss["status"] == 200
     assert health["client"] == "-"
