@@ -243,7 +243,7 @@ def _build() -> tuple[Route, ...]:
         Kind.DELETE,
         "Mark a content set for deletion",
         invalidates=Reach.FAMILY,
-        also=("entity/contentitems",),
+        also=("entity/contentitems",),  # a deleted set takes what is under it along
     )
     routes += _properties(sets, "content set").version()
 
@@ -352,7 +352,7 @@ def _build() -> tuple[Route, ...]:
         Kind.DELETE,
         "Mark a job set for deletion",
         invalidates=Reach.FAMILY,
-        also=("entity/jobs",),
+        also=tuple(f"entity/{family}" for family in sorted(IN_JOB_SETS - {"jobsets"})),
     )
     _metadata(jobsets, "job set")
     routes += _properties(jobsets, "job set").version()

@@ -1,7 +1,7 @@
 """The `/_sim/*` HTTP controls, for tests that run the simulator in another process.
 
 * `GET /_sim/calls`: calls per route name (every name in `ROUTES`).
-* `PUT /_sim/fault`: set any of `fault`, `latency`, `route_latency`, `reject_logins`,
+* `PUT /_sim/fault`: set any of `fault`, `latency`, `route_latency`, `route_hold`, `reject_logins`,
   `compress`, `redirect_to`, `stall` (`{"after_bytes", "seconds"}` or null),
   `download_delay`, `progress_steps`; answers every setting.
 * `GET /_sim/requests`: the last request per route (method, raw path, query, headers).
@@ -89,6 +89,7 @@ def settings(sim: Simulator) -> dict[str, Any]:
         "fault": sim.fault,
         "latency": sim.latency,
         "route_latency": sim.route_latency,
+        "route_hold": sim.route_hold,
         "reject_logins": sim.reject_logins,
         "compress": sim.compress,
         "redirect_to": sim.redirect_to,
@@ -145,10 +146,13 @@ def _stall(value: object) -> Stall | None:
     return Stall(after, _seconds("stall.seconds", value["seconds"]))
 
 
-def _route_latency(value: object) -> dict[str, float]:
-    if not isinstance(value, dict) or not set(value) <= set(ROUTES):
-        raise ValueError(f"route_latency: must map some of {list(ROUTES)} to seconds")
-    return {k: _seconds(f"route_latency.{k}", v) for k, v in value.items()}
+def _route_seconds(name: str) -> Callable[[object], dict[str, float]]:
+    def parse(value: object) -> dict[str, float]:
+        if not isinstance(value, dict) or not set(value) <= set(ROUTES):
+            raise ValueError(f"{name}: must map some of {list(ROUTES)} to seconds")
+        return {k: _seconds(f"{name}.{k}", v) for k, v in value.items()}
+
+    return parse
 
 
 def _reject_logins(value: object) -> bool:
@@ -174,7 +178,8 @@ def _seconds(where: str, value: object) -> float:
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "fault": _fault,
     "latency": lambda v: _seconds("latency", v),
-    "route_latency": _route_latency,
+    "route_latency": _route_seconds("route_latency"),
+    "route_hold": _route_seconds("route_hold"),
     "reject_logins": _reject_logins,
     "compress": _compress,
     "redirect_to": _redirect_to,

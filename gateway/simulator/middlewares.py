@@ -66,6 +66,9 @@ def simulate(sim: Simulator, names: dict[web.AbstractRoute, str]) -> Middleware:
                 return _redirect(request, sim.redirect_to)
             authenticate(request, sim)
         response = await handler(request)
+        hold = sim.route_hold.get(name, 0.0)
+        if hold > 0:
+            await asyncio.sleep(hold)  # the answer is computed: it is now "in flight"
         if isinstance(response, web.Response) and not response.prepared:
             compress(request, response, sim)
         return response

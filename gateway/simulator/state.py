@@ -146,7 +146,9 @@ class Simulator:
     so a test sees an upstream call as soon as it is made.
 
     Test controls (attributes, all off after `reset()`): `fault`, `latency`,
-    `route_latency`, `reject_logins`, `compress`, `redirect_to` (a path on this
+    `route_latency`, `route_hold` (seconds between computing a route's answer and
+    sending it: an answer read before a write arrives after it), `reject_logins`,
+    `compress`, `redirect_to` (a path on this
     server's own origin, or an absolute URL: every non-login route answers 302 to
     it), `stall` and `download_delay` (seconds before each chunk of a file
     download); `last_request[route]` holds what arrived on each route last.
@@ -189,6 +191,7 @@ class Simulator:
         self.calls: collections.Counter[str] = collections.Counter()
         self.latency = 0.0
         self.route_latency: dict[str, float] = {}
+        self.route_hold: dict[str, float] = {}
         self.fault: Fault | None = None
         self.reject_logins = False
         self.compress = Compress.OFF
@@ -249,6 +252,7 @@ class Simulator:
         self.reset_counters()
         self.latency = 0.0
         self.route_latency.clear()
+        self.route_hold.clear()
         self.fault = None
         self.reject_logins = False
         self.compress = Compress.OFF
