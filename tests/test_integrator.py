@@ -98,3 +98,47 @@ async def test_integrator_client_runs_unchanged(
     assert put == "true"
     assert after == [{"name": "k", "value": "v"}]
     assert client.logins == 2
+
+
+async def test_integrator_walk_costs_one_upstream_call_per_distinct_read(
+    gateway: TestClient[Any, Any], simulator: Simulator
+) -> None:
+    """Walk job sets down to document metadata twice, write some, walk again: the upstream
+    sees each distinct read once, and again only what the writes changed (SPEC §8.5)."""
+    headers = {"X-API-Key": KEYS["writer"]}
+    entity = "/rest/serverengine/entity"
+
+    async def get(path: str) -> Any:
+        async with gateway.get(entity + path, headers=headers) as answer:
+            assert answer.status == 200, path
+            return await answer.json()
+
+    async def walk() -> list[int]:
+        documents: list[int] = []
+        for job_set in (1, 2):
+            for job in (await get(f"/jobsets/{job_set}"))["identifiers"]:
+                await get(f"/jobs/{job}/properties")
+                for segment in (await get(f"/jobs/{job}"))["identifiers"]:
+                    await get(f"/jobsegments/{segment}/metadata")
+                    for document_set in (await get(f"/jobsegments/{segment}"))["identifiers"]:
+                        for document in (await get(f"/documentsets/{document_set}"))["identifiers"]:
+                            await get(f"/documents/{document}/metadata")
+                            documents.append(document)
+        return documents
+
+    documents = await walk()
+    first = sum(simulator.calls.values()) - simulator.calls["login"]
+    # 2 job sets, 4 jobs (+ properties), 8 segments (+ metadata), 24 document sets,
+    # 48 documents: every read once.
+    assert first == 2 + 4 * 2 + 8 * 2 + 24 + 48
+    assert await walk() == documents  # all hits: the upstream sees nothing new
+    assert sum(simulator.calls.values()) - simulator.calls["login"] == first
+    for document in documents[:5]:
+        body = {"id": document, "properties": [{"name": "status", "value": "printed"}]}
+        async with gateway.put(
+            f"{entity}/documents/{document}/metadata", json=body, headers=headers
+        ):
+            pass
+    await walk()
+    reads_after = simulator.calls["documents.metadata_get"]
+    assert reads_after == 48 + 5  # only the five written documents were read again

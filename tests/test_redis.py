@@ -16,13 +16,16 @@ from conftest import KEYS, FakeClock, MakeGateway, basic_auth_header, key_header
 from processes import (  # *_fixture: imported so pytest finds them in this module
     UPSTREAM_ENV,
     Child,
+    StartGateway,
     free_port,
     poll,
     sim_control_fixture,  # noqa: F401
+    start_gateway_fixture,  # noqa: F401
     upstream_fixture,  # noqa: F401
     wait_http,
     write_config,
 )
+from processes import Gateway as ServeChild
 from redis.asyncio import Redis
 from redis_fixtures import MakeRedisServer, RedisServer
 from structlog.testing import capture_logs
@@ -400,3 +403,34 @@ async def test_serve_workers_share_port_and_stop_on_sigterm(
                 await session.get(url + "/healthz")
     finally:
         child.kill()
+
+
+async def test_two_serve_processes_share_entries_and_invalidations_of_any_family(
+    start_gateway: StartGateway,
+    sim_control: aiohttp.ClientSession,
+    redis_server: RedisServer,
+    redis_prefix: str,
+) -> None:
+    """Two `serve` processes on one Redis: B hits what A stored, and a write of a job's
+    properties through B drops A's entry (SPEC §8.5, beyond job segments)."""
+    cache = redis_cache(redis_server.url, redis_prefix)
+    a, b = await start_gateway(cache=cache), await start_gateway(cache=cache)
+    path = "/rest/serverengine/entity/jobs/5/properties"
+    writer = key_header("writer")
+    async with aiohttp.ClientSession(headers=writer) as session:
+
+        async def read(gateway: ServeChild) -> tuple[str, Any]:
+            async with session.get(gateway.url + path) as answer:
+                assert answer.status == 200
+                return answer.headers["X-Cache"], await answer.json()
+
+        miss, before = await read(a)
+        assert miss == "MISS"
+        assert await read(b) == ("HIT", before)
+        properties = [{"name": "state", "value": "written through B"}]
+        async with session.put(b.url + path, json={"id": 5, "properties": properties}) as put:
+            assert put.status == 200
+        assert await read(a) == ("MISS", properties)
+        assert await read(b) == ("HIT", properties)
+    async with sim_control.get("/_sim/calls") as calls:
+        assert (await calls.json())["jobs.properties_get"] == 2
