@@ -22,6 +22,7 @@ from aiohttp import web
 from gateway.app import create_app
 from gateway.cli import load_or_exit
 from gateway.config import Config, key_digest
+from gateway.demo import banner
 from gateway.filecheck import warn_if_exposed
 from gateway.limits import runner_options
 from gateway.log import configure_logging
@@ -182,7 +183,7 @@ async def _demo(port: int) -> None:
                 {
                     "name": "demo",
                     "key_sha256": key_digest(key),
-                    "scopes": ["read", "write", "admin"],
+                    "scopes": ["read", "write", "run", "files", "admin"],
                 }
             ],
             "logging": {"format": "console"},
@@ -195,35 +196,10 @@ async def _demo(port: int) -> None:
     except BaseException:
         await sim_runner.cleanup()
         raise
-    print(_demo_banner(f"http://127.0.0.1:{port}", key, sim_port), flush=True)
+    print(banner(f"http://127.0.0.1:{port}", key, sim_port), flush=True)
     try:
         await _until_signalled()
     finally:
         await gateway_runner.cleanup()
         await sim_runner.cleanup()
     print("demo stopped", flush=True)
-
-
-def _demo_banner(base: str, key: str, sim_port: int) -> str:
-    segments = f"{base}/rest/serverengine/entity/jobsegments"
-    header = f"-H 'X-API-Key: {key}'"
-    lines = [
-        f"olconnect-gateway demo: gateway on {base}, OL Connect simulator on port {sim_port}",
-        f"Demo API key (scopes read, write, admin): {key}",
-        "",
-        "Try (Ctrl-C stops both):",
-        f"  curl -i {header} {segments}",
-        f"  curl -i {header} {segments}/version",
-        f"  curl -i {header} {segments}/42",
-        f"  curl -i {header} {segments}/42/metadata",
-        f"  curl -i {header} -X PUT -H 'Content-Type: application/json' "
-        f"""-d '{{"id": 42, "properties": [{{"name": "customer", "value": "ACME"}}]}}' """
-        f"{segments}/42/metadata",
-        f"  curl -i -X POST -u demo:{key} {base}/rest/serverengine/authentication/login",
-        f"  curl -i {header} -X DELETE {base}/admin/cache/jobsegments/42",
-        f"  curl -i {header} -X DELETE {base}/admin/cache",
-        f"  curl -i {base}/healthz",
-        f"  curl -i {base}/readyz",
-        f"  curl -s {base}/metrics",
-    ]
-    return "\n".join(lines)

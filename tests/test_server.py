@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import shutil
 import signal
 from pathlib import Path
 
@@ -27,6 +29,8 @@ from processes import (
     wait_upstream_call,  # *_fixture: imported so pytest finds them in this module
     write_config,
 )
+
+from gateway.demo import WHOLE_API_HEADER
 
 SEGMENTS = "/rest/serverengine/entity/jobsegments"
 SECRETS = [*KEYS.values(), UPSTREAM_PASSWORD]
@@ -169,6 +173,45 @@ async def test_demo_prints_a_working_key_and_stops_on_sigint(tmp_path: Path) -> 
     assert "Traceback" not in child.stderr
     after_banner = child.stdout.split("/metrics", 1)[1]
     assert key not in after_banner, "the demo key appeared in a log line"
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+async def test_demo_whole_api_lines_work_as_printed(tmp_path: Path) -> None:
+    """The banner's upload-to-download block, pasted into bash with KEY set, downloads the
+    output of the whole document flow through the gateway."""
+    port = free_port()
+    child = Child(["demo", "--port", str(port)], tmp_path)
+    try:
+
+        async def printed_block() -> tuple[str, str] | None:
+            found = re.search(r"export KEY=(\S+)", child.stdout)
+            if found is None or "entity/jobsets/$JOBSET" not in child.stdout:
+                return None
+            block = child.stdout.split(WHOLE_API_HEADER, 1)[1]
+            lines = [line[2:] for line in block.splitlines() if line.startswith("  ")]
+            return found.group(1), "\n".join(lines)
+
+        key, block = await poll(printed_block, START_DEADLINE, "the demo banner")
+        work = tmp_path / "flow"
+        work.mkdir()
+        shell = await asyncio.create_subprocess_exec(
+            "bash",
+            "-euo",
+            "pipefail",
+            "-c",
+            block,
+            cwd=work,
+            env={"PATH": os.environ["PATH"], "KEY": key},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(shell.communicate(), 60)
+        assert shell.returncode == 0, err.decode()
+        [pdf] = list(work.glob("jobset-*.pdf"))
+        assert pdf.read_bytes().startswith(b"%PDF")
+        assert '"identifiers"' in out.decode()  # the job set's jobs, read back as an entity
+    finally:
+        child.kill()
 
 
 async def test_serve_takes_its_config_from_olcg_config(upstream: str, tmp_path: Path) -> None:

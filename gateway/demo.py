@@ -1,0 +1,58 @@
+"""What `olconnect-gateway demo` prints: the key, and lines to paste that work as printed.
+
+The job-segment lines show the cache; the whole-API block runs OL Connect's
+document flow — upload, data mapping, content, job and output creation,
+download — through the gateway with the demo key alone. A test runs that
+block in bash against a real demo.
+"""
+
+from __future__ import annotations
+
+WHOLE_API_HEADER = "The whole API, upload to download (paste into bash):"
+
+# The flow, with `$G` the gateway's /rest/serverengine and `$H` the key header. `op`
+# starts an operation and prints its operationId; `done` polls its progress.
+_FLOW = r"""G={base}/rest/serverengine; H="X-API-Key: $KEY"
+op() {{ curl -s -D - -o /dev/null -X POST -H "$H" -H 'Content-Type: application/json' ${{2:+-d "$2"}} "$G/workflow/$1" | tr -d '\r' | sed -n 's/^operationId: //Ip'; }}
+done_() {{ until [ "$(curl -s -H "$H" "$G/workflow/$1/getProgress/$2")" = done ]; do sleep 0.2; done; }}
+result() {{ done_ "$1" "$2"; curl -s -X POST -H "$H" "$G/workflow/$1/getResult/$2"; }}
+FILE=$(printf 'name,amount\nalice,10\nbob,20\n' | curl -s -H "$H" --data-binary @- "$G/filestore/DataFile?filename=customers.csv&persistent=false")
+DATASET=$(result datamining "$(op datamining/customers.OL-datamapper/$FILE)")
+CONTENTSET=$(result contentcreation "$(op contentcreation/letter.OL-template/$DATASET)")
+JOBSET=$(result jobcreation "$(op jobcreation/jobs.OL-jobpreset "{{\"identifiers\": [$CONTENTSET]}}")")
+OP=$(op outputcreation/print.OL-outputpreset/$JOBSET); done_ outputcreation $OP
+OUTPUT=$(curl -s -X POST -H "$H" "$G/workflow/outputcreation/getManagedResult/$OP")
+curl -s -H "$H" -OJ "$G/filestore/file/$OUTPUT" && ls jobset-$JOBSET.pdf
+curl -s -H "$H" "$G/entity/jobsets/$JOBSET"; echo"""
+
+
+def banner(base: str, key: str, sim_port: int) -> str:
+    """The demo's banner for a gateway at ``base`` with the demo ``key``."""
+    segments = f"{base}/rest/serverengine/entity/jobsegments"
+    header = '-H "X-API-Key: $KEY"'
+    lines = [
+        f"olconnect-gateway demo: gateway on {base}, OL Connect simulator on port {sim_port}",
+        f"Demo API key (scopes read, write, run, files, admin): {key}",
+        "",
+        "In your shell first (the lines below use it):",
+        f"  export KEY={key}",
+        "",
+        "Try (Ctrl-C stops both):",
+        f"  curl -i {header} {segments}",
+        f"  curl -i {header} {segments}/version",
+        f"  curl -i {header} {segments}/42",
+        f"  curl -i {header} {segments}/42/metadata",
+        f"  curl -i {header} -X PUT -H 'Content-Type: application/json' "
+        f"""-d '{{"id": 42, "properties": [{{"name": "customer", "value": "ACME"}}]}}' """
+        f"{segments}/42/metadata",
+        f'  curl -i -X POST -u "demo:$KEY" {base}/rest/serverengine/authentication/login',
+        f"  curl -i {header} -X DELETE {base}/admin/cache/jobsegments/42",
+        f"  curl -i {header} -X DELETE {base}/admin/cache",
+        f"  curl -i {base}/healthz",
+        f"  curl -i {base}/readyz",
+        f"  curl -s {base}/metrics",
+        "",
+        WHOLE_API_HEADER,
+        *("  " + line for line in _FLOW.format(base=base).splitlines()),
+    ]
+    return "\n".join(lines)
