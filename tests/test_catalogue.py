@@ -169,3 +169,12 @@ def test_reads_and_writes_meet_on_tags() -> None:
     dropped = set(write_tags(delete.service, delete.family, delete.invalidates, "3"))
     assert dropped & set(read_tags(props, 4))
     assert dropped & set(read_tags(stats, 4))
+
+
+def test_readme_caching_table_names_every_cached_read() -> None:
+    """README → Caching lists every cacheable entity and statistics route of the catalogue."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Caching\n") : readme.index("## Operations\n")]
+    for route in ROUTES:
+        if route.cache is not None and route.kind not in (Kind.HANDSHAKE, Kind.VERSION):
+            assert f"`{route.template.removeprefix(BASE + '/')}" in section, route.template
