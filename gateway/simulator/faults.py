@@ -17,6 +17,7 @@ HANG_POLL_SECONDS = 0.1
 
 _JSON = "application/json"
 _PARTIAL_BODY = b'{"identifiers": [101, 102, 103, 104, 105, 106, 107, 108, 109]}'
+_DEEP_BODY = b"[" * 100_000 + b"]" * 100_000  # valid JSON past any parser's recursion limit
 
 
 async def fault_response(
@@ -34,6 +35,8 @@ async def fault_response(
             return _json_error(HTTPStatus.INTERNAL_SERVER_ERROR, "simulated server error")
         case Fault.UNAUTHORIZED:
             return _json_error(HTTPStatus.UNAUTHORIZED, "authentication token has expired")
+        case Fault.DEEP_JSON:
+            return web.Response(body=_DEEP_BODY, content_type=_JSON)
         case Fault.TRUNCATED_JSON:
             return web.Response(body=_PARTIAL_BODY[:20], content_type=_JSON)
         case Fault.NON_JSON:

@@ -101,6 +101,8 @@ class Fault(enum.StrEnum):
     """Answer 302 to another path."""
     UNAUTHORIZED = "unauthorized"
     """Answer 401 JSON Error, as if the token had expired."""
+    DEEP_JSON = "deep_json"
+    """Answer 200 application/json with arrays nested 100,000 deep (valid JSON)."""
 
 
 class TokenState(enum.Enum):
