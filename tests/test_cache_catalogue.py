@@ -8,6 +8,7 @@ case here covers.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from conftest import key_header
 
 from gateway.catalogue import ROUTES, Kind
 from gateway.simulator import Simulator
+from gateway.simulator.state import Fault
 
 Client = TestClient[Any, Any]
 B = "/rest/serverengine"
@@ -200,3 +202,42 @@ async def test_non_cacheable_routes_never_hit(gateway: Client, route: Any) -> No
         async with gateway.request(route.method, _concrete(route.template), headers=ALL) as a:
             assert "X-Cache" not in a.headers
             assert "Cache-Status" not in a.headers
+
+
+JOB_PROPERTIES = f"{E}/jobs/3/properties"
+
+
+async def test_entity_reads_get_every_cache_feature(
+    gateway: Client, simulator: Simulator, wall_clock: Any
+) -> None:
+    """Beyond job segments: coalescing, negative caching, stale-if-error, bypass, admin purge."""
+    simulator.route_latency["jobs.properties_get"] = 0.05
+    answers = await asyncio.gather(*(read(gateway, JOB_PROPERTIES) for _ in range(20)))
+    assert {(status, body) for status, _, body in answers} == {(200, answers[0][2])}
+    assert simulator.calls["jobs.properties_get"] == 1  # coalesced
+    simulator.route_latency.clear()
+
+    assert (await read(gateway, f"{E}/jobs/99999/properties"))[:2] == (404, "MISS")
+    assert (await read(gateway, f"{E}/jobs/99999/properties"))[:2] == (404, "HIT")
+    assert simulator.calls["jobs.properties_get"] == 2  # the 404 once
+
+    async with gateway.get(JOB_PROPERTIES, headers={**ALL, "Cache-Control": "no-cache"}) as a:
+        assert a.headers["X-Cache"] == "BYPASS"
+    assert simulator.calls["jobs.properties_get"] == 3
+
+    wall_clock.advance(61)  # past cache.ttl.properties
+    simulator.fault = Fault.STATUS_500
+    async with gateway.get(JOB_PROPERTIES, headers=ALL) as a:
+        assert a.status == 200
+        assert a.headers["X-Cache"] == "STALE"
+        assert a.headers["Cache-Status"].startswith("olconnect-gateway; hit; ttl=-")
+    simulator.fault = None
+
+    assert (await read(gateway, JOB_PROPERTIES))[1] == "MISS"
+    async with gateway.delete("/admin/cache/entity/jobs/3", headers=ALL) as purge:
+        assert purge.status == 204
+    assert (await read(gateway, JOB_PROPERTIES))[1] == "MISS"
+    async with gateway.delete("/admin/cache/entity/nosuch/3", headers=ALL) as purge:
+        assert purge.status == 404
+    async with gateway.delete("/admin/cache/entity/jobs/abc", headers=ALL) as purge:
+        assert purge.status == 400
