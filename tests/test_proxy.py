@@ -205,16 +205,18 @@ async def test_proxy_waits_for_a_slot_then_answers_503(
 ) -> None:
     """With every upstream slot held past upstream.timeout, a request gets 503 + Retry-After."""
     sim = make_simulator()
-    file_id = sim.generate_file("slow.bin", 8 * 64 * 1024)
-    sim.download_delay = 0.25  # a download that keeps moving holds its slot for ~2 s
-    gateway = await make_gateway_for(sim, upstream={"max_connections": 1, "timeout": 0.5})
+    file_id = sim.generate_file("slow.bin", 10 * 64 * 1024)
+    # A download that keeps moving (a chunk every 0.3 s, well inside the 1 s timeout)
+    # holds its slot for ~3 s, longer than the next request may wait for one.
+    sim.download_delay = 0.3
+    gateway = await make_gateway_for(sim, upstream={"max_connections": 1, "timeout": 1.0})
     download = await gateway.get(f"{BASE}/filestore/file/{file_id}", headers=ADMIN)
     async with gateway.get(RESOURCES, headers=ADMIN) as answer:
         assert answer.status == 503
         assert answer.headers[hdrs.RETRY_AFTER] == "1"
         assert (await answer.json())["error"]["status"] == 503
     assert sim.calls["filestore.resources"] == 0
-    assert len(await download.read()) == 8 * 64 * 1024
+    assert len(await download.read()) == 10 * 64 * 1024
 
 
 async def test_proxy_retries_a_small_body_once_after_a_refused_token(
