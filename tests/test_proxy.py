@@ -14,6 +14,7 @@ from conftest import KEYS, MakeGatewayFor, MakeSimulator, basic_auth_header, key
 from yarl import URL
 
 from gateway.simulator import Simulator
+from gateway.simulator.filestore import CHUNK as SIM_CHUNK
 from gateway.simulator.state import Compress, Stall
 
 Client = TestClient[Any, Any]
@@ -205,7 +206,7 @@ async def test_proxy_waits_for_a_slot_then_answers_503(
 ) -> None:
     """With every upstream slot held past upstream.timeout, a request gets 503 + Retry-After."""
     sim = make_simulator()
-    file_id = sim.generate_file("slow.bin", 10 * 64 * 1024)
+    file_id = sim.generate_file("slow.bin", 10 * SIM_CHUNK)
     # A download that keeps moving (a chunk every 0.3 s, well inside the 1 s timeout)
     # holds its slot for ~3 s, longer than the next request may wait for one.
     sim.download_delay = 0.3
@@ -216,7 +217,7 @@ async def test_proxy_waits_for_a_slot_then_answers_503(
         assert answer.headers[hdrs.RETRY_AFTER] == "1"
         assert (await answer.json())["error"]["status"] == 503
     assert sim.calls["filestore.resources"] == 0
-    assert len(await download.read()) == 10 * 64 * 1024
+    assert len(await download.read()) == 10 * SIM_CHUNK
 
 
 async def test_proxy_retries_a_small_body_once_after_a_refused_token(
@@ -260,12 +261,12 @@ async def test_proxy_download_that_keeps_moving_outlives_the_timeout(
 ) -> None:
     """A slow download longer in total than upstream.timeout finishes: the bound is progress."""
     sim = make_simulator()
-    file_id = sim.generate_file("slow.bin", 6 * 64 * 1024)
-    sim.download_delay = 0.15  # per chunk: about 1 s in all, against a 0.5 s timeout
+    file_id = sim.generate_file("slow.bin", 6 * SIM_CHUNK)
+    sim.download_delay = 0.2  # per chunk: about 1.2 s in all, against a 0.5 s timeout
     gateway = await make_gateway_for(sim, upstream={"timeout": 0.5})
     async with gateway.get(f"{BASE}/filestore/file/{file_id}", headers=ADMIN) as answer:
         assert answer.status == 200
-        assert len(await answer.read()) == 6 * 64 * 1024
+        assert len(await answer.read()) == 6 * SIM_CHUNK
 
 
 async def test_proxy_download_that_stalls_is_cut_off(
@@ -273,8 +274,8 @@ async def test_proxy_download_that_stalls_is_cut_off(
 ) -> None:
     """No byte for upstream.timeout mid-body: the client's connection is cut, never hung."""
     sim = make_simulator()
-    file_id = sim.generate_file("stall.bin", 512 * 1024)
-    sim.stall = Stall(after_bytes=128 * 1024, seconds=3.0)
+    file_id = sim.generate_file("stall.bin", 4 * SIM_CHUNK)
+    sim.stall = Stall(after_bytes=SIM_CHUNK, seconds=3.0)
     gateway = await make_gateway_for(sim, upstream={"timeout": 0.3})
     async with gateway.get(f"{BASE}/filestore/file/{file_id}", headers=ADMIN) as answer:
         assert answer.status == 200
