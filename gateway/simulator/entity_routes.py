@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -16,6 +18,7 @@ from gateway.simulator.answers import (
     read_json,
     true_answer,
 )
+from gateway.simulator.data import Properties
 from gateway.simulator.entities import (
     DELETABLE_FAMILIES,
     METADATA_FAMILIES,
@@ -51,37 +54,24 @@ def _children(family: Family) -> Handler:
     return handler
 
 
-def _metadata_get(family: Family) -> Handler:
+# The metadata and properties routes differ only in which list of an entity they touch.
+Read = Callable[[Entities, Family, int], Properties]
+Write = Callable[[Entities, Family, int, Properties], None]
+
+
+def _names_get(family: Family, read: Read) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         value = entity_id(request, family)
-        return json_answer(sim_of(request).entities.metadata(family, value))
+        return json_answer(read(sim_of(request).entities, family, value))
 
     return handler
 
 
-def _metadata_put(family: Family) -> Handler:
+def _names_put(family: Family, write: Write) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         value = entity_id(request, family)
         values = name_value_update(await read_json(request), value, what=family.label)
-        sim_of(request).entities.set_metadata(family, value, values)
-        return true_answer()
-
-    return handler
-
-
-def _properties_get(family: Family) -> Handler:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        value = entity_id(request, family)
-        return json_answer(sim_of(request).entities.properties(family, value))
-
-    return handler
-
-
-def _properties_put(family: Family) -> Handler:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        value = entity_id(request, family)
-        values = name_value_update(await read_json(request), value, what=family.label)
-        sim_of(request).entities.set_properties(family, value, values)
+        write(sim_of(request).entities, family, value, values)
         return true_answer()
 
     return handler
@@ -109,18 +99,19 @@ def _delete(family: Family) -> Handler:
 
 # The Job Segment routes keep their first names.
 table.get("/entity/jobsegments/{id}", "document_sets")(_children(Family.JOBSEGMENTS))
-table.get("/entity/jobsegments/{id}/metadata", "metadata_get")(_metadata_get(Family.JOBSEGMENTS))
-table.put("/entity/jobsegments/{id}/metadata", "metadata_put")(_metadata_put(Family.JOBSEGMENTS))
+_SEGMENT_METADATA = "/entity/jobsegments/{id}/metadata"
+table.get(_SEGMENT_METADATA, "metadata_get")(_names_get(Family.JOBSEGMENTS, Entities.metadata))
+table.put(_SEGMENT_METADATA, "metadata_put")(_names_put(Family.JOBSEGMENTS, Entities.set_metadata))
 for _family in (Family.JOBSETS, Family.JOBS, Family.DOCUMENTSETS, Family.DATASETS):
     table.get(f"/entity/{_family}/{{id}}", f"{_family}.get")(_children(_family))
 for _family in sorted(METADATA_FAMILIES - {Family.JOBSEGMENTS}):
     _path = f"/entity/{_family}/{{id}}/metadata"
-    table.get(_path, f"{_family}.metadata_get")(_metadata_get(_family))
-    table.put(_path, f"{_family}.metadata_put")(_metadata_put(_family))
+    table.get(_path, f"{_family}.metadata_get")(_names_get(_family, Entities.metadata))
+    table.put(_path, f"{_family}.metadata_put")(_names_put(_family, Entities.set_metadata))
 for _family in sorted(PROPERTY_FAMILIES):
     _path = f"/entity/{_family}/{{id}}/properties"
-    table.get(_path, f"{_family}.properties_get")(_properties_get(_family))
-    table.put(_path, f"{_family}.properties_put")(_properties_put(_family))
+    table.get(_path, f"{_family}.properties_get")(_names_get(_family, Entities.properties))
+    table.put(_path, f"{_family}.properties_put")(_names_put(_family, Entities.set_properties))
 for _family in (Family.JOBS, Family.CONTENTITEMS, Family.DATARECORDS):
     table.put(f"/entity/{_family}/properties", f"{_family}.properties_bulk")(
         _properties_bulk(_family)
