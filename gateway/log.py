@@ -16,6 +16,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from gateway.stdlog import route_stdlib_logging
+
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 LEVELS["error"] = logging.ERROR
 
@@ -261,7 +263,6 @@ def configure_logging(
         logger_factory=lambda *_args: writer,
         cache_logger_on_first_use=cache_loggers,
     )
-    # aiohttp and asyncio log through the standard library: keep their warnings
-    # and errors, in the same stream, without their access log.
-    logging.basicConfig(stream=stream or sys.stdout, level=logging.WARNING, force=True)
-    logging.getLogger("aiohttp.access").disabled = True
+    # aiohttp and asyncio log through the standard library: their warnings and
+    # errors go through the chain above (parser rejections without their bytes).
+    route_stdlib_logging(logging.WARNING)

@@ -26,6 +26,7 @@ from gateway.demo import banner
 from gateway.filecheck import warn_if_exposed
 from gateway.limits import runner_options
 from gateway.log import configure_logging
+from gateway.rejections import GatewayRunner
 from gateway.reload import reload_clients
 from gateway.simulator import Simulator, create_simulator_app
 
@@ -66,10 +67,16 @@ async def _start(
     shutdown_timeout: float,
     *,
     reuse_port: bool = False,
+    gateway: bool = True,
     **options: Any,
 ) -> web.AppRunner:
-    runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout, **options
+    # The gateway's runner answers requests its HTTP parser rejects itself (JSON, no detail).
+    runner = (
+        GatewayRunner(app, shutdown_timeout=shutdown_timeout, **options)
+        if gateway
+        else web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout
+        )
     )
     await runner.setup()
     try:
@@ -169,6 +176,7 @@ async def _demo(port: int) -> None:
         "127.0.0.1",
         sim_port,
         shutdown_timeout=1,
+        gateway=False,
     )
     key = "olcg_demo_" + secrets.token_urlsafe(24)
     config = Config.model_validate(

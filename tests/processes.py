@@ -260,16 +260,19 @@ async def sim_control_fixture(upstream: str) -> AsyncIterator[aiohttp.ClientSess
 async def start_gateway_fixture(
     upstream: str, sim_control: aiohttp.ClientSession, tmp_path: Path
 ) -> AsyncIterator[StartGateway]:
-    """Start `serve --config` children (killed at the end): `await start_gateway(**sections)`."""
+    """Start `serve --config` children (killed at the end): `await start_gateway(**sections)`.
+
+    ``env`` (keyword) adds environment variables for the child.
+    """
     children: list[Child] = []
     upstream_port = int(upstream.rsplit(":", 1)[1])
 
-    async def start(**sections: Any) -> Gateway:
+    async def start(*, env: dict[str, str] | None = None, **sections: Any) -> Gateway:
         port = free_port()
         config = write_config(
             tmp_path / f"gateway-{port}.yaml", port=port, upstream_port=upstream_port, **sections
         )
-        child = Child(["serve", "--config", str(config)], tmp_path, UPSTREAM_ENV)
+        child = Child(["serve", "--config", str(config)], tmp_path, {**UPSTREAM_ENV, **(env or {})})
         children.append(child)
         gateway = Gateway(child, port, config, upstream_port)
         await wait_http(gateway.url + "/healthz", child)

@@ -1,0 +1,119 @@
+"""Requests aiohttp answers itself, outside every middleware: parser rejections and bugs.
+
+A request aiohttp's HTTP parser refuses (a bare LF, obs-fold, a control
+character, an over-long line, a bad method) never reaches the app. aiohttp
+answers it from `RequestHandler.handle_error`: by default a text/plain body
+quoting the offending bytes, ``Server: Python/… aiohttp/…``, and an
+``aiohttp.server`` record whose traceback repeats those bytes — a client's key
+among them. Here that answer is the OL Connect JSON Error without detail under
+our ``Server`` name, and the log gets one ``http_request_rejected`` event with
+the exception's class name only.
+
+aiohttp offers no option for the protocol class, so `GatewayRunner` builds the
+app's server as `AppRunner` does and hands its connections to
+`GatewayRequestHandler` (`web.RequestHandler` and `web.Server` are public; the
+runner's `_make_server` hook is the one private name used).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from aiohttp import hdrs, web
+
+from gateway.errors import error_body
+from gateway.middlewares import REQUEST_ID, SERVER_NAME
+from gateway.stdlog import log_rejection, parser_error
+
+log = structlog.get_logger("gateway.server")
+
+_MESSAGES: dict[int, str] = {
+    HTTPStatus.BAD_REQUEST: "malformed request",
+    HTTPStatus.GATEWAY_TIMEOUT: "request timed out",
+}
+
+
+class GatewayRequestHandler(web.RequestHandler):
+    """aiohttp's connection protocol, answering its own errors the gateway's way."""
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """A JSON Error (400 for parser rejections) on a connection that then closes."""
+        rejected = parser_error(exc)
+        if rejected is not None:
+            status = HTTPStatus.BAD_REQUEST
+            log_rejection(rejected, request.remote)
+        elif status == HTTPStatus.GATEWAY_TIMEOUT:
+            log.warning("request_timed_out", path=request.path)
+        elif isinstance(exc, ConnectionError):
+            # The client went away mid-request: nobody to answer, nothing to fix.
+            log.debug("client_disconnected", path=request.path)
+        else:
+            # A bug outside the error middleware: ours, so its traceback is worth having.
+            log.error("unhandled_error", path=request.path, exc_info=exc)
+        if request.writer.output_size > 0:
+            # aiohttp's own rule: an answer already under way cannot be replaced.
+            raise ConnectionError("response already started")
+        response = web.Response(
+            status=status,
+            body=error_body(status, _MESSAGES.get(status, "internal error")),
+            content_type="application/json",
+        )
+        # SECURITY: our product name, not the Python and aiohttp versions.
+        response.headers[hdrs.SERVER] = SERVER_NAME
+        response.headers[REQUEST_ID] = secrets.token_hex(16)
+        response.force_close()
+        return response
+
+
+class GatewayServer(web.Server):
+    """A `web.Server` whose connections are `GatewayRequestHandler`s.
+
+    Args:
+        handler: the app's request handler.
+        request_factory: the app's request factory.
+        protocol: keyword arguments of `web.RequestHandler` (limits, timeouts, logging).
+    """
+
+    def __init__(self, handler: Any, *, request_factory: Any, **protocol: Any) -> None:
+        super().__init__(handler, request_factory=request_factory, **protocol)
+        self._protocol = protocol
+
+    def __call__(self) -> web.RequestHandler:
+        return GatewayRequestHandler(self, loop=asyncio.get_running_loop(), **self._protocol)
+
+
+class GatewayRunner(web.AppRunner):
+    """An `AppRunner` whose server answers parser rejections with a JSON 400.
+
+    Args:
+        app: the gateway application.
+        shutdown_timeout: seconds in-flight requests get on cleanup.
+        protocol: keyword arguments of `web.RequestHandler` (see `gateway.limits`).
+    """
+
+    def __init__(self, app: web.Application, *, shutdown_timeout: float, **protocol: Any) -> None:
+        protocol["access_log"] = None  # the access middleware logs every request once
+        super().__init__(app, handle_signals=False, shutdown_timeout=shutdown_timeout, **protocol)
+        self._protocol = protocol
+
+    async def _make_server(self) -> web.Server:
+        # AppRunner's own server starts the app and knows its handler and request
+        # factory; ours takes those over and builds the connections.
+        app_server = await super()._make_server()
+        return GatewayServer(
+            app_server.request_handler,
+            request_factory=app_server.request_factory,
+            **self._protocol,
+        )
