@@ -2,7 +2,9 @@
 
 The gateway never stores a plaintext key: a presented key is hashed once and
 looked up by digest, then compared in constant time. Session tokens from the
-gateway's own login route are signed (see `gateway.sessions`), not stored.
+gateway's own login route are signed (see `gateway.sessions`), not stored, and
+bound to the key digest that obtained them: a token works only while its client
+still lists that digest.
 """
 
 from __future__ import annotations
@@ -19,9 +21,7 @@ from aiohttp import hdrs
 
 from gateway.config import ClientConfig
 from gateway.errors import Forbidden, Unauthenticated
-from gateway.sessions import SESSION_PREFIX, SessionTokens
-
-CHALLENGE: dict[str, str] = {str(hdrs.WWW_AUTHENTICATE): "BASIC"}
+from gateway.sessions import CHALLENGE, SESSION_PREFIX, SessionTokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,19 +73,38 @@ def _digest(secret: str) -> str:
 
 
 class ClientRegistry:
-    """An immutable snapshot of the configured clients, indexed by key digest."""
+    """An immutable snapshot of the configured clients, indexed by key digest.
 
-    def __init__(self, clients: Sequence[ClientConfig]) -> None:
+    Args:
+        clients: the configured clients.
+        binding: the session-token fingerprint of a key digest; each client's
+            fingerprints are computed once here, not per request.
+    """
+
+    def __init__(self, clients: Sequence[ClientConfig], binding: Callable[[str], str]) -> None:
         self._by_digest: dict[str, tuple[str, Client]] = {}
-        self._by_name: dict[str, Client] = {}
+        self._by_name: dict[str, tuple[Client, tuple[str, ...]]] = {}
         for entry in clients:
             client = Client(entry.name, frozenset(entry.scopes), entry.rate_limit, entry.expires_at)
-            self._by_name[client.name] = client
+            bindings = tuple(binding(digest) for digest in entry.key_sha256)
+            self._by_name[client.name] = (client, bindings)
             for digest in entry.key_sha256:
                 self._by_digest[digest] = (digest, client)
 
     def by_name(self, name: str) -> Client | None:
-        return self._by_name.get(name)
+        found = self._by_name.get(name)
+        return None if found is None else found[0]
+
+    def by_session(self, name: str, binding: str) -> Client | None:
+        """The client `name` if it still holds the key digest behind `binding`."""
+        found = self._by_name.get(name)
+        if found is None:  # removed by a reload
+            return None
+        client, bindings = found
+        # SECURITY: constant-time compares; a key rotated out (or a client re-added
+        # under this name with other keys) leaves no matching fingerprint.
+        matches = [hmac.compare_digest(binding, known) for known in bindings]
+        return client if any(matches) else None
 
     def by_key(self, key: str) -> Client | None:
         digest = _digest(key)
@@ -112,13 +131,13 @@ class Authenticator:
         sessions: SessionTokens,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.registry = ClientRegistry(clients)
         self.sessions = sessions
+        self.registry = ClientRegistry(clients, sessions.binding)
         self._wall_clock = wall_clock
 
     def replace_clients(self, clients: Sequence[ClientConfig]) -> None:
         """Apply a reloaded client list in one assignment (requests see old or new, never a mix)."""
-        self.registry = ClientRegistry(clients)
+        self.registry = ClientRegistry(clients, self.sessions.binding)
 
     def identify(self, credential: Credential | None) -> Client:
         """The client behind a credential.
@@ -144,11 +163,12 @@ class Authenticator:
         if credential is None or credential.name is None:
             raise Unauthenticated("Basic credentials required", headers=dict(CHALLENGE))
         client = self.identify(credential)
-        return self.sessions.issue(client.name)
+        # The token is bound to the key that obtained it, so rotating that key ends it.
+        return self.sessions.issue(client.name, _digest(credential.secret))
 
     def _session_client(self, registry: ClientRegistry, token: str) -> Client:
-        client = registry.by_name(self.sessions.verify(token))
-        if client is None:  # removed by a reload
+        client = registry.by_session(*self.sessions.verify(token))
+        if client is None:  # removed, or no longer holding the key behind the token
             raise Forbidden("invalid credentials")
         if client.expires_at is not None and self._wall_clock() >= client.expires_at:
             raise Forbidden("key expired")

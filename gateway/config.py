@@ -37,6 +37,7 @@ MIB = 1024 * 1024
 Duration = Annotated[float, Field(gt=0)]
 Window = Annotated[float, Field(ge=0)]
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+MAX_SESSION_TTL = 7 * 24 * 3600
 
 
 class ConfigError(Exception):
@@ -75,7 +76,8 @@ def _timestamp(value: Any) -> Any:
 class ServerConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
-    session_ttl: Duration = 3600
+    # A session token cannot be revoked alone: a stolen one is good for a week at most.
+    session_ttl: Annotated[float, Field(gt=0, le=MAX_SESSION_TTL)] = 3600
     # Signs session tokens. Replicas behind one address need the same value; unset,
     # each process (or each `serve --workers` set) makes a random one at start.
     session_secret: SecretStr | None = Field(default=None, min_length=32)

@@ -1,10 +1,13 @@
-"""Gateway session tokens from the login route: signed, so every process accepts them.
+"""Gateway session tokens from the login route: signed, bound to the key that obtained them.
 
-A token is ``olcs_`` + base64url(``name:expiry:nonce``) + ``.`` + base64url(HMAC-SHA256)
-under a secret that every process of one deployment shares. Nothing is stored:
-`serve --workers N` and several replicas behind one address all accept the
-tokens any of them issued, and a client removed by a reload is refused because
-its name no longer resolves.
+A token is ``olcs_`` + base64url(``name:expiry:nonce:binding``) + ``.`` +
+base64url(HMAC-SHA256) under a secret that every process of one deployment
+shares. ``binding`` is a short fingerprint of the SHA-256 digest of the key used
+at login: an HMAC of that digest under the same secret, cut to 9 bytes, so the
+token holds neither the key nor its digest. Nothing is stored: `serve --workers
+N` and several replicas behind one address all accept the tokens any of them
+issued, and the caller (`gateway.auth`) refuses a token whose client no longer
+exists or no longer holds the key digest behind its binding.
 """
 
 from __future__ import annotations
@@ -16,11 +19,17 @@ import hmac
 import secrets
 import time
 from collections.abc import Callable
+from typing import NamedTuple
+
+from aiohttp import hdrs
 
 from gateway.errors import Forbidden, Unauthenticated
 
 SESSION_PREFIX = "olcs_"
 SECRET_BYTES = 32
+BINDING_BYTES = 9  # 72 bits: a guess that matches another key's binding is out of reach
+CHALLENGE: dict[str, str] = {str(hdrs.WWW_AUTHENTICATE): "BASIC"}
+_BINDING_CONTEXT = b"olcg session key binding\x00"
 
 
 def new_secret() -> bytes:
@@ -39,6 +48,13 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
 
 
+class Session(NamedTuple):
+    """What a genuine, unexpired token says: its client and its key binding."""
+
+    client_name: str
+    binding: str
+
+
 class SessionTokens:
     """Issues and checks session tokens.
 
@@ -55,18 +71,25 @@ class SessionTokens:
         self.ttl = ttl
         self._wall_clock = wall_clock
 
-    def issue(self, client_name: str) -> str:
-        """A token for `client_name`, valid for `ttl` seconds from now."""
+    def binding(self, key_digest: str) -> str:
+        """The fingerprint of a key digest that tokens carry (never the digest itself)."""
+        mac = hmac.new(self._secret, _BINDING_CONTEXT + key_digest.encode(), hashlib.sha256)
+        return _b64(mac.digest()[:BINDING_BYTES])
+
+    def issue(self, client_name: str, key_digest: str) -> str:
+        """A token for `client_name`, bound to `key_digest`, valid for `ttl` seconds from now."""
         expires = int(self._wall_clock() + self.ttl)
-        payload = f"{client_name}:{expires}:{secrets.token_hex(8)}".encode()
+        binding = self.binding(key_digest)
+        payload = f"{client_name}:{expires}:{secrets.token_hex(8)}:{binding}".encode()
         return f"{SESSION_PREFIX}{_b64(payload)}.{_b64(self._sign(payload))}"
 
-    def verify(self, token: str) -> str:
-        """The client name a token was issued to.
+    def verify(self, token: str) -> Session:
+        """The client and key binding of a genuine, unexpired token.
 
         Raises:
             Forbidden: not a token of this deployment (malformed, forged, other secret).
-            Unauthenticated: a genuine token past its expiry (401, as OL Connect answers).
+            Unauthenticated: a genuine token past its expiry (401 with a Basic
+                challenge: log in again).
         """
         body, _, signature = token.removeprefix(SESSION_PREFIX).partition(".")
         try:
@@ -76,11 +99,13 @@ class SessionTokens:
         # SECURITY: constant-time compare of the signature before anything is parsed.
         if not hmac.compare_digest(mac, self._sign(payload)):
             raise Forbidden("invalid credentials")
-        name, _, rest = payload.decode().partition(":")
-        expires = int(rest.partition(":")[0])
-        if self._wall_clock() >= expires:
-            raise Unauthenticated("session token expired")
-        return name
+        fields = payload.decode().split(":")
+        if len(fields) != 4:  # signed by us, but before tokens were bound to keys
+            raise Forbidden("invalid credentials")
+        name, expires, _nonce, binding = fields
+        if self._wall_clock() >= int(expires):
+            raise Unauthenticated("session token expired", headers=dict(CHALLENGE))
+        return Session(name, binding)
 
     def _sign(self, payload: bytes) -> bytes:
         return hmac.new(self._secret, payload, hashlib.sha256).digest()
