@@ -1,4 +1,8 @@
-"""Start-up check: a config file holding the upstream password in plain text must be private."""
+"""Start-up check: a config file holding a secret in plain text must be private.
+
+The secrets: `upstream.password`, and `server.session_secret` (with it anyone can
+mint session tokens of any client and lifetime).
+"""
 
 from __future__ import annotations
 
@@ -16,23 +20,32 @@ log = structlog.get_logger("gateway.server")
 _ENV_ONLY = re.compile(r"\s*\$\{[A-Za-z_][A-Za-z0-9_]*\}\s*")
 
 
-def plaintext_password(text: str) -> bool:
-    """Whether the raw config text writes `upstream.password` itself, not only a `${VAR}`."""
+# The config keys holding secrets, as (section, key).
+SECRET_KEYS = (("upstream", "password"), ("server", "session_secret"))
+
+
+def plaintext_secrets(text: str) -> list[str]:
+    """The secret keys (``upstream.password``…) the raw config text writes itself,
+    not only as a ``${VAR}``."""
     try:
         raw: Any = yaml.safe_load(text)
     except yaml.YAMLError:
-        return False  # the config loader reports a broken file
-    upstream = raw.get("upstream") if isinstance(raw, dict) else None
-    password = upstream.get("password") if isinstance(upstream, dict) else None
-    if password is None:
-        return False
-    return not (isinstance(password, str) and _ENV_ONLY.fullmatch(password))
+        return []  # the config loader reports a broken file
+    if not isinstance(raw, dict):
+        return []
+    found = []
+    for section, key in SECRET_KEYS:
+        values = raw.get(section)
+        value = values.get(key) if isinstance(values, dict) else None
+        if value is not None and not (isinstance(value, str) and _ENV_ONLY.fullmatch(value)):
+            found.append(f"{section}.{key}")
+    return found
 
 
 def warn_if_exposed(path: str | Path) -> bool:
-    """Log `config_file_permissions` if others may read a config holding a plaintext password.
+    """Log `config_file_permissions` if others may read a config holding a plaintext secret.
 
-    Returns whether it warned. Never logs the password or any part of the file.
+    Returns whether it warned. Never logs a secret or any part of the file.
     """
     try:
         mode = Path(path).stat().st_mode
@@ -42,13 +55,15 @@ def warn_if_exposed(path: str | Path) -> bool:
     readable_by = [
         who for who, bit in (("group", stat.S_IRGRP), ("other", stat.S_IROTH)) if mode & bit
     ]
-    if not readable_by or not plaintext_password(text):
+    written = plaintext_secrets(text) if readable_by else []
+    if not written:
         return False
     log.warning(
         "config_file_permissions",
         path=str(path),
         mode=oct(stat.S_IMODE(mode)),
         readable_by=readable_by,
-        advice="chmod 600 the file, or take the password from ${OLCONNECT_PASSWORD}",
+        plaintext=written,  # key paths only, never their values
+        advice="chmod 600 the file, or take the secrets from the environment (${VAR})",
     )
     return True

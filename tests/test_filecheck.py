@@ -98,3 +98,33 @@ async def test_filecheck_serve_warns_at_startup(upstream: str, tmp_path: Path) -
     [event] = [e for e in child.log_events() if e["event"] == "config_file_permissions"]
     assert event["readable_by"] == ["group", "other"]
     assert_no_secrets(child.stdout + child.stderr, [UPSTREAM_PASSWORD])
+
+
+SESSION_SECRET = "plain-session-secret-0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("secret", "mode", "warns"),
+    [
+        (SESSION_SECRET, 0o644, True),
+        (SESSION_SECRET, 0o640, True),
+        (SESSION_SECRET, 0o600, False),
+        ("${OLCG_SESSION_SECRET}", 0o644, False),
+        ("${OLCG_SESSION_SECRET:-" + SESSION_SECRET + "}", 0o644, True),
+    ],
+)
+def test_filecheck_warns_for_a_readable_plaintext_session_secret(
+    tmp_path: Path, log_output: io.StringIO, secret: str, mode: int, warns: bool
+) -> None:
+    """A session secret written in a file others may read warns like a password, naming the key."""
+    path = tmp_path / "gateway.yaml"
+    text = config_text("${OLCONNECT_PASSWORD}") + f"server:\n  session_secret: {secret}\n"
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+
+    assert warn_if_exposed(path) is warns
+    logged = [e for e in events(log_output) if e["event"] == "config_file_permissions"]
+    assert len(logged) == int(warns)
+    if warns:
+        assert logged[0]["plaintext"] == ["server.session_secret"]
+    assert SESSION_SECRET not in log_output.getvalue()
