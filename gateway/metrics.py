@@ -16,6 +16,17 @@ from prometheus_client.registry import Collector
 from gateway.cache import CacheStats
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# The `method` label's values; anything else (the pure-Python HTTP parser accepts any
+# token as a method, llhttp knows WebDAV's) is "other", so a client cannot mint series.
+METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"}
+)
+OTHER_METHOD = "other"
+
+
+def method_label(method: str) -> str:
+    """`method` when it is one of the nine standard methods, else "other"."""
+    return method if method in METHODS else OTHER_METHOD
 
 
 class Metrics:
@@ -84,8 +95,8 @@ class Metrics:
     def observe_request(
         self, route: str, method: str, status: int, client: str, seconds: float
     ) -> None:
-        """Count one downstream request and its latency."""
-        self._requests.observe(route, method, status, client, seconds)
+        """Count one downstream request and its latency (`method` is bounded here)."""
+        self._requests.observe(route, method_label(method), status, client, seconds)
 
     def observe_upstream(self, route: str, outcome: str, seconds: float) -> None:
         """Count one upstream request (`outcome`: status, "timeout" or "error") and its latency."""

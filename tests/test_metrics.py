@@ -292,3 +292,24 @@ async def test_metrics_every_exported_metric_listed_in_readme(gateway: Client) -
         exported[name] = family.type
     missing = {name: kind for name, kind in exported.items() if rows.get(name) != kind}
     assert not missing, f"README Operations lacks (or mistypes) these metrics: {missing}"
+
+
+@pytest.mark.parametrize(
+    ("method", "label"),
+    [
+        ("GET", "GET"),
+        ("PATCH", "PATCH"),
+        ("PROPFIND", "other"),
+        ("get", "other"),
+        ("X" * 50, "other"),
+    ],
+)
+def test_metrics_method_label_is_bounded(method: str, label: str) -> None:
+    """Only the nine standard methods are label values; any other is counted as "other"."""
+    metrics = Metrics(CollectorRegistry())
+    metrics.observe_request("/r", method, 405, "-", 0.001)
+    scraped = Scrape(generate_latest(metrics.registry).decode())
+    assert (
+        scraped.value("olcg_requests_total", route="/r", method=label, status="405", client="-")
+        == 1
+    )
