@@ -169,7 +169,11 @@ def make_backend(config: Config, stats: CacheStats, clock: Callable[[], float]) 
             clock=clock,
         )
     return MemoryBackend(
-        max_entries=cache.max_entries, retention=retention, stats=stats, clock=clock
+        max_entries=cache.max_entries,
+        max_not_found=cache.max_not_found,
+        retention=retention,
+        stats=stats,
+        clock=clock,
     )
 
 

@@ -158,6 +158,8 @@ class CacheConfig(_Model):
     max_entries: int = Field(default=10000, ge=1)
     # Largest upstream answer a cached route holds in memory; a bigger one is a 502.
     max_body: int = Field(default=8 * MIB, ge=1)
+    # Upstream 404s are held apart, in a bound of their own: unknown ids cannot push out answers.
+    max_not_found: int = Field(default=1000, ge=1)
     ttl: CacheTTLConfig = CacheTTLConfig()
     stale_if_error: Window = 300
     stale_while_revalidate: Window = 0

@@ -233,7 +233,7 @@ class _CacheCollector(Collector):
         ("errors", "Cached reads that ended in an error (no usable entry)."),
         ("coalesced", "Cached reads that waited for another request's upstream fetch."),
         ("stores", "Entries written to the cache."),
-        ("evictions", "Entries evicted to stay within cache.max_entries."),
+        ("evictions", "Entries evicted to stay within cache.max_entries or .max_not_found."),
         ("backend_errors", "Failed cache backend operations, survived as misses."),
     )
 

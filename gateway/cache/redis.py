@@ -3,11 +3,12 @@
 Keys under the configured prefix ``p``:
 
 - ``p e:<key>``  the entry: a fixed ``struct`` header, the content type, the body;
-  it expires ttl + retention after it was stored;
+  it expires ttl + retention after it was stored (a 404: ttl, no retention);
 - ``p l:<key>``  the load lock of a key, ``SET NX PX``, renewed while its holder loads;
 - ``p g:<key>``  the key's invalidation count, bumped by every ``delete``;
 - ``p t:<tag>``  the keys filed under a tag (SPEC §8.5: an entity, a family);
 - ``p f:<tag>``  the tag's invalidation count, bumped by every ``delete_tags``;
+  the counts live as long as a load can take (see `fence_ttl_ms`), not longer;
 - ``p epoch``    the cache's clear count, bumped by every ``clear``.
 
 A lease remembers the counts and the epoch it saw; its write lands only if
@@ -21,6 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any, Final, TypeVar
 
 import structlog
@@ -43,8 +45,14 @@ T = TypeVar("T")
 SOCKET_TIMEOUT: Final = 1.0
 # After a connection failure Redis is skipped for this long, then tried again.
 RETRY_INTERVAL: Final = 1.0
-# How long an invalidation count outlives its last bump: far beyond any load.
-FENCE_TTL_MS: Final = 3_600_000
+# An invalidation count must outlive every load that read it before its bump: such a
+# load stores only if the count is unchanged, and a count that expired reads as the
+# "no count" it started from. A load is at most a wait for the login lock, a login,
+# the request, a re-login and one retry, each bounded by upstream.timeout: this many
+# timeouts cover it with room for a busy event loop. Beyond that the key goes, so a
+# PUT to a missing id does not leave a key behind for an hour.
+FENCE_TIMEOUTS: Final = 10
+MIN_FENCE_MS: Final = 30_000
 # Deletes that failed are replayed once Redis answers again, up to this many keys;
 # beyond it the whole cache is cleared instead.
 MAX_PENDING_DELETES: Final = 10_000
@@ -85,7 +93,8 @@ class RedisBackend:
             served stale; give it ``max(stale_if_error, stale_while_revalidate)``.
         lock_ttl: lifetime of a load lock; its holder renews it, so this bounds
             how long others wait for a holder that died.
-        max_wait: the longest a lease waits for a live holder before loading itself.
+        max_wait: the longest a lease waits for a live holder before loading itself;
+            give it ``upstream.timeout``, which also bounds a load (see `fence_ttl_ms`).
         clock: wall clock in seconds, the same one the service stamps entries with.
         timer: monotonic seconds, for the retry interval.
     """
@@ -109,6 +118,7 @@ class RedisBackend:
         self._clock = clock
         self._timer = timer
         self._scripts = Scripts(client)
+        self._fence_ttl_ms = max(MIN_FENCE_MS, math.ceil(FENCE_TIMEOUTS * max_wait * 1000))
         self._epoch_key = prefix + "epoch"
         self._down_until: float | None = None
         self._pending_deletes: set[str] = set()
@@ -185,13 +195,19 @@ class RedisBackend:
         return max(1, math.ceil(self._lock_ttl * 1000))
 
     @property
+    def fence_ttl_ms(self) -> int:
+        """How long an invalidation count lives after its last bump, in milliseconds."""
+        return self._fence_ttl_ms
+
+    @property
     def max_wait(self) -> float:
         """The longest a lease waits for another holder."""
         return self._max_wait
 
     def expiry_ms(self, entry: Entry) -> int:
-        """Milliseconds from now until ``entry`` is of no use, even stale."""
-        remaining = entry.stored_at + entry.ttl + self._retention - self._clock()
+        """Milliseconds from now until ``entry`` is of no use, even stale (a 404 never is)."""
+        retention = 0.0 if entry.status == HTTPStatus.NOT_FOUND else self._retention
+        remaining = entry.stored_at + entry.ttl + retention - self._clock()
         return max(1, math.ceil(remaining * 1000))
 
     def now(self) -> float:
@@ -229,13 +245,13 @@ class RedisBackend:
 
     async def _delete(self, keys: tuple[str, ...] | list[str]) -> Any:
         names = [name for key in keys for name in self._keys(key)[:3]]
-        return await self._scripts.invalidate(keys=names, args=[FENCE_TTL_MS])
+        return await self._scripts.invalidate(keys=names, args=[self._fence_ttl_ms])
 
     async def _delete_tags(self, tags: tuple[str, ...] | list[str]) -> Any:
         names = [name for pair in self._tag_keys(tuple(tags)) for name in pair]
         p = self._prefix
         return await self._scripts.invalidate_tags(
-            keys=names, args=[FENCE_TTL_MS, p + "e:", p + "l:"]
+            keys=names, args=[self._fence_ttl_ms, p + "e:", p + "l:"]
         )
 
     async def _clear(self) -> None:

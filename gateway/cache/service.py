@@ -202,6 +202,9 @@ class CacheService:
         )
 
     def _classify(self, entry: Entry, now: float) -> Freshness:
+        if entry.status == HTTPStatus.NOT_FOUND:
+            # A negative entry lives cache.ttl.not_found, no more: never served stale.
+            return classify(entry, now, stale_while_revalidate=0, stale_if_error=0)
         return classify(
             entry,
             now,
