@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import aiohttp
@@ -19,11 +19,13 @@ from gateway.keys import (
     AUTHENTICATOR,
     CACHE,
     CONFIG,
+    LOGIN_GUARD,
     METRICS,
     RATE_LIMITER,
     TOKENS,
     UPSTREAM,
 )
+from gateway.loginguard import FailureLog, FailureStore, LoginGuard
 from gateway.metrics import Metrics
 from gateway.middlewares import (
     access_log_middleware,
@@ -79,6 +81,24 @@ def create_app(
         wall_clock=lambda: datetime.fromtimestamp(wall_clock(), UTC),
     )
     limiter = RateLimiter(clock)
+    failures = FailureLog(clock=clock)
+    store: FailureStore = failures
+    limit_requests = rate_limit_middleware(limiter=limiter, metrics=metrics)
+    shared_ctx = None
+    if config.cache.backend == "redis":
+        # Limits hold across every gateway on the Redis; the local ones are the fallback.
+        from gateway.cache.redis import connect
+        from gateway.sharedlimits import SharedLimits, shared_rate_limit_middleware
+
+        shared = SharedLimits(
+            connect(config.cache.redis_url),
+            prefix=config.cache.redis_prefix,
+            limiter=limiter,
+            failures=failures,
+        )
+        store = shared
+        limit_requests = shared_rate_limit_middleware(limits=shared, metrics=metrics)
+        shared_ctx = _closing(shared.close)
     targets: Targets = {}  # filled by add_routes below, read by the middlewares
     cors = Cors(config.server.cors_origins) if config.server.cors_origins else None
     app = web.Application(
@@ -89,13 +109,16 @@ def create_app(
             error_middleware,
             *([cors.middleware()] if cors is not None else []),  # preflights need no key
             auth_middleware(authenticator=authenticator, targets=targets),
-            rate_limit_middleware(limiter=limiter, metrics=metrics),
+            limit_requests,
         ],
     )
     app[CONFIG] = config
     app[METRICS] = metrics
     app[AUTHENTICATOR] = authenticator
     app[RATE_LIMITER] = limiter
+    app[LOGIN_GUARD] = LoginGuard(store, metrics=metrics)
+    if shared_ctx is not None:
+        app.cleanup_ctx.append(shared_ctx)
     app.cleanup_ctx.append(_upstream_ctx(clock))
     app.cleanup_ctx.append(_cache_ctx(wall_clock))
     targets.update(add_routes(app, config))
@@ -103,6 +126,18 @@ def create_app(
     if cors is not None:
         app.on_response_prepare.append(cors.stamp)
     return app
+
+
+def _closing(
+    close: Callable[[], Awaitable[None]],
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(_app: web.Application) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await close()
+
+    return ctx
 
 
 def _upstream_ctx(

@@ -23,6 +23,8 @@ from gateway.config import ClientConfig
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.sessions import CHALLENGE, SESSION_PREFIX, SessionTokens
 
+KEY_EXPIRED = "key expired"  # the message of the 403 for a client past its expires_at
+
 
 @dataclass(frozen=True, slots=True)
 class Client:
@@ -155,7 +157,7 @@ class Authenticator:
         if client is None or (credential.name is not None and credential.name != client.name):
             raise Forbidden("invalid credentials")
         if client.expires_at is not None and self._wall_clock() >= client.expires_at:
-            raise Forbidden("key expired")
+            raise Forbidden(KEY_EXPIRED)
         return client
 
     def login(self, credential: Credential | None) -> str:
@@ -171,5 +173,5 @@ class Authenticator:
         if client is None:  # removed, or no longer holding the key behind the token
             raise Forbidden("invalid credentials")
         if client.expires_at is not None and self._wall_clock() >= client.expires_at:
-            raise Forbidden("key expired")
+            raise Forbidden(KEY_EXPIRED)
         return client

@@ -7,11 +7,10 @@ from typing import Final
 
 from aiohttp import web
 
-from gateway.auth import read_credential
 from gateway.cached import NOUNS
 from gateway.catalogue.tags import entity_id, entity_tag
 from gateway.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound, Unauthenticated
-from gateway.keys import AUTHENTICATOR, CACHE
+from gateway.keys import AUTHENTICATOR, CACHE, LOGIN_GUARD
 
 ADMIN_CACHE: Final = "/admin/cache"
 ADMIN_SEGMENT: Final = ADMIN_CACHE + "/jobsegments/{id}"
@@ -22,7 +21,8 @@ async def login(request: web.Request) -> web.Response:
     """POST …/authentication/login: Basic ``name:key`` → a gateway session token."""
     authenticator = request.app[AUTHENTICATOR]
     try:
-        token = authenticator.login(read_credential(request.headers))
+        # Failures are counted per name and address; too many and the route answers 429.
+        token = await request.app[LOGIN_GUARD].login(request, authenticator)
     except Forbidden as refused:
         # SPEC §5: a wrong name or key is 401 here, without WWW-Authenticate: OL Connect's
         # own client reads any other answer to a login as a server fault.

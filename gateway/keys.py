@@ -9,6 +9,7 @@ from aiohttp import web
 from gateway.auth import Authenticator, Client
 from gateway.cache import CacheService
 from gateway.config import Config
+from gateway.loginguard import LoginGuard
 from gateway.metrics import Metrics
 from gateway.ratelimit import RateLimiter
 from gateway.tokens import UpstreamTokens
@@ -18,6 +19,7 @@ CONFIG = web.AppKey("config", Config)
 METRICS = web.AppKey("metrics", Metrics)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+LOGIN_GUARD = web.AppKey("login_guard", LoginGuard)
 TOKENS = web.AppKey("tokens", UpstreamTokens)
 UPSTREAM = web.AppKey("upstream", UpstreamClient)
 CACHE = web.AppKey("cache", CacheService)

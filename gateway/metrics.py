@@ -22,6 +22,15 @@ METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"}
 )
 OTHER_METHOD = "other"
+# Why a login at the gateway's own login route failed (the `reason` label's values).
+LOGIN_FAILURE_REASONS = (
+    "missing",  # no Basic credentials (401 with a challenge)
+    "malformed",  # Basic that does not decode to name:key
+    "unknown_client",
+    "wrong_key",
+    "expired",  # the client's expires_at has passed
+    "blocked",  # refused with 429: too many recent failures for the name or address
+)
 
 
 def method_label(method: str) -> str:
@@ -88,6 +97,14 @@ class Metrics:
         )
         self._body_bytes = _BodyBytesCollector()
         registry.register(self._body_bytes)
+        self.login_failures = Counter(
+            "olcg_login_failures",
+            "Failed logins at the gateway's login route by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in LOGIN_FAILURE_REASONS:  # every series from the start, at 0
+            self.login_failures.labels(reason)
         self._upstream_children: dict[tuple[str, str], Callable[[], None]] = {}
         self._upstream_latency_children: dict[str, Callable[[float], None]] = {}
         self._rate_limited_children: dict[str, Callable[[], None]] = {}
@@ -126,6 +143,10 @@ class Metrics:
         if inc is None:
             inc = self._rate_limited_children[client] = self.rate_limited.labels(client).inc
         inc()
+
+    def count_login_failure(self, reason: str) -> None:
+        """Count one failed login; `reason` is one of `LOGIN_FAILURE_REASONS`."""
+        self.login_failures.labels(reason).inc()
 
     def watch_token(self, seconds_left: Callable[[], float]) -> None:
         """Report the upstream token's remaining lifetime, read at scrape time."""

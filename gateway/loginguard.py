@@ -1,0 +1,162 @@
+"""The login route against guessing: failed logins counted per client name and per address.
+
+After `LIMIT` failures within `WINDOW` seconds, that name or that address gets
+429 with ``Retry-After`` on the login route until the oldest of those failures
+leaves the window — even with correct credentials, so a guesser learns nothing
+while blocked. A request without credentials (the first step of a Basic
+challenge) is counted in the metric but not against the limit. Names and
+addresses are kept as truncated SHA-256 digests: a key pasted into the name
+field is never stored (in memory, or in Redis with `gateway.sharedlimits`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Final, NoReturn, Protocol
+
+import structlog
+from aiohttp import hdrs, web
+from cachetools import TTLCache
+
+from gateway.auth import KEY_EXPIRED, Authenticator, read_credential
+from gateway.errors import Forbidden, RateLimited, Unauthenticated
+from gateway.metrics import Metrics
+from gateway.ratelimit import retry_after
+
+LIMIT: Final = 10  # failures …
+WINDOW: Final = 60.0  # … within this many seconds block the name or address
+MAX_KEYS: Final = 100_000  # names and addresses remembered in-process; the oldest go first
+
+log = structlog.get_logger("gateway.auth")
+
+
+class FailureStore(Protocol):
+    """Where failure times are kept: this process (`FailureLog`) or Redis (shared)."""
+
+    async def blocked(self, keys: Sequence[str]) -> float:
+        """Seconds until every key in `keys` may try again; 0 when none is blocked."""
+
+    async def record(self, keys: Sequence[str]) -> None:
+        """Count one failure against each key."""
+
+
+class FailureLog:
+    """The times of each key's last `limit` failures, in this process only.
+
+    Args:
+        limit: failures that block a key …
+        window: … when all happened within this many seconds.
+        clock: monotonic seconds; injected so tests advance time instead of sleeping.
+        max_keys: keys remembered; a key's record expires `window` after its last failure.
+    """
+
+    def __init__(
+        self,
+        *,
+        limit: int = LIMIT,
+        window: float = WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = MAX_KEYS,
+    ) -> None:
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._recent: TTLCache[str, deque[float]] = TTLCache(max_keys, window, timer=clock)
+
+    async def blocked(self, keys: Sequence[str]) -> float:
+        return self.blocked_now(keys)
+
+    async def record(self, keys: Sequence[str]) -> None:
+        self.record_now(keys)
+
+    def blocked_now(self, keys: Sequence[str]) -> float:
+        """`blocked`, without awaiting (the fallback of the shared store uses it)."""
+        now = self._clock()
+        wait = 0.0
+        for key in keys:
+            times = self._recent.get(key)
+            if times is not None and len(times) >= self.limit:
+                wait = max(wait, times[0] + self.window - now)
+        return wait
+
+    def record_now(self, keys: Sequence[str]) -> None:
+        """`record`, without awaiting."""
+        now = self._clock()
+        for key in keys:
+            times = self._recent.get(key)
+            if times is None:
+                times = deque(maxlen=self.limit)
+            times.append(now)
+            self._recent[key] = times  # set again: it now expires a window after this failure
+
+
+def _keyed(kind: str, value: str) -> str:
+    # SECURITY: a digest, not the value: users paste keys into name fields.
+    return kind + ":" + hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+class LoginGuard:
+    """Runs login attempts, refusing names and addresses with too many recent failures.
+
+    Args:
+        store: where failures are counted (this process, or Redis for every gateway on it).
+        metrics: counts failures by reason (``olcg_login_failures_total``).
+    """
+
+    def __init__(self, store: FailureStore, *, metrics: Metrics) -> None:
+        self._store = store
+        self._metrics = metrics
+
+    async def login(self, request: web.Request, authenticator: Authenticator) -> str:
+        """A session token for the request's Basic credentials, unless blocked.
+
+        Raises:
+            RateLimited: the name or address failed too often lately (429, Retry-After).
+            Unauthenticated, Forbidden: the login failed (counted).
+        """
+        address = _keyed("addr", request.remote or "-")
+        keys = [address]
+        try:
+            credential = read_credential(request.headers)
+        except Forbidden:
+            credential = None  # malformed Basic: counted below, by address only
+            malformed = True
+        else:
+            malformed = False
+            if credential is not None and credential.name is not None:
+                keys.append(_keyed("name", credential.name))
+        wait = await self._store.blocked(keys)
+        if wait > 0:
+            self._metrics.count_login_failure("blocked")
+            log.warning("login_blocked", remote=request.remote, retry_after=retry_after(wait))
+            raise RateLimited(
+                "too many failed logins", headers={hdrs.RETRY_AFTER: retry_after(wait)}
+            )
+        if malformed:
+            await self._failed(request, keys, "malformed", Forbidden("invalid credentials"))
+        try:
+            return authenticator.login(credential)
+        except Unauthenticated:
+            self._metrics.count_login_failure("missing")  # a Basic challenge's first step
+            raise
+        except Forbidden as exc:
+            name = credential.name if credential is not None else None
+            if exc.message == KEY_EXPIRED:
+                reason = "expired"
+            elif name is None or authenticator.registry.by_name(name) is None:
+                reason = "unknown_client"
+            else:
+                reason = "wrong_key"
+            await self._failed(request, keys, reason, exc)
+
+    async def _failed(
+        self, request: web.Request, keys: list[str], reason: str, exc: Forbidden
+    ) -> NoReturn:
+        self._metrics.count_login_failure(reason)
+        # The reason and address only: the attempted name may be a mistyped key.
+        log.info("login_failed", reason=reason, remote=request.remote)
+        await self._store.record(keys)
+        raise exc

@@ -1,0 +1,189 @@
+"""Rate limits and login failure counts shared through Redis by every gateway on it.
+
+With ``cache.backend: redis``, a client's ``rate_limit`` and the login route's
+failure counts hold across all workers and replicas on that Redis (same URL and
+prefix), each decided by one Lua script in one round trip, on Redis's clock:
+
+- ``p rl:<client>``  the client's GCRA "theoretical arrival time" in microseconds
+  (the same limit as `gateway.ratelimit`: ``rate`` per second, bursts of
+  ``max(1, 2·rate)``), expiring once the client's bucket would be full again;
+- ``p lf:<name or address digest>``  the times of its last failed logins, newest
+  first, expiring a window after the last one.
+
+If Redis cannot be reached the limits fall back to counting in this process
+(`RateLimiter`, `FailureLog`), logged once when that starts and once when Redis
+answers again; Redis is retried at most once per `RETRY_INTERVAL`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Final, TypeVar
+
+import structlog
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler, Middleware
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from gateway.errors import RateLimited
+from gateway.keys import FACTS
+from gateway.loginguard import FailureLog
+from gateway.metrics import Metrics
+from gateway.ratelimit import BURST_FACTOR, RateLimiter, retry_after
+
+log = structlog.get_logger("gateway.limits")
+
+T = TypeVar("T")
+RETRY_INTERVAL: Final = 1.0
+
+# KEYS: the client's key. ARGV: emission interval (µs), burst tolerance (µs).
+# Returns 0 when allowed, else the µs until the next request would be.
+_GCRA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local wait = tat + interval - tonumber(ARGV[2]) - now
+if wait > 0 then
+  return math.ceil(wait)
+end
+redis.call('SET', KEYS[1], string.format('%.0f', tat + interval),
+  'PX', math.ceil((tat + interval - now) / 1000) + 1)
+return 0
+"""
+
+# KEYS: failure lists. ARGV: limit, window (ms). Returns the ms until none is blocked.
+_BLOCKED = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local wait = 0
+for _, key in ipairs(KEYS) do
+  local oldest = redis.call('LINDEX', key, tonumber(ARGV[1]) - 1)
+  if oldest then
+    wait = math.max(wait, tonumber(oldest) + tonumber(ARGV[2]) - now)
+  end
+end
+return wait
+"""
+
+# KEYS: failure lists. ARGV: limit, window (ms).
+_RECORD = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for _, key in ipairs(KEYS) do
+  redis.call('LPUSH', key, now)
+  redis.call('LTRIM', key, 0, tonumber(ARGV[1]) - 1)
+  redis.call('PEXPIRE', key, ARGV[2])
+end
+return 1
+"""
+
+
+class SharedLimits:
+    """Rate limits and login failures in Redis, with a per-process fallback.
+
+    Args:
+        client: the Redis client; ``close()`` closes it.
+        prefix: namespace of every key (``cache.redis_prefix``).
+        limiter: the in-process limiter used while Redis is unreachable.
+        failures: the in-process failure log used while Redis is unreachable.
+        timer: monotonic seconds, for the retry interval.
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        prefix: str,
+        limiter: RateLimiter,
+        failures: FailureLog,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._limiter = limiter
+        self._failures = failures
+        self._timer = timer
+        self._gcra = client.register_script(_GCRA)
+        self._blocked = client.register_script(_BLOCKED)
+        self._record = client.register_script(_RECORD)
+        self._down = False
+        self._retry_at = 0.0
+
+    async def acquire(self, client: str, rate: float) -> float:
+        """Take one request of `client`'s limit; 0 when allowed, else the seconds to wait."""
+        interval = 1_000_000 / rate
+        tolerance = max(1.0, rate * BURST_FACTOR) * interval
+
+        async def shared() -> float:
+            wait = await self._gcra(
+                keys=[self._prefix + "rl:" + client], args=[interval, tolerance]
+            )
+            return int(wait) / 1_000_000
+
+        return await self._run(shared, lambda: self._limiter.acquire(client, rate))
+
+    async def blocked(self, keys: Sequence[str]) -> float:
+        """Seconds until none of `keys` is blocked by its recent login failures."""
+
+        async def shared() -> float:
+            wait = await self._blocked(keys=self._names(keys), args=self._window_args())
+            return max(0, int(wait)) / 1000
+
+        return await self._run(shared, lambda: self._failures.blocked_now(keys))
+
+    async def record(self, keys: Sequence[str]) -> None:
+        """Count one failed login against each of `keys`."""
+
+        async def shared() -> None:
+            await self._record(keys=self._names(keys), args=self._window_args())
+
+        await self._run(shared, lambda: self._failures.record_now(keys))
+
+    async def close(self) -> None:
+        """Close the Redis client."""
+        await self._client.aclose()
+
+    def _names(self, keys: Sequence[str]) -> list[str]:
+        return [self._prefix + "lf:" + key for key in keys]
+
+    def _window_args(self) -> list[int]:
+        return [self._failures.limit, math.ceil(self._failures.window * 1000)]
+
+    async def _run(self, shared: Callable[[], Awaitable[T]], local: Callable[[], T]) -> T:
+        if self._down and self._timer() < self._retry_at:
+            return local()
+        try:
+            result = await shared()
+        except (RedisError, OSError) as exc:
+            self._retry_at = self._timer() + RETRY_INTERVAL
+            if not self._down:
+                self._down = True
+                log.warning(
+                    "shared_limits_unavailable", fallback="per-process", error=type(exc).__name__
+                )
+            return local()
+        if self._down:
+            self._down = False
+            log.info("shared_limits_recovered")
+        return result
+
+
+def shared_rate_limit_middleware(*, limits: SharedLimits, metrics: Metrics) -> Middleware:
+    """429 with Retry-After once a client exceeds its `rate_limit`, counted across gateways."""
+
+    @web.middleware
+    async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+        client = request[FACTS].client
+        if client is not None and client.rate_limit is not None:
+            wait = await limits.acquire(client.name, client.rate_limit)
+            if wait > 0:
+                metrics.count_rate_limited(client.name)
+                raise RateLimited(headers={hdrs.RETRY_AFTER: retry_after(wait)})
+        return await handler(request)
+
+    return rate_limit
