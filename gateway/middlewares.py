@@ -22,6 +22,7 @@ from gateway.log import bind_request, log_request, start_request
 from gateway.metrics import Metrics
 from gateway.ratelimit import RateLimiter, retry_after
 from gateway.routing import UNMATCHED, Targets
+from gateway.stdlog import log_rejection, parser_error
 
 REQUEST_ID = "X-Request-ID"
 SERVER_NAME = "olconnect-gateway"
@@ -145,7 +146,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(exc.status, exc.reason.lower(), **headers)
     except (asyncio.CancelledError, ConnectionResetError):
         raise
-    except Exception:
+    except Exception as exc:
+        if (rejected := parser_error(exc)) is not None:
+            # A body the parser refused mid-request: its message quotes the raw bytes, and
+            # the connection's framing is lost, so it closes after this answer.
+            log_rejection(rejected, request.remote)
+            response = error_response(400, "malformed request")
+            response.force_close()
+            return response
         log.exception("unhandled_error", path=request.path)
         return error_response(500, "internal error")
 

@@ -2,8 +2,9 @@
 
 aiohttp and asyncio log with `logging`; their records become structlog events
 in the same stream and format as ours, redacted like ours. A record about an
-HTTP parser rejection becomes the one ``http_request_rejected`` event: its
-message and traceback quote the raw request bytes, so neither is kept.
+HTTP parser rejection becomes the one ``http_request_rejected`` event (or, for
+a body refused after its request was answered, a debug event): its message and
+traceback quote the raw request bytes, so neither is kept.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 REJECTED_EVENT = "http_request_rejected"
 LIBRARY_EVENT = "library_message"
+BODY_EVENT = "http_request_body_discarded"
 
 log = structlog.get_logger("gateway.server")
 
@@ -45,6 +47,11 @@ class StructlogHandler(logging.Handler):
         try:
             exc = record.exc_info[1] if record.exc_info else None
             rejected = parser_error(exc)
+            if rejected is not None and rejected is not exc:
+                # A body the parser refused, met again when aiohttp drains it after the
+                # answer: the request's own rejection (if any) is logged already.
+                log.debug(BODY_EVENT, reason=type(rejected).__name__)
+                return
             if rejected is not None:
                 log_rejection(rejected, None)
                 return

@@ -232,3 +232,37 @@ async def test_fuzz_malformed_requests_never_leak_the_key(
     if fmt == "json":
         assert len(await wait_events(gateway, rejected)) == rejected
     assert_no_leak(gateway.child.stdout + gateway.child.stderr)
+
+
+@pytest.mark.parametrize(("parser", "statuses"), [("c", {400, 408}), ("python", {400})])
+async def test_bad_chunk_after_an_accepted_head_never_leaks(
+    start_gateway: StartGateway, parser: str, statuses: set[int]
+) -> None:
+    """A chunk-size line holding a key, sent after the head: the pure-Python parser fails
+    the body (a JSON 400, one event); the C parser refuses it (400) or, when the head
+    reached the handler first, stalls the body (408 after client_timeout). Neither logs
+    the bytes or a traceback."""
+    gateway = await start_gateway(env=PARSERS[parser], server={"client_timeout": 1})
+    writer_key = KEYS["writer"]
+    head = (
+        f"PUT /rest/serverengine/entity/jobsegments/1/metadata HTTP/1.1\r\nHost: gateway\r\n"
+        f"X-API-Key: {writer_key}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    try:
+        writer.write(head + b'5\r\n{"id"\r\n')
+        await writer.drain()
+        await asyncio.sleep(0.1)  # most often the head reaches the handler before the chunk
+        writer.write(f"ZZ{writer_key}\r\n\r\n".encode())
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    status, headers, body = parse_answer(answer)
+    assert status in statuses
+    assert headers["server"] == "olconnect-gateway"
+    assert json.loads(body)["error"]["status"] == status
+    if status == 400:
+        assert len(await wait_events(gateway, 1)) == 1
+    output = gateway.child.stdout + gateway.child.stderr
+    assert writer_key not in output
+    assert "Traceback" not in output

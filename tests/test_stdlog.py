@@ -68,3 +68,16 @@ def test_stdlog_parser_error_found_behind_a_wrapping_exception() -> None:
     assert isinstance(parser_error(outer), BadHttpMessage)
     assert parser_error(ValueError("plain")) is None
     assert parser_error(None) is None
+
+
+def test_stdlog_body_error_met_after_the_answer_is_a_debug_event() -> None:
+    """aiohttp draining a body the parser refused (after the answer): one debug event, not a
+    second rejection, and none of the body's bytes."""
+    stream = io.StringIO()
+    configure_logging("debug", "json", stream, cache_loggers=False)
+    wrapped = RuntimeError(f"400, message:\n  ZZ{SECRET_BYTES}")
+    wrapped.__cause__ = BadHttpMessage(f"ZZ{SECRET_BYTES}")
+    logging.getLogger("aiohttp.server").error("Unhandled exception", exc_info=wrapped)
+    (event,) = _events(stream)
+    assert (event["event"], event["level"]) == ("http_request_body_discarded", "debug")
+    assert SECRET_BYTES not in stream.getvalue()
