@@ -230,7 +230,9 @@ async def test_fuzz_malformed_requests_never_leak_the_key(
             assert parse_answer(raw)[1]["server"] == "olconnect-gateway"
     assert rejected >= 200  # the mutations are meant to be refused; most must be
     if fmt == "json":
-        assert len(await wait_events(gateway, rejected)) == rejected
+        # One event per rejection (a reset connection may hide an answer, never an event).
+        events = await wait_events(gateway, rejected)
+        assert rejected <= len(events) <= len(answers)
     assert_no_leak(gateway.child.stdout + gateway.child.stderr)
 
 
