@@ -75,7 +75,11 @@ async def _start(
         GatewayRunner(app, shutdown_timeout=shutdown_timeout, **options)
         if gateway
         else web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=shutdown_timeout,
+            **options,
         )
     )
     await runner.setup()
