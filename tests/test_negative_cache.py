@@ -210,3 +210,30 @@ async def test_gateway_unknown_ids_do_not_evict_cached_segments(make_gateway: Ma
     assert {await read(i) for i in range(100_001, 100_301)} == {(404, "MISS")}
     outcomes: set[Any] = {await read(i) for i in range(1, 21)}
     assert outcomes == {(200, "HIT")}
+
+
+async def test_redis_load_slower_than_a_fence_stores_nothing(
+    redis_server: RedisServer, redis_prefix: str, clock: FakeClock
+) -> None:
+    """A lease whose load outlived the fences' lifetime may have missed an invalidation
+    whose fence expired meanwhile: it writes nothing and frees the lock."""
+    timer = FakeClock()
+    backend = RedisBackend(
+        connect(redis_server.url),
+        prefix=redis_prefix,
+        retention=0,
+        max_wait=5,
+        clock=clock,
+        timer=timer,
+    )
+    try:
+        lease = await backend.lease("ds:1")
+        assert lease.held
+        timer.advance(backend.fence_ttl_ms / 1000)
+        assert not await lease.store(_answer(clock))
+        assert await backend.get("ds:1") is None
+        again = await backend.lease("ds:1")
+        assert again.held  # the lock was freed
+        await again.release()
+    finally:
+        await backend.close()

@@ -49,8 +49,9 @@ RETRY_INTERVAL: Final = 1.0
 # load stores only if the count is unchanged, and a count that expired reads as the
 # "no count" it started from. A load is at most a wait for the login lock, a login,
 # the request, a re-login and one retry, each bounded by upstream.timeout: this many
-# timeouts cover it with room for a busy event loop. Beyond that the key goes, so a
-# PUT to a missing id does not leave a key behind for an hour.
+# timeouts cover it with room for a busy event loop, and a lease whose load took
+# longer stores nothing (`RedisLease.store`). Beyond that the key goes, so a PUT to
+# a missing id does not leave a key behind for an hour.
 FENCE_TIMEOUTS: Final = 10
 MIN_FENCE_MS: Final = 30_000
 # Deletes that failed are replayed once Redis answers again, up to this many keys;

@@ -140,6 +140,7 @@ class RedisLease:
         self._tag_keys = tag_keys
         self._token = secrets.token_hex(8)
         self._fences: list[Any] = []  # count, epoch, then one per tag, as last seen
+        self._fences_read_at = 0.0  # monotonic: when they were seen
         self._held = False
         self._found: Entry | None = None
         self._renewer: asyncio.Task[None] | None = None
@@ -164,6 +165,7 @@ class RedisLease:
             )
         )
         self._fences = reply[2:]
+        self._fences_read_at = self._backend.now()
         if reply[0] != 1:
             return
         self._held = True
@@ -185,7 +187,14 @@ class RedisLease:
         return None
 
     async def store(self, entry: Entry) -> bool:
-        """Write ``entry`` if no instance invalidated the key meanwhile; free the lock."""
+        """Write ``entry`` if no instance invalidated the key meanwhile; free the lock.
+
+        A load slower than a fence's lifetime stores nothing: a fence bumped during
+        it may have expired since, and would no longer stop the write.
+        """
+        if self._backend.now() - self._fences_read_at >= self._backend.fence_ttl_ms / 1000:
+            await self.release()
+            return False
         value = encode(entry)
         px = self._backend.expiry_ms(entry)
         self._stop_renewing()
