@@ -22,6 +22,7 @@ from gateway.keys import (
     LOGIN_GUARD,
     METRICS,
     RATE_LIMITER,
+    READINESS,
     TOKENS,
     UPSTREAM,
 )
@@ -36,10 +37,12 @@ from gateway.middlewares import (
     stamp_response,
 )
 from gateway.ratelimit import RateLimiter
+from gateway.readiness import Readiness
 from gateway.routing import Targets, add_routes
 from gateway.sessions import SessionTokens, new_secret
 from gateway.tokens import UpstreamTokens
 from gateway.upstream import UpstreamClient
+from gateway.upstream_events import UpstreamEvents
 from gateway.validated import MAX_BODY
 
 # Connections beyond upstream.max_connections, so a login never waits behind the
@@ -164,11 +167,15 @@ def _upstream_ctx(
             )
             app[METRICS].watch_token(tokens.seconds_left)
             app[TOKENS] = tokens
+            readiness = app[READINESS] = Readiness(wait=settings.timeout, clock=clock)
+            events = UpstreamEvents(clock=clock, on_failure=readiness.failed)
             breaker = CircuitBreaker(
                 failures=settings.breaker_failures,
                 cooldown=settings.breaker_cooldown,
                 clock=clock,
                 on_reject=app[METRICS].breaker_rejected.inc,
+                on_success=readiness.succeeded,
+                on_transition=events.breaker,
             )
             app[METRICS].watch_breaker(lambda: breaker.state)
             app[UPSTREAM] = UpstreamClient(
@@ -179,10 +186,12 @@ def _upstream_ctx(
                 breaker=breaker,
                 timeout=settings.timeout,
                 max_connections=settings.max_connections,
+                events=events,
             )
             try:
                 yield
             finally:
+                await readiness.close()  # a probe uses the session: end it first
                 await tokens.close()
 
     return upstream

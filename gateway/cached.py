@@ -22,6 +22,7 @@ from gateway.catalogue import Route, Shape
 from gateway.catalogue.tags import entity_id, read_tags
 from gateway.errors import BadRequest, UpstreamError, error_body
 from gateway.keys import CACHE, CONFIG, FACTS, UPSTREAM
+from gateway.upstream_events import INVALID_ANSWER
 
 _JSON: Final = "application/json"
 _NO_CACHE: Final = re.compile(r"(^|[\s,])no-cache($|[\s,=])", re.IGNORECASE)
@@ -122,11 +123,16 @@ class CachedRead:
         max_body = app[CONFIG].cache.max_body
 
         async def load() -> Fetched:
-            response = await app[UPSTREAM].request(
+            upstream = app[UPSTREAM]
+            response = await upstream.request(
                 hdrs.METH_GET, path, route=self.label, headers=headers, max_body=max_body
             )
             facts.upstream_seconds = response.seconds
-            return self._fetched(response.status, response.content_type, response.body, entity)
+            try:
+                return self._fetched(response.status, response.content_type, response.body, entity)
+            except UpstreamError:
+                upstream.events.failure(self.label, INVALID_ANSWER, status=response.status)
+                raise
 
         cache_control = request.headers.get(hdrs.CACHE_CONTROL)
         bypass = cache_control is not None and _NO_CACHE.search(cache_control) is not None

@@ -1,4 +1,4 @@
-"""Health (/healthz), readiness (/readyz: an upstream token is held or obtainable), metrics."""
+"""Health (/healthz), readiness (/readyz: the upstream answers now, see `readiness`), metrics."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.breaker import BreakerState
-from gateway.errors import CircuitOpen, UpstreamError, UpstreamTimeout
-from gateway.keys import METRICS, TOKENS, UPSTREAM
+from gateway.errors import CircuitOpen
+from gateway.keys import METRICS, READINESS, UPSTREAM
+from gateway.readiness import PROBE_MAX_BODY, PROBE_PATH, PROBE_ROUTE
 
 _OK = b'{"status":"ok"}'
 
@@ -21,22 +22,27 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: 200 with a valid upstream token (logging in if needed), else 503 and why.
+    """Readiness: 200 while the upstream answers, else 503 with the reason and its cause.
 
-    Not ready while the upstream circuit is open: requests would fail fast.
+    Decided by the last upstream outcome and, when that is old, one shared probe
+    (`gateway.readiness`); while the circuit is open, at once and without a probe.
     """
-    breaker = request.app[UPSTREAM].breaker
+    upstream = request.app[UPSTREAM]
+    breaker = upstream.breaker
     if breaker.state is BreakerState.OPEN:
         return web.json_response(
-            {"status": "unavailable", "reason": CircuitOpen.message},
+            {"status": "unavailable", "reason": CircuitOpen.message, "cause": "circuit_open"},
             status=HTTPStatus.SERVICE_UNAVAILABLE,
             headers={hdrs.RETRY_AFTER: str(max(1, math.ceil(breaker.retry_in())))},
         )
-    try:
-        await request.app[TOKENS].token()
-    except (UpstreamError, UpstreamTimeout) as exc:
+    not_ready = await request.app[READINESS].check(
+        lambda: upstream.request(
+            hdrs.METH_GET, PROBE_PATH, route=PROBE_ROUTE, max_body=PROBE_MAX_BODY
+        )
+    )
+    if not_ready is not None:
         return web.json_response(
-            {"status": "unavailable", "reason": exc.message},
+            {"status": "unavailable", "reason": not_ready.reason, "cause": not_ready.cause},
             status=HTTPStatus.SERVICE_UNAVAILABLE,
         )
     return web.json_response({"status": "ready"})

@@ -12,6 +12,7 @@ from gateway.config import Config
 from gateway.loginguard import LoginGuard
 from gateway.metrics import Metrics
 from gateway.ratelimit import RateLimiter
+from gateway.readiness import Readiness
 from gateway.tokens import UpstreamTokens
 from gateway.upstream import UpstreamClient
 
@@ -23,6 +24,7 @@ LOGIN_GUARD = web.AppKey("login_guard", LoginGuard)
 TOKENS = web.AppKey("tokens", UpstreamTokens)
 UPSTREAM = web.AppKey("upstream", UpstreamClient)
 CACHE = web.AppKey("cache", CacheService)
+READINESS = web.AppKey("readiness", Readiness)
 
 
 @dataclass(slots=True)

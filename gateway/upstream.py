@@ -30,6 +30,16 @@ from gateway.breaker import CircuitBreaker
 from gateway.errors import ServiceUnavailable, UpstreamError, UpstreamTimeout
 from gateway.metrics import Metrics
 from gateway.tokens import UpstreamTokens
+from gateway.upstream_events import (
+    INVALID_ANSWER,
+    REDIRECT,
+    STATUS_5XX,
+    TIMEOUT,
+    UpstreamEvents,
+    connection_cause,
+    login_cause,
+)
+from gateway.upstream_events import TOKEN_REFUSED as REFUSED_TOKEN
 
 TOKEN_REFUSED: Final = frozenset({HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN})
 TOKEN_HEADER: Final = "auth_token"  # noqa: S105 - a header name, not a secret
@@ -82,6 +92,7 @@ class UpstreamClient:
         timeout: `upstream.timeout`: the wait for a slot, for an answer head, and
             for each next byte of a streamed body.
         max_connections: how many requests may be in flight at once.
+        events: logs why requests fail (rate-limited) and tells readiness.
         timer: measures upstream latency.
     """
 
@@ -95,10 +106,12 @@ class UpstreamClient:
         breaker: CircuitBreaker,
         timeout: float = 10.0,
         max_connections: int = 100,
+        events: UpstreamEvents | None = None,
         timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._session = session
         self.breaker = breaker
+        self.events = events or UpstreamEvents()
         self._tokens = tokens
         self._base_url = base_url
         self._metrics = metrics
@@ -134,6 +147,7 @@ class UpstreamClient:
                 response = await self._exchange(method, path, route, token, body, headers, max_body)
         except _LoginFailed as failed:
             self.breaker.release()
+            self.events.failure(route, login_cause(failed.error), stage="login")
             raise failed.error from None
         except (UpstreamError, UpstreamTimeout):
             self.breaker.failure()
@@ -192,6 +206,7 @@ class UpstreamClient:
                 answer = await self._after_refusal(method, path, route, token, headers, body)
         except _LoginFailed as failed:
             self.breaker.release()
+            self.events.failure(route, login_cause(failed.error), stage="login")
             raise failed.error from None
         except (UpstreamError, UpstreamTimeout):
             self.breaker.failure()
@@ -265,10 +280,13 @@ class UpstreamClient:
                 raise _LoginFailed(exc) from None
             response = await send(token)
             if response.status in TOKEN_REFUSED:
+                self.events.failure(route, REFUSED_TOKEN, status=response.status)
                 raise UpstreamError("upstream refused the gateway's session")
         if response.status >= HTTPStatus.INTERNAL_SERVER_ERROR or (
             HTTPStatus.MULTIPLE_CHOICES <= response.status < HTTPStatus.BAD_REQUEST
         ):
+            cause = STATUS_5XX if response.status >= HTTPStatus.INTERNAL_SERVER_ERROR else REDIRECT
+            self.events.failure(route, cause, status=response.status)
             raise UpstreamError()
         return response
 
@@ -299,12 +317,15 @@ class UpstreamClient:
                     )
         except TimeoutError:
             self._count(route, "timeout", started)
+            self.events.failure(route, TIMEOUT)
             raise UpstreamTimeout() from None
-        except (aiohttp.ClientError, OSError):
+        except (aiohttp.ClientError, OSError) as exc:
             self._count(route, "error", started)
+            self.events.failure(route, connection_cause(exc), error=type(exc).__name__)
             raise UpstreamError() from None
-        except UpstreamError:
+        except UpstreamError as exc:
             self._count(route, "invalid", started)
+            self.events.failure(route, INVALID_ANSWER, error=type(exc).__name__)
             raise
         seconds = self._count(route, str(status), started)
         return UpstreamResponse(status, received_type, data, seconds)
@@ -350,11 +371,13 @@ class UpstreamClient:
                     waiting_for_head = False
         except TimeoutError:
             self._count(route, "timeout", started)
+            self.events.failure(route, TIMEOUT)
             raise UpstreamTimeout() from None
-        except (aiohttp.ClientError, OSError):
+        except (aiohttp.ClientError, OSError) as exc:
             self._count(route, "error", started)
             if body is not None and body.failure is not None:
                 raise body.failure from None  # the client's body, not the upstream, failed
+            self.events.failure(route, connection_cause(exc), error=type(exc).__name__)
             raise UpstreamError() from None
         if body is not None and body.failure is not None:
             answer.close()

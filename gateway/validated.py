@@ -26,6 +26,7 @@ from gateway.errors import (
     UpstreamError,
 )
 from gateway.keys import CACHE, CONFIG, FACTS, UPSTREAM
+from gateway.upstream_events import INVALID_ANSWER
 
 MAX_BODY: Final = KEEP_LIMIT  # SPEC §5: PUT bodies over 1 MiB are refused with 413
 _JSON: Final = "application/json"
@@ -89,6 +90,7 @@ class ValidatedWrite:
         if response.status != HTTPStatus.OK or response.body.strip() != b"true":
             # OL Connect acknowledges a write with `true`; any other answer (a maintenance
             # page, a cut-off body) is no acknowledgement, so the client must not get one.
+            app[UPSTREAM].events.failure(self.label, INVALID_ANSWER, status=response.status)
             raise UpstreamError("upstream sent an invalid answer")
         return web.Response(body=response.body, headers={hdrs.CONTENT_TYPE: response.content_type})
 

@@ -131,6 +131,7 @@ async def test_breaker_fails_fast_while_open_then_probe_closes_it(
         assert await response.json() == {
             "status": "unavailable",
             "reason": "upstream unavailable (circuit open)",
+            "cause": "circuit_open",
         }
 
     simulator.fault = None

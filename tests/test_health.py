@@ -1,16 +1,20 @@
-"""/healthz (the process serves) and /readyz (an upstream token is held or obtainable now)."""
+"""/healthz (the process serves) and /readyz (the upstream answers now, whatever token is held)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from conftest import KEYS, FakeClock, MakeGateway
+from conftest import KEYS, FakeClock, MakeGateway, key_header
 
+from gateway.readiness import FRESH
 from gateway.simulator import Simulator
+from gateway.simulator.state import Fault
 
 Client = TestClient[Any, Any]
+SEGMENTS = "/rest/serverengine/entity/jobsegments"
 
 
 async def readiness(client: Client) -> tuple[int, dict[str, Any]]:
@@ -47,7 +51,11 @@ async def test_readyz_flips_to_503_when_logins_are_rejected_and_back(
 
     status, body = await readiness(gateway)
     assert status == 503
-    assert body == {"status": "unavailable", "reason": "upstream authentication failed"}
+    assert body == {
+        "status": "unavailable",
+        "reason": "upstream authentication failed",
+        "cause": "login_rejected",
+    }
     # Backing off: probes fail fast without hammering the upstream's login.
     assert (await readiness(gateway))[0] == 503
     assert simulator.calls["login"] == 2
@@ -70,7 +78,7 @@ async def test_readyz_503_when_upstream_unreachable(
     gateway = await make_gateway(upstream={"url": f"http://127.0.0.1:{unused_tcp_port}"})
     assert await readiness(gateway) == (
         503,
-        {"status": "unavailable", "reason": "upstream unavailable"},
+        {"status": "unavailable", "reason": "upstream unavailable", "cause": "connection_refused"},
     )
 
 
@@ -81,3 +89,97 @@ async def test_readyz_ready_while_token_held_even_if_logins_rejected(
     assert (await readiness(gateway))[0] == 200
     simulator.reject_logins = True
     assert (await readiness(gateway))[0] == 200
+
+
+async def get_segment(client: Client, segment: int) -> int:
+    async with client.get(f"{SEGMENTS}/{segment}", headers=key_header()) as response:
+        return response.status
+
+
+async def test_readyz_503_while_upstream_fails_although_a_token_is_held(
+    gateway: Client, simulator: Simulator, clock: FakeClock
+) -> None:
+    """A failing upstream makes /readyz 503 at once, token or not, without an extra call."""
+    assert (await readiness(gateway))[0] == 200
+    simulator.fault = Fault.STATUS_500
+    assert await get_segment(gateway, 1) == 502
+    calls = dict(simulator.calls)
+    status, body = await readiness(gateway)
+    assert (status, body["cause"]) == (503, "status_5xx")
+    assert dict(simulator.calls) == calls  # the failed request told it: no probe, no login
+    clock.advance(0.5)
+    assert (await readiness(gateway))[0] == 503
+    assert dict(simulator.calls) == calls
+
+
+async def test_readyz_back_to_200_on_the_first_success(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """One request the upstream answers makes the gateway ready again, with no probe."""
+    simulator.fault = Fault.DROP
+    assert await get_segment(gateway, 1) == 502
+    assert (await readiness(gateway))[0] == 503
+    simulator.fault = None
+    assert await get_segment(gateway, 2) == 200
+    handshakes = simulator.calls["handshake"]
+    assert await readiness(gateway) == (200, {"status": "ready"})
+    assert simulator.calls["handshake"] == handshakes
+
+
+async def test_readyz_probes_an_idle_upstream_with_backoff(
+    gateway: Client, simulator: Simulator, clock: FakeClock
+) -> None:
+    """Without traffic a probe decides; while it fails, probes are spaced 1, 2, 4 ... s apart."""
+    assert (await readiness(gateway))[0] == 200
+    probes = simulator.calls["handshake"]
+    simulator.fault = Fault.STATUS_500
+    assert (await readiness(gateway))[0] == 200  # a fresh success is trusted
+    assert simulator.calls["handshake"] == probes
+
+    clock.advance(FRESH)
+    status, body = await readiness(gateway)
+    assert (status, body["cause"]) == (503, "status_5xx")
+    assert simulator.calls["handshake"] == probes + 1
+    sent = []
+    for _ in range(8):  # 8 s of probes every 0.5 s: one probe after 1 s, 2 s and 4 s
+        clock.advance(0.5)
+        assert (await readiness(gateway))[0] == 503
+        sent.append(simulator.calls["handshake"] - probes)
+    assert sent == [1, 2, 2, 2, 2, 3, 3, 3]
+
+    simulator.fault = None
+    clock.advance(4)
+    assert await readiness(gateway) == (200, {"status": "ready"})
+    assert simulator.calls["handshake"] == probes + 4
+
+
+async def test_readyz_stays_503_when_the_breaker_half_opens_on_a_dead_upstream(
+    make_gateway: MakeGateway, simulator: Simulator, clock: FakeClock
+) -> None:
+    """After the cool-down the circuit half-opens, but /readyz waits for a success."""
+    gateway = await make_gateway(upstream={"breaker_failures": 1, "breaker_cooldown": 10})
+    simulator.fault = Fault.STATUS_500
+    assert await get_segment(gateway, 1) == 502
+    status, body = await readiness(gateway)
+    assert (status, body["cause"]) == (503, "circuit_open")
+
+    clock.advance(10)  # half-open: the readiness probe is the breaker's probe, and fails
+    status, body = await readiness(gateway)
+    assert (status, body["cause"]) == (503, "status_5xx")
+    assert (await readiness(gateway))[1]["cause"] == "circuit_open"
+
+    simulator.fault = None
+    clock.advance(10)
+    assert await readiness(gateway) == (200, {"status": "ready"})
+    assert await get_segment(gateway, 2) == 200  # the probe closed the circuit
+
+
+async def test_readyz_concurrent_calls_share_one_probe(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """Many simultaneous /readyz calls send one probe upstream and all get its verdict."""
+    simulator.route_latency = {"handshake": 0.2}
+    results = await asyncio.gather(*(readiness(gateway) for _ in range(10)))
+    assert {status for status, _ in results} == {200}
+    assert simulator.calls["handshake"] == 1
+    assert simulator.calls["login"] == 1
