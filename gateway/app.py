@@ -26,6 +26,7 @@ from gateway.keys import (
     TOKENS,
     UPSTREAM,
 )
+from gateway.log import register_secret
 from gateway.loginguard import FailureLog, FailureStore, LoginGuard
 from gateway.metrics import Metrics
 from gateway.middlewares import (
@@ -71,6 +72,9 @@ def create_app(
     """
     metrics = Metrics(registry or CollectorRegistry())
     configured_secret = config.server.session_secret
+    register_secret(config.upstream.password.get_secret_value())
+    if configured_secret is not None:
+        register_secret(configured_secret.get_secret_value())
     sessions = SessionTokens(
         configured_secret.get_secret_value().encode()
         if configured_secret is not None

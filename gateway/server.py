@@ -25,7 +25,7 @@ from gateway.config import Config, key_digest
 from gateway.demo import banner
 from gateway.filecheck import warn_if_exposed
 from gateway.limits import runner_options
-from gateway.log import configure_logging
+from gateway.log import configure_logging, register_secret
 from gateway.rejections import GatewayRunner
 from gateway.reload import reload_clients
 from gateway.simulator import Simulator, create_simulator_app
@@ -183,6 +183,7 @@ async def _demo(port: int) -> None:
         gateway=False,
     )
     key = "olcg_demo_" + secrets.token_urlsafe(24)
+    register_secret(key)  # printed once in the banner, never in a log line
     config = Config.model_validate(
         {
             "server": {"port": port},

@@ -18,6 +18,7 @@ from aiohttp import hdrs
 from pydantic import SecretStr
 
 from gateway.errors import UpstreamAuthError, UpstreamError, UpstreamTimeout
+from gateway.log import register_secret
 from gateway.metrics import Metrics
 
 LOGIN_PATH = "/rest/serverengine/authentication/login"
@@ -145,6 +146,7 @@ class UpstreamTokens:
         if status != HTTPStatus.OK or not token:
             raise self._fail(UpstreamError(), outcome="error", reason=f"status {status}")
         self._token = token
+        register_secret(token, slot="upstream_token")
         self._expires_at = started + _lifetime(expires_in, self._token_ttl)
         self._failure = None
         self._backoff = 0.0

@@ -8,9 +8,12 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import structlog
+from aiohttp.test_utils import TestClient
+from conftest import KEYS, FakeClock, MakeGateway, key_header
 
 import gateway.log
 from gateway.log import (
@@ -19,9 +22,13 @@ from gateway.log import (
     bind_process,
     bind_request,
     configure_logging,
+    forget_secrets,
     log_request,
+    register_secret,
     start_request,
 )
+from gateway.simulator import Simulator
+from gateway.simulator.state import Fault
 
 
 class CountingStream(io.StringIO):
@@ -40,6 +47,7 @@ class CountingStream(io.StringIO):
 def _reset_structlog() -> Iterator[None]:
     yield
     structlog.reset_defaults()
+    forget_secrets()
 
 
 def test_log_json_lines_carry_level_timestamp_and_context() -> None:
@@ -73,7 +81,7 @@ def test_log_json_lines_carry_level_timestamp_and_context() -> None:
         "api_key",
         "X-API-Key",
         "authorization",
-        "key",
+        "session_secret",
         "secret",
         "credential",
         "cookie",
@@ -135,6 +143,7 @@ def _process_pid() -> Iterator[None]:
     gateway.log._process_context.clear()
 
 
+SEGMENT_7 = "/rest/serverengine/entity/jobsegments/7"
 ACCESS_FIELDS = {"method": "GET", "path": "/x", "status": 200, "cache": "HIT", "duration_ms": 0.5}
 
 
@@ -202,3 +211,91 @@ async def test_log_request_context_is_per_request() -> None:
     assert two["request_id"] == "r-2"
     assert "client" not in two
     assert "request_id" not in outside
+
+
+def test_log_registered_secret_values_are_redacted_wherever_they_appear() -> None:
+    """A registered value is blanked in any field, inside lists and mappings, and in tracebacks."""
+    stream = io.StringIO()
+    configure_logging("debug", "json", stream, cache_loggers=False)
+    register_secret("sim-Pa55-not-in-logs")
+    logger = structlog.get_logger("t")
+    logger.warning("oops", detail="login as ol-admin:sim-Pa55-not-in-logs failed")
+    logger.error(
+        "rejected",
+        problems=["a: fine", "b: sim-Pa55-not-in-logs"],
+        extra={"x": "sim-Pa55-not-in-logs"},
+    )
+    try:
+        raise ValueError("bad password sim-Pa55-not-in-logs")
+    except ValueError:
+        logger.exception("unexpected")
+    text = stream.getvalue()
+    assert "sim-Pa55-not-in-logs" not in text
+    first, second, third = _events(stream)
+    assert first["detail"] == f"login as ol-admin:{REDACTED} failed"
+    assert second["problems"] == ["a: fine", f"b: {REDACTED}"]
+    assert second["extra"] == {"x": REDACTED}
+    assert REDACTED in str(third["exception"])
+
+
+def test_log_short_values_are_not_registered() -> None:
+    """A value under 8 characters would blank out ordinary words: it is not taken."""
+    stream = io.StringIO()
+    configure_logging("debug", "json", stream, cache_loggers=False)
+    register_secret("secret")
+    structlog.get_logger("t").info("config", detail="session_secret is unset")
+    assert _events(stream)[0]["detail"] == "session_secret is unset"
+
+
+def test_log_rotating_secret_keeps_its_last_two_values() -> None:
+    """A slot (the upstream token) redacts its current and previous value, not older ones."""
+    stream = io.StringIO()
+    configure_logging("debug", "json", stream, cache_loggers=False)
+    for n in range(3):
+        register_secret(f"token-number-{n}", slot="upstream_token")
+    structlog.get_logger("t").info(
+        "seen", a="token-number-0", b="token-number-1", c="token-number-2"
+    )
+    event = _events(stream)[0]
+    assert (event["a"], event["b"], event["c"]) == ("token-number-0", REDACTED, REDACTED)
+
+
+async def test_log_cache_stale_served_names_its_entry(
+    make_gateway: MakeGateway, simulator: Simulator, wall_clock: FakeClock, log_output: io.StringIO
+) -> None:
+    """`cache_stale_served` says which entry it served (its `key` is no secret); no secret shows."""
+    gateway = await make_gateway()
+    async with gateway.get(SEGMENT_7, headers=key_header()) as response:
+        assert response.status == 200
+    simulator.fault = Fault.STATUS_500
+    wall_clock.advance(301)
+    async with gateway.get(SEGMENT_7, headers=key_header()) as response:
+        assert response.headers["X-Cache"] == "STALE"
+    [event] = [e for e in _events(log_output) if e["event"] == "cache_stale_served"]
+    assert event["key"] == "ds:7"
+    for secret in [*simulator.issued_tokens(), *KEYS.values()]:
+        assert secret not in log_output.getvalue()
+
+
+async def test_log_the_upstream_token_is_redacted_by_value(
+    gateway: TestClient[Any, Any], simulator: Simulator, log_output: io.StringIO
+) -> None:
+    """Once the gateway holds an upstream token, a line quoting it shows [REDACTED] instead."""
+    async with gateway.get(SEGMENT_7, headers=key_header()) as response:
+        assert response.status == 200
+    [token] = simulator.issued_tokens()
+    structlog.get_logger("t").warning("mistake", detail=f"sent auth_token {token}")
+    assert token not in log_output.getvalue()
+    assert _events(log_output)[-1]["detail"] == f"sent auth_token {REDACTED}"
+
+
+def test_log_console_access_line_shows_status_first() -> None:
+    """In console format the access line leads with status, method and path; request id last."""
+    stream = io.StringIO()
+    configure_logging("info", "console", stream, cache_loggers=False)
+    start_request(request_id="r-1")
+    log_request({"method": "GET", "path": "/x", "status": 404, "client": "app", "cache": "MISS"})
+    (line,) = stream.getvalue().splitlines()
+    fields = [part.split("=")[0] for part in line.split() if "=" in part]
+    assert fields[:3] == ["status", "method", "path"]
+    assert fields[-1] == "request_id"
