@@ -1,7 +1,7 @@
-"""The `olconnect-gateway` command line: serve, demo, simulator, keygen, check-config.
+"""The `olconnect-gateway` command line: serve, demo, simulator, keygen, check-config, healthcheck.
 
 Every command exits 2 with a one-line message on bad arguments or bad config,
-never a traceback.
+never a traceback (`healthcheck` exits 1 instead: Docker reserves 2).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from gateway import __version__
 from gateway.config import (
     CONFIG_ENV_VAR,
     DEFAULT_CONFIG_PATH,
@@ -22,6 +23,7 @@ from gateway.config import (
     key_digest,
     load_config,
 )
+from gateway.listen import host_problem
 
 EXIT_USAGE = 2
 SCOPES = ("read", "write", "run", "files", "admin")
@@ -34,14 +36,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+_CONFIG_HELP = f"config file (default ${CONFIG_ENV_VAR} or {DEFAULT_CONFIG_PATH})"
+_NO_CONFIG_HINT = f"name the file with --config PATH or the {CONFIG_ENV_VAR} environment variable"
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="olconnect-gateway", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     serve = commands.add_parser("serve", help="run the gateway")
-    serve.add_argument(
-        "--config", help=f"config file (default ${CONFIG_ENV_VAR} or {DEFAULT_CONFIG_PATH})"
-    )
+    serve.add_argument("--config", type=_config_arg, help=_CONFIG_HELP)
     serve.add_argument(
         "--workers",
         type=_count,
@@ -95,10 +100,23 @@ def _build_parser() -> argparse.ArgumentParser:
     keygen.add_argument("--scopes", type=_scopes, default=("read",), help="e.g. read,write")
 
     check = commands.add_parser("check-config", help="validate a config file")
-    check.add_argument(
-        "--config", help=f"config file (default ${CONFIG_ENV_VAR} or {DEFAULT_CONFIG_PATH})"
+    check.add_argument("--config", type=_config_arg, help=_CONFIG_HELP)
+
+    health = commands.add_parser(
+        "healthcheck",
+        help="GET /healthz where the config says the gateway listens; exit 0 healthy, 1 not",
+    )
+    health.add_argument("--config", type=_config_arg, help=_CONFIG_HELP)
+    health.add_argument(
+        "--timeout", type=_positive, default=2.0, help="seconds to wait (default 2)"
     )
     return parser
+
+
+def _config_arg(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
 
 
 def _port(text: str) -> int:
@@ -153,6 +171,8 @@ def load_or_exit(path: str) -> Config:
         return load_config(path)
     except ConfigError as exc:
         for problem in exc.problems:
+            if problem.startswith("config: cannot read"):
+                problem = f"{problem} ({_NO_CONFIG_HINT})"
             print(problem, file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
 
@@ -179,7 +199,12 @@ def _keygen(name: str, scopes: tuple[str, ...]) -> int:
 
 
 def _check_config(path: str) -> int:
-    load_or_exit(path)
+    config = load_or_exit(path)
+    # A warning, not an error: the file may be checked on another machine than the
+    # one that serves it. `serve` fails on the same problem with exit 2.
+    problem = host_problem(config.server.host)
+    if problem is not None:
+        print(f"warning: {problem}", file=sys.stderr)
     print(f"{path}: OK")
     return 0
 
@@ -229,6 +254,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(config_path(args.config))
         if args.command == "simulator":
             return _simulator(args)
+        if args.command == "healthcheck":
+            from gateway.healthcheck import healthcheck
+
+            return healthcheck(config_path(args.config), args.timeout)
         from gateway.server import demo, serve
 
         if args.command == "serve":

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -34,10 +35,24 @@ CONFIG_ENV_VAR = "OLCG_CONFIG"
 
 Scope = Literal["read", "write", "run", "files", "admin"]
 MIB = 1024 * 1024
-Duration = Annotated[float, Field(gt=0)]
-Window = Annotated[float, Field(ge=0)]
+# allow_inf_nan=False: YAML's `.inf` and `.nan` are floats, and an infinite timeout
+# or TTL is no setting anyone means.
+Duration = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Window = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 MAX_SESSION_TTL = 7 * 24 * 3600
+_HOST = re.compile(r"[A-Za-z0-9._-]+|[0-9A-Fa-f:.]+(%[A-Za-z0-9._-]+)?")
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+PORT_RANGE = "must be 1-65535"
+
+
+def _port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise ValueError(PORT_RANGE)
+    return value
+
+
+Port = Annotated[int, AfterValidator(_port)]
 
 
 class ConfigError(Exception):
@@ -75,9 +90,9 @@ def _timestamp(value: Any) -> Any:
 
 class ServerConfig(_Model):
     host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=1, le=65535)
+    port: Port = 8080
     # A session token cannot be revoked alone: a stolen one is good for a week at most.
-    session_ttl: Annotated[float, Field(gt=0, le=MAX_SESSION_TTL)] = 3600
+    session_ttl: Annotated[float, Field(gt=0, le=MAX_SESSION_TTL, allow_inf_nan=False)] = 3600
     # Signs session tokens. Replicas behind one address need the same value; unset,
     # each process (or each `serve --workers` set) makes a random one at start.
     session_secret: SecretStr | None = Field(default=None, min_length=32)
@@ -122,12 +137,21 @@ class UpstreamConfig(_Model):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
+        if _SPACE_OR_CONTROL.search(value):
+            raise ValueError("must not contain spaces or control characters")
         try:
             url = URL(value)
-        except ValueError:
-            url = URL()
-        if url.scheme not in ("http", "https") or not url.host:
+            port = url.explicit_port
+        except ValueError as exc:
+            if "port" in str(exc).lower():
+                raise ValueError(f"port {PORT_RANGE}") from None
+            url, port = URL(), None
+        if url.scheme not in ("http", "https") or not url.raw_host:
             raise ValueError("must be an http:// or https:// URL with a host")
+        if not _HOST.fullmatch(url.raw_host):
+            raise ValueError(f"host {url.host!r} is not a valid host name or address")
+        if port == 0:
+            raise ValueError(f"port {PORT_RANGE}")
         if url.user is not None or url.password is not None:
             # SECURITY: the URL is logged at start-up; credentials have their own keys.
             raise ValueError("must not hold credentials: use upstream.username and .password")

@@ -7,10 +7,11 @@ from typing import Final
 
 from aiohttp import web
 
+from gateway.auth import read_credential
 from gateway.cached import NOUNS
 from gateway.catalogue.tags import entity_id, entity_tag
 from gateway.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound, Unauthenticated
-from gateway.keys import AUTHENTICATOR, CACHE, LOGIN_GUARD
+from gateway.keys import AUTHENTICATOR, CACHE, FACTS, LOGIN_GUARD
 
 ADMIN_CACHE: Final = "/admin/cache"
 ADMIN_SEGMENT: Final = ADMIN_CACHE + "/jobsegments/{id}"
@@ -27,6 +28,10 @@ async def login(request: web.Request) -> web.Response:
         # SPEC §5: a wrong name or key is 401 here, without WWW-Authenticate: OL Connect's
         # own client reads any other answer to a login as a server fault.
         raise Unauthenticated(refused.message) from None
+    # A public route, so no middleware named the client; its access line should.
+    credential = read_credential(request.headers)  # well-formed: the login succeeded
+    if credential is not None and credential.name is not None:
+        request[FACTS].client = authenticator.registry.by_name(credential.name)
     return web.Response(
         text=token,
         content_type="text/plain",

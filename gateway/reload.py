@@ -20,9 +20,14 @@ def reload_clients(app: web.Application, path: str) -> bool:
     metrics = app[METRICS]
     try:
         new = load_config(path)
-    except ConfigError as exc:
+    except Exception as exc:  # it runs as a signal handler: one event, never a traceback
+        problems = (
+            exc.problems
+            if isinstance(exc, ConfigError)
+            else [f"config: cannot be loaded ({type(exc).__name__})"]
+        )
         metrics.reloads.labels("invalid").inc()
-        log.error("config_reload_rejected", config=path, problems=exc.problems)
+        log.error("config_reload_rejected", config=path, problems=problems)
         return False
     current = app[CONFIG]
     restart_needed = [

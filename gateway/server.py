@@ -25,6 +25,7 @@ from gateway.config import Config, key_digest
 from gateway.demo import banner
 from gateway.filecheck import warn_if_exposed
 from gateway.limits import runner_options
+from gateway.listen import listen_error
 from gateway.log import configure_logging, register_secret
 from gateway.rejections import GatewayRunner
 from gateway.reload import reload_clients
@@ -133,22 +134,24 @@ async def _serve(
 ) -> None:
     app = create_app(config, session_secret=session_secret)
     server = config.server
-    runner = await _start(
-        app,
-        server.host,
-        server.port,
-        server.shutdown_timeout,
-        reuse_port=reuse_port,
-        **runner_options(server),
-    )
-    frozen = _freeze_startup_objects()
+    try:
+        runner = await _start(
+            app,
+            server.host,
+            server.port,
+            server.shutdown_timeout,
+            reuse_port=reuse_port,
+            **runner_options(server),
+        )
+    except OSError as exc:
+        raise listen_error(exc, server.host, server.port) from None
+    _freeze_startup_objects()
     log.info(
         "gateway_listening",
         address=f"http://{config.server.host}:{config.server.port}",
         config=config_path,
         upstream=config.upstream.url,
         cache_backend=config.cache.backend,
-        frozen_objects=frozen,
     )
     try:
         await _until_signalled(lambda: reload_clients(app, config_path))

@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -195,11 +196,14 @@ def test_check_config_option_wins_over_olcg_config(tmp_path: Path) -> None:
 
 
 def test_check_config_defaults_to_config_gateway_yaml(tmp_path: Path) -> None:
-    """With neither option nor variable, `check-config` reads `config/gateway.yaml`."""
+    """With neither option nor variable, `check-config` reads `config/gateway.yaml`, and when
+    that is missing says how to name another file."""
     result = run_cli("check-config", cwd=tmp_path)
 
     assert_one_line_usage_error(result)
     assert "config/gateway.yaml" in result.stderr
+    assert "--config PATH" in result.stderr
+    assert "OLCG_CONFIG" in result.stderr
 
 
 def test_check_config_accepts_the_shipped_example(tmp_path: Path) -> None:
@@ -375,3 +379,74 @@ def test_simulator_can_omit_token_expiry_header(
     assert status == 200
     assert token.strip()
     assert expires_in is None
+
+
+def test_cli_version_prints_the_package_version(tmp_path: Path) -> None:
+    """`--version` prints the program name and the installed version, exit 0."""
+    result = run_cli("--version", cwd=tmp_path)
+
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"olconnect-gateway {version('olconnect-gateway')}"
+
+
+@pytest.mark.parametrize("command", ["serve", "check-config", "healthcheck"])
+def test_cli_empty_config_option_is_an_error(tmp_path: Path, command: str) -> None:
+    """`--config ''` is a usage error, not a silent fall-back to the default file."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "gateway.yaml").write_text("server: {port: 8080}\n")
+
+    result = run_cli(command, "--config", "", cwd=tmp_path)
+
+    assert_one_line_usage_error(result)
+    assert "--config: must not be empty" in result.stderr
+
+
+def config_with_host(tmp_path: Path, host: str) -> Path:
+    path = tmp_path / "gateway.yaml"
+    clients = clients_block(run_cli("keygen", cwd=tmp_path).stdout)
+    path.write_text(f"server:\n  host: '{host}'\n  port: {free_port()}\n" + UPSTREAM + clients)
+    path.chmod(0o600)  # its password default is plaintext: no permission warning
+    return path
+
+
+UNUSABLE_HOSTS = {
+    "999.1.1.1": "server.host: '999.1.1.1' does not resolve",
+    "192.0.2.1": "server.host: ",  # TEST-NET-1: resolves, but is no address of this machine
+}
+
+
+@pytest.mark.parametrize("host", list(UNUSABLE_HOSTS))
+def test_check_config_warns_about_a_host_it_cannot_listen_on(tmp_path: Path, host: str) -> None:
+    """A `server.host` that does not resolve or bind is one warning line; the file is still OK."""
+    path = config_with_host(tmp_path, host)
+
+    result = run_cli("check-config", "--config", str(path), cwd=tmp_path)
+
+    assert result.returncode == 0
+    [warning] = result.stderr.splitlines()
+    assert warning.startswith("warning: " + UNUSABLE_HOSTS[host])
+    assert result.stdout.strip() == f"{path}: OK"
+
+
+@pytest.mark.parametrize("host", list(UNUSABLE_HOSTS))
+def test_serve_on_a_host_it_cannot_listen_on_exits_2_naming_the_key(
+    tmp_path: Path, host: str
+) -> None:
+    """`serve` fails with one line naming `server.host` instead of a bare resolver message."""
+    path = config_with_host(tmp_path, host)
+
+    result = run_cli("serve", "--config", str(path), cwd=tmp_path)
+
+    assert_one_line_usage_error(result)
+    assert result.stderr.startswith("olconnect-gateway: error: server.host: ")
+
+
+def test_check_config_alias_bomb_is_one_line(tmp_path: Path) -> None:
+    """A self-referencing YAML alias gives exit 2 and one line, not a RecursionError."""
+    path = tmp_path / "gateway.yaml"
+    path.write_text("a: &a [*a]\n")
+
+    result = run_cli("check-config", "--config", str(path), cwd=tmp_path)
+
+    assert_one_line_usage_error(result)
+    assert result.stderr.startswith("config: YAML alias refers to")

@@ -13,6 +13,7 @@ import yaml
 from gateway.config import (
     CacheConfig,
     CacheTTLConfig,
+    ClientConfig,
     Config,
     ConfigError,
     LoggingConfig,
@@ -588,3 +589,128 @@ def test_parse_config_url_credentials_are_not_echoed() -> None:
     assert caught.value.problems == [
         "upstream.url: must not hold credentials: use upstream.username and .password"
     ]
+
+
+# (id, config data, the exact problem line): what would have broken `serve` later.
+EXACT_PROBLEMS: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "url with a space",
+        minimal(upstream=upstream(url="http://exa mple.com")),
+        "upstream.url: must not contain spaces or control characters",
+    ),
+    (
+        "url port too big",
+        minimal(upstream=upstream(url="http://example.com:99999")),
+        "upstream.url: port must be 1-65535",
+    ),
+    (
+        "url port zero",
+        minimal(upstream=upstream(url="http://example.com:0")),
+        "upstream.url: port must be 1-65535",
+    ),
+    (
+        "url host with a bad character",
+        minimal(upstream=upstream(url="http://ex$ample.com")),
+        "upstream.url: host 'ex$ample.com' is not a valid host name or address",
+    ),
+    ("port too big", minimal(server={"port": 99999}), "server.port: must be 1-65535"),
+    ("port zero", minimal(server={"port": 0}), "server.port: must be 1-65535"),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "line"), [case[1:] for case in EXACT_PROBLEMS], ids=[c[0] for c in EXACT_PROBLEMS]
+)
+def test_parse_config_names_what_would_break_serve(data: dict[str, Any], line: str) -> None:
+    """URLs with spaces or bad ports and out-of-range ports get a clear message."""
+    assert problems_of(dump(data)) == [line]
+
+
+def test_parse_config_accepts_ipv6_and_idna_upstream_hosts() -> None:
+    """A bracketed IPv6 address and an internationalised name are valid upstream hosts."""
+    for url in ("http://[::1]:9340", "https://bücher.example"):
+        assert parse_config(dump(minimal(upstream=upstream(url=url))), {}).upstream.url == url
+
+
+def number_keys(model: type[pydantic.BaseModel], prefix: str = "") -> Iterator[str]:
+    """Every key path whose value is a float (durations, windows, rate limits)."""
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+            yield from number_keys(annotation, f"{prefix}{name}.")
+        elif annotation is float or any(
+            float in (arg, *get_args(arg)) for arg in get_args(annotation)
+        ):
+            yield f"{prefix}{name}"
+    if model is Config:
+        yield from number_keys(ClientConfig, "clients.0.")
+
+
+def with_value(key: str, value: str) -> str:
+    """The minimal config's YAML with `key` (a dotted path) set to the YAML scalar `value`."""
+    data = minimal()
+    node: Any = data
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
+    node[last] = "@VALUE@"
+    return dump(data).replace("'@VALUE@'", value)
+
+
+NUMBER_KEYS = sorted(set(number_keys(Config)))
+
+
+def test_number_keys_cover_every_duration() -> None:
+    """The walk below sees nested durations and the clients' rate limit."""
+    assert {"upstream.timeout", "cache.ttl.metadata", "clients.0.rate_limit"} <= set(NUMBER_KEYS)
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", ".NaN", ".Inf"])
+@pytest.mark.parametrize("key", NUMBER_KEYS)
+def test_parse_config_refuses_non_finite_numbers(key: str, value: str) -> None:
+    """YAML's infinities and NaN are refused for every duration and number."""
+    assert problems_of(with_value(key, value)) == [f"{key}: must be a finite number"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["${OLCONNECT_PASSWORD", "pre${OLCONNECT_PASSWORD", "${1BAD}", "${OK}${NOT", "${}"],
+)
+def test_parse_config_unbalanced_variable_reference_is_an_error(value: str) -> None:
+    """A `${` that does not form `${NAME}` is an error naming the key, never a literal value."""
+    text = MINIMAL_YAML.replace(f"password: {PASSWORD}", f"password: {value}")
+    environ = {"OLCONNECT_PASSWORD": "pw", "OK": "ok"}
+    assert problems_of(text, environ) == [
+        "upstream.password: unbalanced '${': write ${NAME} or ${NAME:-default}"
+    ]
+
+
+BILLION_LAUGHS = "".join(
+    f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9) if n else ', '.join(['lol'] * 9)}]\n"
+    for n in range(9)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("a: &a [*a]\n", "config: YAML alias refers to a collection that contains it (line 1)"),
+        ("a: &a {b: [1, *a]}\n", "config: YAML alias refers to a collection that contains it"),
+        (BILLION_LAUGHS, "config: YAML aliases expand the file beyond 100000 nodes"),
+        ("a: " + "[" * 100 + "]" * 100 + "\n", "config: YAML nested deeper than 64 levels"),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", "config: YAML nested deeper than 64 levels"),
+    ],
+    ids=["recursive-list", "recursive-map", "billion-laughs", "deep", "very-deep"],
+)
+def test_parse_config_refuses_alias_bombs_and_deep_nesting(text: str, line: str) -> None:
+    """Self-referencing aliases, exponential aliases and deep nesting are one problem line."""
+    [problem] = problems_of(text)
+    assert problem.startswith(line)
+
+
+def test_parse_config_keeps_ordinary_aliases() -> None:
+    """Anchors and aliases that expand to a small document still work."""
+    text = MINIMAL_YAML + "    scopes: &rw [read, write]\n"
+    text += f"  - name: other\n    key_sha256: {DIGEST_B}\n    scopes: *rw\n"
+    config = parse_config(text, {})
+    assert config.clients[1].scopes == ("read", "write")

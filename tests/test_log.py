@@ -272,7 +272,7 @@ async def test_log_cache_stale_served_names_its_entry(
     async with gateway.get(SEGMENT_7, headers=key_header()) as response:
         assert response.headers["X-Cache"] == "STALE"
     [event] = [e for e in _events(log_output) if e["event"] == "cache_stale_served"]
-    assert event["key"] == "ds:7"
+    assert event["key"] == "GET /rest/serverengine/entity/jobsegments/7"
     for secret in [*simulator.issued_tokens(), *KEYS.values()]:
         assert secret not in log_output.getvalue()
 

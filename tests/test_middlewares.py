@@ -166,3 +166,20 @@ async def test_no_secret_in_logs_or_answers(
     answers = "\n".join(bodies[1:])
     for secret in [*KEYS.values(), "secret", *simulator.issued_tokens()]:
         assert secret not in answers
+
+
+async def test_access_log_names_the_client_of_a_successful_login(
+    gateway: TestClient[Any, Any], log_output: io.StringIO
+) -> None:
+    """The login route is public, yet its access line names the client that logged in."""
+    headers = {hdrs.AUTHORIZATION: basic_auth_header("writer", KEYS["writer"])}
+    async with gateway.post(LOGIN, headers=headers) as response:
+        assert response.status == 200
+        token = await response.text()
+    async with gateway.post(LOGIN, headers={hdrs.AUTHORIZATION: "Basic Zm9vOmJhcg=="}) as response:
+        assert response.status in (401, 403)
+    ok, refused = [event for event in requests_logged(log_output) if event["path"] == LOGIN]
+    assert (ok["status"], ok["client"]) == (200, "writer")
+    assert refused["client"] == "-"
+    assert token not in log_output.getvalue()
+    assert KEYS["writer"] not in log_output.getvalue()

@@ -338,3 +338,34 @@ async def test_sighup_does_not_fail_an_in_flight_request(
         response.release()
     assert gateway.child.process.poll() is None
     assert UPSTREAM_PASSWORD not in gateway.child.stdout
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &a [*a]\n",
+        "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 10)}]\n" for n in range(1, 8)),
+    ],
+    ids=["recursive-alias", "billion-laughs"],
+)
+async def test_sighup_alias_bomb_is_one_rejected_reload(
+    start_gateway: StartGateway, text: str
+) -> None:
+    """A recursive or exponential alias on SIGHUP: one event, counted invalid, no traceback."""
+    gateway = await start_gateway()
+    replace_file(gateway.config, text)
+    gateway.child.send(signal.SIGHUP)
+
+    async def counted() -> bool | None:
+        return True if await reloads_in(gateway, "invalid") == 1 else None
+
+    await poll(counted, VISIBLE_WITHIN, "the invalid reload to be counted")
+    [event] = [e for e in gateway.child.log_events() if e["event"] == "config_reload_rejected"]
+    [problem] = event["problems"]
+    assert problem.startswith("config: YAML alias")
+    assert "Traceback" not in gateway.child.stdout + gateway.child.stderr
+    assert gateway.child.stderr == ""
+    url = gateway.url + SEGMENTS
+    async with aiohttp.ClientSession() as session, session.get(url, headers=key_header()) as answer:
+        assert answer.status == 200
