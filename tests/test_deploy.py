@@ -10,9 +10,10 @@ from __future__ import annotations
 import configparser
 import hashlib
 import re
+import secrets
 import shlex
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,14 @@ from aiohttp import hdrs
 
 from gateway.app import create_app
 from gateway.cli import EXIT_USAGE
-from gateway.config import CONFIG_ENV_VAR, Config, ServerConfig, load_config
+from gateway.config import (
+    CONFIG_ENV_VAR,
+    Config,
+    ConfigError,
+    ServerConfig,
+    key_digest,
+    load_config,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -95,10 +103,17 @@ def test_dockerfile_slim_base_non_root_user() -> None:
 
 
 def test_dockerfile_port_healthcheck_and_signal_match_the_code() -> None:
-    """EXPOSE is the default port; HEALTHCHECK probes /healthz there; SIGTERM stops it."""
+    """EXPOSE is the default port; HEALTHCHECK runs `healthcheck`, which follows the mounted
+    config's address and port (nothing hard-coded); SIGTERM stops it."""
     assert dockerfile("EXPOSE") == [str(DEFAULT_PORT)]
     [check] = dockerfile("HEALTHCHECK")
-    assert f"http://127.0.0.1:{DEFAULT_PORT}/healthz" in check
+    options, _, command = check.partition(" CMD ")
+    argv = yaml.safe_load(command)
+    assert argv[:2] == [console_script(), "healthcheck"]
+    assert "--config" not in argv  # the image's OLCG_CONFIG names the mounted file
+    assert not re.search(r"127\.0\.0\.1|localhost|:\d{2,5}\b", check)
+    timeout = float(argv[argv.index("--timeout") + 1])
+    assert timeout < float(re.search(r"--timeout=(\d+)s", options).group(1))  # type: ignore[union-attr]
     assert "/healthz" in get_routes()
     assert dockerfile("STOPSIGNAL") == ["SIGTERM"]
 
@@ -164,18 +179,6 @@ def secret_value(name: str, key: str) -> str:
     return str(secret["stringData"][key])
 
 
-def container_env(container: dict[str, Any]) -> dict[str, str]:
-    """The container's environment, secretKeyRefs resolved from the example Secrets."""
-    env = {}
-    for item in container.get("env", []):
-        if "value" in item:
-            env[item["name"]] = str(item["value"])
-        else:
-            ref = item["valueFrom"]["secretKeyRef"]
-            env[item["name"]] = secret_value(ref["name"], ref["key"])
-    return env
-
-
 def mounted_config_text() -> str:
     """The gateway.yaml the gateway container mounts, from the ConfigMap its volume names."""
     [mount] = [m for m in gateway_container()["volumeMounts"] if m["mountPath"] == CONFIG_DIR]
@@ -185,7 +188,36 @@ def mounted_config_text() -> str:
     return str(config_map["data"]["gateway.yaml"])
 
 
+# What an operator puts in the Secrets in place of the placeholders: a key from keygen.
+OPERATOR_KEY = "olcg_" + secrets.token_urlsafe(32)
+OPERATOR_SECRETS = {
+    "OLCONNECT_PASSWORD": secrets.token_urlsafe(16),
+    "BILLING_APP_KEY_SHA256": key_digest(OPERATOR_KEY),
+    "api-key": OPERATOR_KEY,
+}
+
+
+def filled_secret_value(name: str, key: str) -> str:
+    """A Secret value once the operator has replaced the example's placeholders."""
+    return OPERATOR_SECRETS.get(key, secret_value(name, key))
+
+
+def container_env(
+    container: dict[str, Any], secret: Callable[[str, str], str] = filled_secret_value
+) -> dict[str, str]:
+    """The container's environment, secretKeyRefs resolved through `secret`."""
+    env = {}
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = str(item["value"])
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            env[item["name"]] = secret(ref["name"], ref["key"])
+    return env
+
+
 def kubernetes_config(tmp_path: Path) -> Config:
+    """The mounted config as the gateway loads it, the Secrets filled in by the operator."""
     path = tmp_path / "gateway.yaml"
     path.write_text(mounted_config_text())
     return load_config(path, container_env(gateway_container()))
@@ -246,15 +278,47 @@ def test_kubernetes_ports_and_probes_match_the_code(tmp_path: Path) -> None:
 
 
 def test_kubernetes_app_reaches_the_gateway_with_its_own_key(tmp_path: Path) -> None:
-    """The app calls the sidecar on loopback with a key whose digest the gateway knows."""
+    """Once the operator fills both Secrets from one keygen run, the app's key is the one
+    whose digest the gateway knows, and it calls the sidecar on loopback."""
     config = kubernetes_config(tmp_path)
     gateway = gateway_container()
     [app] = [c for c in pod_spec()["containers"] if c is not gateway]
     env = container_env(app)
     assert env["OLCONNECT_BASE_URL"] == f"http://127.0.0.1:{config.server.port}"
+    assert env["OLCONNECT_API_KEY"] == OPERATOR_KEY
     digest = hashlib.sha256(env["OLCONNECT_API_KEY"].encode()).hexdigest()
     assert any(digest in client.key_sha256 for client in config.clients)
     assert not {"OLCONNECT_USERNAME", "OLCONNECT_PASSWORD"} & set(env)
+
+
+def test_kubernetes_example_secrets_as_shipped_start_nothing(tmp_path: Path) -> None:
+    """Applied unchanged, the example Secret holds no digest: the gateway refuses to start,
+    naming the key, instead of accepting the placeholder key printed next to it."""
+    path = tmp_path / "gateway.yaml"
+    path.write_text(mounted_config_text())
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, container_env(gateway_container(), secret_value))
+    [problem] = refused.value.problems
+    assert problem.startswith("clients.0.key_sha256: ")
+
+
+def test_kubernetes_configmap_reloads_every_pod() -> None:
+    """The reload the ConfigMap documents reaches every pod of the Deployment, not one."""
+    comments = "\n".join(
+        line.lstrip("# ")
+        for line in (KUBERNETES / "configmap.yaml").read_text().splitlines()
+        if line.startswith("#")
+    )
+    [deployment] = kubernetes("Deployment")
+    name = deployment["metadata"]["name"]
+    assert f"kubectl exec deploy/{name}" not in comments
+    assert f"kubectl rollout restart deployment/{name}" in comments
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    [selector] = re.findall(r"kubectl get pods -l (\S+) -o name", comments)
+    key, _, value = selector.partition("=")
+    assert labels[key] == value
+    assert deployment["spec"]["selector"]["matchLabels"][key] == value
+    assert f"-c {gateway_container()['name']} -- sh -c 'kill -HUP 1'" in comments
 
 
 def test_kubernetes_resources_and_grace_period(tmp_path: Path) -> None:
@@ -290,8 +354,15 @@ def test_systemd_unit_reload_stop_and_config() -> None:
     assert service["KillSignal"] == "SIGTERM"
     assert float(service["TimeoutStopSec"]) > DEFAULT_SHUTDOWN_TIMEOUT
     assert service["RestartPreventExitStatus"] == str(EXIT_USAGE)
-    assert service["User"] not in ("root", "0")
     assert "OLCONNECT_PASSWORD" not in service.get("Environment", "")
+
+
+def test_systemd_unit_user_is_created_by_systemd() -> None:
+    """The unit runs unprivileged as a user systemd itself creates (no `User=` nobody made)."""
+    service = systemd_unit()["Service"]
+    assert service["DynamicUser"] == "yes"
+    assert "User" not in service
+    assert "Group" not in service
 
 
 # --- compose ---------------------------------------------------------------------------------
@@ -302,12 +373,40 @@ def compose() -> dict[str, Any]:
     return data
 
 
-def test_compose_runs_gateway_simulator_and_redis() -> None:
-    """compose.yaml defines the three services, built from deploy/Dockerfile."""
+def test_compose_runs_gateway_simulator_and_redis_building_the_image_once() -> None:
+    """compose.yaml defines the three services; only the gateway builds deploy/Dockerfile,
+    the simulator runs that image (compose then neither builds it twice nor pulls it)."""
     services = compose()["services"]
     assert set(services) == {"gateway", "simulator", "redis"}
     build = services["gateway"]["build"]
     assert (DEPLOY / build["context"] / build["dockerfile"]).resolve() == DEPLOY / "Dockerfile"
+    assert [name for name, service in services.items() if "build" in service] == ["gateway"]
+    assert services["simulator"]["image"] == services["gateway"]["image"]
+
+
+def compose_environment(service: dict[str, Any], **given: str) -> dict[str, str]:
+    """The service's environment after compose's own `${VAR:?message}` interpolation."""
+    env = {}
+    for name, value in service["environment"].items():
+        required = re.fullmatch(r"\$\{(\w+):\?[^}]*\}", str(value))
+        if required is not None:
+            assert required.group(1) in given, f"compose would refuse to start without {name}"
+            value = given[required.group(1)]
+        env[name] = str(value)
+    return env
+
+
+def test_compose_publishes_no_key_and_refuses_to_start_without_one() -> None:
+    """The trial key's digest comes from the operator's environment, required by compose."""
+    gateway = compose()["services"]["gateway"]
+    assert re.fullmatch(
+        r"\$\{OLCG_TRIAL_KEY_SHA256:\?.+\}", gateway["environment"]["OLCG_TRIAL_KEY_SHA256"]
+    )
+    [volume] = gateway["volumes"]
+    text = (DEPLOY / volume.split(":")[0]).read_text()
+    assert "${OLCG_TRIAL_KEY_SHA256}" in text
+    with pytest.raises(AssertionError, match="OLCG_TRIAL_KEY_SHA256"):
+        compose_environment(gateway)
 
 
 def test_compose_gateway_config_passes_load_config_and_points_at_services() -> None:
@@ -318,7 +417,10 @@ def test_compose_gateway_config_passes_load_config_and_points_at_services() -> N
     [volume] = gateway["volumes"]
     source, target, mode = volume.split(":")
     assert (target, mode) == (CONFIG_PATH, "ro")
-    config = load_config(DEPLOY / source, gateway["environment"])
+    trial_key = "olcg_" + secrets.token_urlsafe(32)
+    environment = compose_environment(gateway, OLCG_TRIAL_KEY_SHA256=key_digest(trial_key))
+    config = load_config(DEPLOY / source, environment)
+    assert config.clients[0].key_sha256 == (key_digest(trial_key),)
 
     assert config.upstream.url == "http://simulator:9340"
     simulator = services["simulator"]["command"]
@@ -340,3 +442,57 @@ def test_compose_gateway_config_passes_load_config_and_points_at_services() -> N
 def test_deploy_yaml_files_parse(path: str) -> None:
     """Every YAML file under deploy/ parses."""
     assert list(yaml.safe_load_all((DEPLOY / path).read_text()))
+
+
+# --- published digests ------------------------------------------------------------------------
+
+_DIGEST = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{64}(?![0-9A-Fa-f])")
+# A run of characters a key, password or token may hold, between the usual delimiters.
+_KEY_LIKE = re.compile(r"[^\s'\"`<>()\[\]{},;|\\]{4,}")
+
+
+_NOT_THE_REPOSITORY = {".git", "__pycache__", "node_modules", "build", "dist"}
+
+
+def repository_texts() -> dict[str, str]:
+    """Every text file of the checkout by relative path; virtualenvs, caches and VCS data
+    (directories starting with a dot, `.ci` excepted) and binary files left out."""
+    texts = {}
+    for path in ROOT.rglob("*"):
+        parts = path.relative_to(ROOT).parts
+        if any(
+            (part.startswith(".") and part != ".ci")
+            or part in _NOT_THE_REPOSITORY
+            or part.endswith(".egg-info")
+            for part in parts[:-1]
+        ):
+            continue
+        if not path.is_file():
+            continue
+        try:
+            texts["/".join(parts)] = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+    return texts
+
+
+def test_no_published_example_digest_belongs_to_a_printed_key() -> None:
+    """No SHA-256 digest in deploy/, config/, README or docs/ is the digest of any key-like
+    string anywhere in the repository: an example never ships a usable key."""
+    texts = repository_texts()
+    candidates = {
+        variant
+        for text in texts.values()
+        for run in _KEY_LIKE.findall(text)
+        for variant in (run, run.rstrip(".:…"), run.split("=", 1)[-1], run.split(":", 1)[-1])
+    }
+    known = {key_digest(candidate): candidate for candidate in candidates}
+    published = {
+        (name, digest.lower())
+        for name, text in texts.items()
+        if name.startswith(("deploy/", "config/", "docs/")) or name == "README.md"
+        for digest in _DIGEST.findall(text)
+    }
+    assert len(candidates) > 1000  # the scan saw the repository
+    leaked = {name: known[digest] for name, digest in published if digest in known}
+    assert leaked == {}, f"example digests of printed keys: {leaked}"
