@@ -172,6 +172,7 @@ def _upstream_ctx(
             app[METRICS].watch_token(tokens.seconds_left)
             app[TOKENS] = tokens
             readiness = app[READINESS] = Readiness(wait=settings.timeout, clock=clock)
+            app[METRICS].watch_readiness(readiness.up)
             events = UpstreamEvents(clock=clock, on_failure=readiness.failed)
             breaker = CircuitBreaker(
                 failures=settings.breaker_failures,

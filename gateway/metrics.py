@@ -84,6 +84,12 @@ class Metrics:
             "Upstream circuit breaker state: 0 closed, 1 open, 2 half-open.",
             registry=registry,
         )
+        self.upstream_ready = Gauge(
+            "olcg_upstream_ready",
+            "1 while the last upstream outcome was a success, 0 while it was a failure "
+            "(the /readyz rule without its probe); NaN before the first.",
+            registry=registry,
+        )
         self.breaker_rejected = Counter(
             "olcg_upstream_breaker_rejected",
             "Requests failed fast, without an upstream call, while the circuit was open.",
@@ -155,6 +161,10 @@ class Metrics:
     def watch_breaker(self, state: Callable[[], float]) -> None:
         """Report the circuit breaker's state, read at scrape time."""
         self.breaker_state.set_function(state)
+
+    def watch_readiness(self, up: Callable[[], float]) -> None:
+        """Report readiness (1, 0 or NaN), read at scrape time."""
+        self.upstream_ready.set_function(up)
 
     def watch_cache(self, stats: CacheStats, entries: Callable[[], int | None]) -> None:
         """Export the cache's plain-int counters, read at scrape time."""

@@ -18,6 +18,7 @@ The rule (README, "Health and readiness"):
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
@@ -99,6 +100,10 @@ class Readiness:
         if self._ok is None:
             return NotReady(UpstreamTimeout.message, TIMEOUT)  # the first probe is still out
         return NotReady(_REASONS.get(self._cause, UpstreamError.message), self._cause)
+
+    def up(self) -> float:
+        """1.0 after a success, 0.0 after a failure, NaN before any outcome (a metric)."""
+        return math.nan if self._ok is None else float(self._ok)
 
     async def check(self, probe: Callable[[], Awaitable[object]]) -> NotReady | None:
         """None when ready, else why not; runs `probe` when the last outcome is too old."""

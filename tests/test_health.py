@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import math
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -183,3 +184,24 @@ async def test_readyz_concurrent_calls_share_one_probe(
     assert {status for status, _ in results} == {200}
     assert simulator.calls["handshake"] == 1
     assert simulator.calls["login"] == 1
+
+
+async def upstream_ready_metric(client: Client) -> float:
+    async with client.get("/metrics") as response:
+        for line in (await response.text()).splitlines():
+            if line.startswith("olcg_upstream_ready "):
+                return float(line.split()[1])
+    raise AssertionError("olcg_upstream_ready not exported")
+
+
+async def test_readiness_metric_follows_the_last_outcome(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """olcg_upstream_ready is NaN before any upstream exchange, then 1 or 0 as /readyz says."""
+    assert math.isnan(await upstream_ready_metric(gateway))
+    assert await get_segment(gateway, 1) == 200
+    assert await upstream_ready_metric(gateway) == 1
+    simulator.fault = Fault.STATUS_500
+    assert await get_segment(gateway, 2) == 502
+    assert await upstream_ready_metric(gateway) == 0
+    assert simulator.calls["handshake"] == 0  # a scrape never probes
