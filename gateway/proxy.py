@@ -22,6 +22,7 @@ from gateway.bodies import content_length, read_body
 from gateway.errors import NotFound, UpstreamError, UpstreamTimeout
 from gateway.keys import CONFIG, FACTS, METRICS, UPSTREAM
 from gateway.proxy_headers import AnswerHeaders, request_headers
+from gateway.upstream_events import TIMEOUT, connection_cause
 
 log = structlog.get_logger(__name__)
 
@@ -106,7 +107,10 @@ class Forwarder:
                 async with asyncio.timeout(upstream_timeout):
                     chunk = await content.readany()
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                return _abort(request, response, "upstream_body_failed", exc)
+                # The upstream's fault: its failure event (rate-limited), which readiness hears.
+                cause = TIMEOUT if isinstance(exc, TimeoutError) else connection_cause(exc)
+                app[UPSTREAM].events.failure(self.label, cause, stage="body")
+                return _cut(request, response)
             if not chunk:
                 break
             count(len(chunk))
@@ -114,7 +118,8 @@ class Forwarder:
                 async with asyncio.timeout(client_timeout):
                     await response.write(chunk)
             except (TimeoutError, ConnectionError) as exc:
-                return _abort(request, response, "client_body_failed", exc)
+                log.warning("client_body_failed", path=request.path, error=type(exc).__name__)
+                return _cut(request, response)
         await response.write_eof()
         return response
 
@@ -129,11 +134,8 @@ def safe_path(raw_path: str) -> bool:
     return True
 
 
-def _abort(
-    request: web.Request, response: web.StreamResponse, event: str, exc: BaseException
-) -> web.StreamResponse:
+def _cut(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
     """The head is out, the body cannot finish: cut the connection so the client sees it."""
-    log.warning(event, path=request.path, error=type(exc).__name__)
     response.force_close()
     if request.transport is not None:
         request.transport.close()

@@ -7,10 +7,12 @@ import io
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import hdrs
 from aiohttp.test_utils import TestClient
 from conftest import KEYS, MakeGatewayFor, MakeSimulator, basic_auth_header, key_header
+from structlog.testing import capture_logs
 from yarl import URL
 
 from gateway.simulator import Simulator
@@ -277,11 +279,14 @@ async def test_proxy_download_that_stalls_is_cut_off(
     file_id = sim.generate_file("stall.bin", 4 * SIM_CHUNK)
     sim.stall = Stall(after_bytes=SIM_CHUNK, seconds=3.0)
     gateway = await make_gateway_for(sim, upstream={"timeout": 0.3})
-    async with gateway.get(f"{BASE}/filestore/file/{file_id}", headers=ADMIN) as answer:
-        assert answer.status == 200
-        with pytest.raises(Exception) as raised:  # noqa: PT011 - any client-side payload error
-            await answer.read()
-    assert "Payload" in type(raised.value).__name__ or "Connection" in type(raised.value).__name__
+    with capture_logs() as logs:
+        async with gateway.get(f"{BASE}/filestore/file/{file_id}", headers=ADMIN) as answer:
+            assert answer.status == 200
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await answer.read()
+    [event] = [e for e in logs if e["event"] == "upstream_failed"]
+    assert (event["cause"], event["stage"]) == ("timeout", "body")
+    assert event["route"] == f"{BASE}/filestore/file/{{fileId}}"
 
 
 @pytest.mark.parametrize("mode", [Compress.HONOUR, Compress.ALWAYS])
