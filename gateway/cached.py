@@ -22,6 +22,7 @@ from gateway.catalogue import Route, Shape
 from gateway.catalogue.tags import entity_id, read_tags
 from gateway.errors import BadRequest, UpstreamError, error_body
 from gateway.keys import CACHE, CONFIG, FACTS, UPSTREAM
+from gateway.proxy_headers import request_target
 from gateway.upstream_events import INVALID_ANSWER
 
 _JSON: Final = "application/json"
@@ -109,7 +110,7 @@ class CachedRead:
                 )
             # Canonical: "0042" and "42" are one entry, and one id upstream too.
             path = path.replace("{id}", str(entity))
-        query = request.raw_path.partition("?")
+        query = request_target(request).partition("?")
         if query[1]:
             path += "?" + query[2]  # the query string byte for byte: it is part of the key
         key = "GET " + path

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from urllib.parse import unquote
 
 import aiohttp
 import structlog
@@ -21,7 +20,7 @@ from aiohttp import hdrs, web
 from gateway.bodies import content_length, read_body
 from gateway.errors import NotFound, UpstreamError, UpstreamTimeout
 from gateway.keys import CONFIG, FACTS, METRICS, UPSTREAM
-from gateway.proxy_headers import AnswerHeaders, request_headers
+from gateway.proxy_headers import AnswerHeaders, request_headers, request_target, safe_path
 from gateway.upstream_events import TIMEOUT, connection_cause
 
 log = structlog.get_logger(__name__)
@@ -48,7 +47,8 @@ class Forwarder:
         self._invalidate = invalidate
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        if not safe_path(request.raw_path):
+        target = request_target(request)
+        if not safe_path(target):
             # SECURITY: OL Connect would decode and resolve these segments: a read of
             # one service could land on another (…/jobs/..%2F..%2Ffilestore/delete/1).
             raise NotFound("no such route", parameter=request.path[:128])
@@ -66,7 +66,7 @@ class Forwarder:
         try:
             async with app[UPSTREAM].open(
                 request.method,
-                request.raw_path,  # path and query string exactly as the client sent them
+                target,  # path and query string exactly as the client sent them
                 route=self.label,
                 headers=request_headers(request.headers),
                 body=body,
@@ -122,16 +122,6 @@ class Forwarder:
                 return _cut(request, response)
         await response.write_eof()
         return response
-
-
-def safe_path(raw_path: str) -> bool:
-    """No dot segments, empty segments, or encoded slashes and backslashes, raw or decoded."""
-    path = raw_path.partition("?")[0]
-    for segment in path.split("/")[1:]:
-        decoded = unquote(segment)
-        if decoded in ("", ".", "..") or "/" in decoded or "\\" in decoded or "\x00" in decoded:
-            return False
-    return True
 
 
 def _cut(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:

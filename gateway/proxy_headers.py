@@ -1,4 +1,4 @@
-"""Which headers cross the gateway, each way, and the rewrite of upstream URLs (SPEC §8.2).
+"""What crosses the gateway each way (SPEC §8.2): the request target, headers, upstream URLs.
 
 Requests lose every client credential and the hop-by-hop headers, and gain
 the gateway's own token (added by `UpstreamClient`). Answers lose the
@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Final
+from urllib.parse import unquote
 
-from aiohttp import hdrs
+from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -133,3 +134,23 @@ class AnswerHeaders:
 
     def _rewrite_links(self, value: str) -> str:
         return _LINK_URL.sub(lambda match: f"<{self.relative(match.group(1))}>", value)
+
+
+def request_target(request: web.Request) -> str:
+    """The path and query the client sent, byte for byte, always origin-form.
+
+    A request line may carry an absolute URL (``GET http://host/rest/…``, RFC 9112
+    §3.2.2): only its path and query go upstream, never its host.
+    """
+    raw = request.raw_path
+    return raw if raw.startswith("/") else request.rel_url.raw_path_qs
+
+
+def safe_path(raw_path: str) -> bool:
+    """No dot segments, empty segments, or encoded slashes and backslashes, raw or decoded."""
+    path = raw_path.partition("?")[0]
+    for segment in path.split("/")[1:]:
+        decoded = unquote(segment)
+        if decoded in ("", ".", "..") or "/" in decoded or "\\" in decoded or "\x00" in decoded:
+            return False
+    return True

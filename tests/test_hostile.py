@@ -338,3 +338,25 @@ async def test_hostile_endless_chunked_put_is_413_before_it_ends(
     # The answer came while the body was still streaming, long before the ceiling.
     assert sent < 64 * 1024 * 1024
     assert simulator.calls["metadata_put"] == 0
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://evil.example/rest/serverengine/filestore/resources",
+        "http://evil.example:9340/rest/serverengine/entity/jobsegments/5?x=%41",
+    ],
+)
+async def test_hostile_absolute_form_target_goes_upstream_as_a_path(
+    serve: Serve, simulator: Simulator, target: str
+) -> None:
+    """An absolute URL in the request line (RFC 9112 §3.2.2) is served by its path and query;
+    its host never becomes where the gateway sends its token."""
+    server = await serve()
+    answer = await exchange(server, request("GET", target, key=ADMIN))
+    assert answer.status == 200
+    seen = [s for s in simulator.last_request.values() if "evil" not in s.raw_path]
+    assert seen
+    path = target.removeprefix("http://evil.example").removeprefix(":9340")
+    assert path.partition("?")[0] in {s.raw_path.partition("?")[0] for s in seen}
+    assert not [s for s in simulator.last_request.values() if "evil" in s.raw_path]
