@@ -1,13 +1,13 @@
-"""UpstreamClient: requests to OL Connect with the gateway's token, errors mapped once.
+"""UpstreamClient: the policy around every request to OL Connect — token, slot, breaker, retry.
 
 Two ways to call: `request` reads a whole (bounded) answer for the cache and
 the validated write; `open` hands a streaming answer to the forwarder. Both
 hold one of `upstream.max_connections` slots (waiting at most
 `upstream.timeout` for one, else 503), fail fast while the circuit breaker is
-open, and translate connection errors into `UpstreamError` (502) and timeouts
-into `UpstreamTimeout` (504) right here. A refused token (401/403) is renewed
+open, and give the breaker its verdict. A refused token (401/403) is renewed
 once and the request retried once — never a loop, and never when the body
-could not be kept (SPEC §8.4).
+could not be kept (SPEC §8.4). The exchange itself, and the translation of
+its errors, is `gateway.wire`'s.
 """
 
 from __future__ import annotations
@@ -16,36 +16,28 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Final
 
 import aiohttp
 from aiohttp import hdrs
 from multidict import CIMultiDict
-from yarl import URL
 
-from gateway.bodies import CHUNK, RequestBody, read_bounded
+from gateway.bodies import RequestBody
 from gateway.breaker import CircuitBreaker
 from gateway.errors import ServiceUnavailable, UpstreamError, UpstreamTimeout
 from gateway.metrics import Metrics
 from gateway.tokens import UpstreamTokens
 from gateway.upstream_events import (
-    INVALID_ANSWER,
     REDIRECT,
     STATUS_5XX,
-    TIMEOUT,
     UpstreamEvents,
-    connection_cause,
     login_cause,
 )
 from gateway.upstream_events import TOKEN_REFUSED as REFUSED_TOKEN
+from gateway.wire import UpstreamResponse, Wire
 
 TOKEN_REFUSED: Final = frozenset({HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN})
-TOKEN_HEADER: Final = "auth_token"  # noqa: S105 - a header name, not a secret
-_OCTETS: Final = "application/octet-stream"
-# Streams are bounded by progress (SPEC §8.2), not by the session's total timeout.
-_NO_TOTAL: Final = aiohttp.ClientTimeout(total=None)
 RETRY_NOW: Final = {str(hdrs.RETRY_AFTER): "1"}
 
 
@@ -67,16 +59,6 @@ class UpstreamBusy(ServiceUnavailable):
     """Every upstream slot stayed taken for `upstream.timeout`."""
 
     message = "upstream busy: too many requests in flight"
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamResponse:
-    """A complete upstream answer: status, content type, body, and how long it took."""
-
-    status: int
-    content_type: str
-    body: bytes
-    seconds: float
 
 
 class UpstreamClient:
@@ -109,15 +91,19 @@ class UpstreamClient:
         events: UpstreamEvents | None = None,
         timer: Callable[[], float] = time.perf_counter,
     ) -> None:
-        self._session = session
         self.breaker = breaker
         self.events = events or UpstreamEvents()
         self._tokens = tokens
-        self._base_url = base_url
-        self._metrics = metrics
         self._timeout = timeout
         self._slots = asyncio.Semaphore(max_connections)
-        self._timer = timer
+        self._wire = Wire(
+            session,
+            base_url=base_url,
+            metrics=metrics,
+            events=self.events,
+            timeout=timeout,
+            timer=timer,
+        )
 
     async def request(
         self,
@@ -200,7 +186,7 @@ class UpstreamClient:
         try:
             await held.enter_async_context(self._slot())
             token = await self._token()
-            answer = await self._send_streaming(method, path, route, token, headers, body)
+            answer = await self._wire.stream(method, path, route, token, headers, body)
             if answer.status in TOKEN_REFUSED:
                 answer.release()
                 answer = await self._after_refusal(method, path, route, token, headers, body)
@@ -235,7 +221,7 @@ class UpstreamClient:
             # A streamed body is gone: sending it twice is impossible, and for an
             # operation it would start a second job. The client's retry finds `renewed`.
             raise TokenRefused(headers=dict(RETRY_NOW))
-        return await self._send_streaming(method, path, route, renewed, headers, body)
+        return await self._wire.stream(method, path, route, renewed, headers, body)
 
     @contextlib.asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:
@@ -270,7 +256,7 @@ class UpstreamClient:
         max_body: int,
     ) -> UpstreamResponse:
         async def send(with_token: str) -> UpstreamResponse:
-            return await self._send(method, path, route, with_token, body, headers, max_body)
+            return await self._wire.send(method, path, route, with_token, body, headers, max_body)
 
         response = await send(token)
         if response.status in TOKEN_REFUSED:
@@ -289,108 +275,3 @@ class UpstreamClient:
             self.events.failure(route, cause, status=response.status)
             raise UpstreamError()
         return response
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        route: str,
-        token: str,
-        body: bytes | None,
-        headers: Mapping[str, str] | None,
-        max_body: int,
-    ) -> UpstreamResponse:
-        # identity: the cache stores what it checked; a server that gzips anyway is decoded.
-        sent = {hdrs.ACCEPT_ENCODING: "identity", **(headers or {}), TOKEN_HEADER: token}
-        started = self._timer()
-        try:
-            async with asyncio.timeout(self._timeout):
-                async with self._session.request(
-                    method, self._url(path), headers=sent, data=body, allow_redirects=False
-                ) as answer:
-                    status = answer.status
-                    received_type = answer.headers.get(hdrs.CONTENT_TYPE, _OCTETS)
-                    data = await read_bounded(
-                        answer.content.iter_chunked(CHUNK),
-                        limit=max_body,
-                        content_encoding=answer.headers.get(hdrs.CONTENT_ENCODING),
-                    )
-        except TimeoutError:
-            self._count(route, "timeout", started)
-            self.events.failure(route, TIMEOUT)
-            raise UpstreamTimeout() from None
-        except (aiohttp.ClientError, OSError) as exc:
-            self._count(route, "error", started)
-            self.events.failure(route, connection_cause(exc), error=type(exc).__name__)
-            raise UpstreamError() from None
-        except UpstreamError as exc:
-            self._count(route, "invalid", started)
-            self.events.failure(route, INVALID_ANSWER, error=type(exc).__name__)
-            raise
-        seconds = self._count(route, str(status), started)
-        return UpstreamResponse(status, received_type, data, seconds)
-
-    async def _send_streaming(
-        self,
-        method: str,
-        path: str,
-        route: str,
-        token: str,
-        headers: CIMultiDict[str],
-        body: RequestBody | None,
-    ) -> aiohttp.ClientResponse:
-        sent = CIMultiDict(headers)
-        sent[TOKEN_HEADER] = token
-        if body is not None and body.kept is None and body.length is not None:
-            sent[hdrs.CONTENT_LENGTH] = str(body.length)  # stream it as sized, not chunked
-        loop = asyncio.get_running_loop()
-        waiting_for_head = True
-        started = self._timer()
-        try:
-            async with asyncio.timeout(self._timeout) as deadline:
-
-                def progress(waiting_for_client: bool) -> None:
-                    # Only the upstream's silence counts against upstream.timeout; the
-                    # body may still be on its way after the head (an early answer).
-                    if waiting_for_head:
-                        when = None if waiting_for_client else loop.time() + self._timeout
-                        deadline.reschedule(when)
-
-                payload = None if body is None else body.payload(progress)
-                try:
-                    answer = await self._session.request(
-                        method,
-                        self._url(path),
-                        headers=sent,
-                        data=payload,
-                        allow_redirects=False,
-                        auto_decompress=False,
-                        timeout=_NO_TOTAL,
-                    )
-                finally:
-                    waiting_for_head = False
-        except TimeoutError:
-            self._count(route, "timeout", started)
-            self.events.failure(route, TIMEOUT)
-            raise UpstreamTimeout() from None
-        except (aiohttp.ClientError, OSError) as exc:
-            self._count(route, "error", started)
-            if body is not None and body.failure is not None:
-                raise body.failure from None  # the client's body, not the upstream, failed
-            self.events.failure(route, connection_cause(exc), error=type(exc).__name__)
-            raise UpstreamError() from None
-        if body is not None and body.failure is not None:
-            answer.close()
-            raise body.failure
-        self._count(route, str(answer.status), started)
-        return answer
-
-    def _url(self, path: str) -> URL:
-        # encoded=True: the path and query go out exactly as the client sent them;
-        # yarl would otherwise requote them (%41 → A, %2F → /).
-        return URL(self._base_url + path, encoded=True)
-
-    def _count(self, route: str, outcome: str, started: float) -> float:
-        seconds = self._timer() - started
-        self._metrics.observe_upstream(route, outcome, seconds)
-        return seconds
