@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from http import HTTPStatus
 from typing import Final
 
@@ -126,23 +126,10 @@ class UpstreamClient:
             CircuitOpen: the breaker is open; nothing was sent.
             UpstreamBusy: no slot freed within upstream.timeout.
         """
-        self.breaker.acquire()
-        try:
+        with self._verdict(route):
             async with self._slot():
                 token = await self._token()
-                response = await self._exchange(method, path, route, token, body, headers, max_body)
-        except _LoginFailed as failed:
-            self.breaker.release()
-            self.events.failure(route, login_cause(failed.error), stage="login")
-            raise failed.error from None
-        except (UpstreamError, UpstreamTimeout):
-            self.breaker.failure()
-            raise
-        except BaseException:
-            self.breaker.release()  # cancelled, or no slot: no verdict on the upstream
-            raise
-        self.breaker.success()
-        return response
+                return await self._exchange(method, path, route, token, body, headers, max_body)
 
     @contextlib.asynccontextmanager
     async def open(
@@ -182,14 +169,25 @@ class UpstreamClient:
         body: RequestBody | None,
     ) -> aiohttp.ClientResponse:
         """Everything up to the answer head, with the breaker's verdict given here."""
-        self.breaker.acquire()
-        try:
+        with self._verdict(route):
             await held.enter_async_context(self._slot())
             token = await self._token()
             answer = await self._wire.stream(method, path, route, token, headers, body)
             if answer.status in TOKEN_REFUSED:
                 answer.release()
                 answer = await self._after_refusal(method, path, route, token, headers, body)
+            return answer
+
+    @contextlib.contextmanager
+    def _verdict(self, route: str) -> Iterator[None]:
+        """Let the request out past the breaker, then tell it how the upstream did.
+
+        A failed login is no verdict on the upstream (it backs off on its own), nor
+        is a cancelled request, one that found no slot, or one whose client body failed.
+        """
+        self.breaker.acquire()
+        try:
+            yield
         except _LoginFailed as failed:
             self.breaker.release()
             self.events.failure(route, login_cause(failed.error), stage="login")
@@ -198,10 +196,9 @@ class UpstreamClient:
             self.breaker.failure()
             raise
         except BaseException:
-            self.breaker.release()  # cancelled, no slot, or the client's body failed
+            self.breaker.release()
             raise
         self.breaker.success()
-        return answer
 
     async def _after_refusal(
         self,

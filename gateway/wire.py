@@ -104,13 +104,9 @@ class Wire:
                         content_encoding=answer.headers.get(hdrs.CONTENT_ENCODING),
                     )
         except TimeoutError:
-            self._count(route, "timeout", started)
-            self.events.failure(route, TIMEOUT)
-            raise UpstreamTimeout() from None
+            raise self._timed_out(route, started) from None
         except (aiohttp.ClientError, OSError) as exc:
-            self._count(route, "error", started)
-            self.events.failure(route, connection_cause(exc), error=type(exc).__name__)
-            raise UpstreamError() from None
+            raise self._broken(route, started, exc) from None
         except UpstreamError as exc:
             self._count(route, "invalid", started)
             self.events.failure(route, INVALID_ANSWER, error=type(exc).__name__)
@@ -165,20 +161,27 @@ class Wire:
                 finally:
                     waiting_for_head = False
         except TimeoutError:
-            self._count(route, "timeout", started)
-            self.events.failure(route, TIMEOUT)
-            raise UpstreamTimeout() from None
+            raise self._timed_out(route, started) from None
         except (aiohttp.ClientError, OSError) as exc:
-            self._count(route, "error", started)
             if body is not None and body.failure is not None:
+                self._count(route, "error", started)
                 raise body.failure from None  # the client's body, not the upstream, failed
-            self.events.failure(route, connection_cause(exc), error=type(exc).__name__)
-            raise UpstreamError() from None
+            raise self._broken(route, started, exc) from None
         if body is not None and body.failure is not None:
             answer.close()
             raise body.failure
         self._count(route, str(answer.status), started)
         return answer
+
+    def _timed_out(self, route: str, started: float) -> UpstreamTimeout:
+        self._count(route, "timeout", started)
+        self.events.failure(route, TIMEOUT)
+        return UpstreamTimeout()
+
+    def _broken(self, route: str, started: float, exc: BaseException) -> UpstreamError:
+        self._count(route, "error", started)
+        self.events.failure(route, connection_cause(exc), error=type(exc).__name__)
+        return UpstreamError()
 
     def _url(self, path: str) -> URL:
         # encoded=True: the path and query go out exactly as the client sent them;
