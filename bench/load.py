@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,15 +57,27 @@ class Loader:
         duration: float,
         headers: list[str],
         rate: float = 0.0,
+        method: str = "GET",
+        body: str = "",
+        cpu: int | None = None,
     ) -> Sample:
-        """Drive `base` with paths from `mode` (see `bench.paths`)."""
+        """Drive `base` with paths from `mode` (see `bench.paths`).
+
+        Args:
+            method, body: what each request sends (its Content-Type goes in `headers`).
+            cpu: pin the load generator to this CPU (the scale-out scenario).
+        """
+        pin = None if cpu is None else _pinned(cpu)
         if self.wrk:
-            return await self._wrk(base, mode, connections, duration, headers, rate)
+            return await self._wrk(
+                base, mode, connections, duration, headers, rate, method, body, pin
+            )
         argv = [sys.executable, "-m", "bench.pyload", "--url", base, "--mode", mode]
         argv += ["-c", str(connections), "-d", str(duration), "--rate", str(rate)]
+        argv += ["--method", method, "--body", body]
         for header in headers:
             argv += ["-H", header]
-        out = await _output(argv)
+        out = await _output(argv, pin)
         data = json.loads(out.strip().splitlines()[-1])
         return Sample(
             data["rps"], data["p50_ms"], data["p99_ms"], int(data["requests"]), int(data["errors"])
@@ -77,6 +91,9 @@ class Loader:
         duration: float,
         headers: list[str],
         rate: float,
+        method: str,
+        body: str,
+        pin: Callable[[], None] | None,
     ) -> Sample:
         assert self.wrk is not None
         delay = 0
@@ -85,13 +102,13 @@ class Loader:
             # time from the Lua delay() hook, and size the pool so that pace sums to `rate`.
             delay = WRK_DELAY_MS
             connections = max(1, round(rate * delay / 1000))
-        script = self.workdir / f"wrk-{abs(hash((mode, delay)))}.lua"
-        script.write_text(wrk_script(mode, delay_ms=delay))
+        script = self.workdir / f"wrk-{abs(hash((mode, delay, method, body)))}.lua"
+        script.write_text(wrk_script(mode, delay_ms=delay, method=method, body=body))
         argv = [self.wrk, "-t1", f"-c{connections}", f"-d{max(1, math.ceil(duration))}s"]
         argv += ["--latency", "--timeout", "5s", "-s", str(script)]
         for header in headers:
             argv += ["-H", header]
-        out = await _output([*argv, base + "/"])
+        out = await _output([*argv, base + "/"], pin)
         return parse_wrk(out)
 
 
@@ -109,9 +126,18 @@ def parse_wrk(out: str) -> Sample:
     return Sample(float(rps.group(1)), latency["50"], latency["99"], int(total.group(1)), errors)
 
 
-async def _output(argv: list[str]) -> str:
+def _pinned(cpu: int) -> Callable[[], None]:
+    """Run in the child before exec: restrict it to one CPU."""
+
+    def pin() -> None:
+        os.sched_setaffinity(0, {cpu})
+
+    return pin
+
+
+async def _output(argv: list[str], pin: Callable[[], None] | None = None) -> str:
     process = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=pin
     )
     try:
         out, err = await process.communicate()

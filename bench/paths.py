@@ -43,10 +43,21 @@ def path_stream(mode: str, seed: int = 1) -> Iterator[str]:
     raise ValueError(f"unknown path mode {mode!r}")
 
 
-def wrk_script(mode: str, *, delay_ms: int = 0, seed: int = 1) -> str:
-    """A wrk Lua script producing the same paths as `path_stream` (and an optional delay)."""
+def wrk_script(
+    mode: str, *, delay_ms: int = 0, seed: int = 1, method: str = "GET", body: str = ""
+) -> str:
+    """A wrk Lua script producing the same requests as `path_stream` (and an optional delay).
+
+    Args:
+        method: the request method; `body` (with its Content-Type sent as a header
+            by the caller) goes with every request when not empty.
+    """
     kind, _, rest = mode.partition(":")
-    lines = [f"math.randomseed({seed})"]
+    lines = [f"math.randomseed({seed})", f'wrk.method = "{method}"']
+    if body:
+        if "]==]" in body:
+            raise ValueError("the body cannot go into a Lua long string")
+        lines.append(f"wrk.body = [==[{body}]==]")
     if kind == "fixed":
         # wrk.init (after this script loads) adds Host and builds the request from wrk.path.
         lines.append(f'wrk.path = "{rest}"')

@@ -1,17 +1,19 @@
-"""The processes under test: simulator, gateway, bare aiohttp, nginx; their configs; cleanup."""
+"""The processes under test: simulator, gateway, bare aiohttp; their configs; cleanup.
+
+nginx, the C reference, has its own module (`bench.nginx`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,7 @@ SIM_USER = "ol-admin"
 SIM_PASSWORD = "bench-secret"  # noqa: S105 - a throwaway password for a loopback simulator
 API_KEY = "olcg_bench_0123456789abcdef0123456789"
 SEGMENTS = "/rest/serverengine/entity/jobsegments"
+SCOPES = ("read", "write", "run", "files", "admin")  # every route the bench drives
 
 
 def free_port() -> int:
@@ -48,15 +51,42 @@ class Proc:
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the process and its children (nginx's worker)."""
+        return sum(_cpu_seconds(p) for p in self.pids())
+
+    def pids(self) -> list[int]:
+        """The process and its children (nginx's worker, the workers of `serve --workers`)."""
         pid = self.popen.pid
         try:
             listed = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         except FileNotFoundError:  # a kernel built without CONFIG_PROC_CHILDREN
             listed = []
-        return sum(_cpu_seconds(p) for p in [pid, *map(int, listed)])
+        return [pid, *map(int, listed)]
+
+    def rss_mb(self) -> float:
+        """Resident memory of the process and its children, in MiB."""
+        return sum(rss_mb(p) for p in self.pids())
+
+
+def rss_mb(pid: int) -> float:
+    """`VmRSS` of one process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
 def _cpu_seconds(pid: int) -> float:
+    """CPU time of every thread of `pid`, to the nanosecond when the kernel keeps schedstat.
+
+    /proc/<pid>/stat counts in clock ticks (10 ms): fine over a 5 s run, too coarse
+    for a transfer that takes a tenth of a second.
+    """
+    try:
+        threads = list(Path(f"/proc/{pid}/task").glob("*/schedstat"))
+        if threads:
+            return sum(int(stat.read_text().split()[0]) for stat in threads) / 1e9
+    except (FileNotFoundError, ValueError, IndexError):
+        pass  # a thread ended while read: count ticks this time
     # /proc/<pid>/stat: fields 14 and 15 (after the parenthesised name) are utime and stime.
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -112,12 +142,14 @@ async def wait_ready(proc: Proc, path: str, within: float = 20.0) -> None:
     raise RuntimeError(f"{proc.name} did not start:\n{tail}")
 
 
-def start_simulator(fleet: Fleet, segments: int) -> Proc:
+def start_simulator(fleet: Fleet, segments: int, *, name: str = "simulator") -> Proc:
+    """The simulator with its `/_sim` controls, spooling File Store uploads into the work dir."""
     port = free_port()
     argv = [sys.executable, "-m", "gateway.cli", "simulator", "--port", str(port)]
     argv += ["--username", SIM_USER, "--password", SIM_PASSWORD]
     argv += ["--segments", str(segments), "--expose-controls"]
-    return fleet.start("simulator", argv, port)
+    argv += ["--spool-dir", str(fleet.workdir / f"{name}-spool")]
+    return fleet.start(name, argv, port)
 
 
 def start_gateway(
@@ -127,23 +159,27 @@ def start_gateway(
     *,
     name: str = "gateway",
     wrapper: Sequence[str] = (),
+    workers: int = 1,
+    cache: Mapping[str, object] | None = None,
 ) -> Proc:
     """`olconnect-gateway serve --config <generated>`, as deployed: JSON logs to a file.
 
     Args:
         name: the process's name in the fleet (its log and config file names).
         wrapper: a command that runs the gateway, e.g. valgrind and its options.
+        workers: `serve --workers N` (N > 1: a supervisor and N processes on one port).
+        cache: the `cache:` section (default: memory, `max_entries`).
     """
     port = free_port()
     config = {
         "server": {"host": HOST, "port": port, "shutdown_timeout": 2},
         "upstream": {"url": upstream, "username": SIM_USER, "password": SIM_PASSWORD},
-        "cache": {"backend": "memory", "max_entries": max_entries},
+        "cache": cache or {"backend": "memory", "max_entries": max_entries},
         "clients": [
             {
                 "name": "bench",
                 "key_sha256": key_digest(API_KEY),
-                "scopes": ["read", "write", "admin"],
+                "scopes": list(SCOPES),
             }
         ],
         "logging": {"level": "info", "format": "json"},
@@ -153,6 +189,8 @@ def start_gateway(
     # The interpreter itself, not the console script: a wrapper such as valgrind
     # must see the Python binary it instruments.
     command = [*wrapper, sys.executable, "-m", "gateway.cli", "serve", "--config", str(path)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     return fleet.start(name, command, port)
 
 
@@ -173,71 +211,25 @@ def start_bare(
     return fleet.start(name, argv, port)
 
 
-NGINX_CONF = """\
-daemon off;
-master_process off;
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log warn;
-worker_rlimit_nofile 8192;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/client_body;
-    proxy_temp_path {dir}/proxy_temp;
-    fastcgi_temp_path {dir}/fastcgi_temp;
-    uwsgi_temp_path {dir}/uwsgi_temp;
-    scgi_temp_path {dir}/scgi_temp;
-    proxy_cache_path {dir}/cache levels=1:2 keys_zone=olc:64m max_size=1g inactive=1h
-                     use_temp_path=off;
-    # The API-key check: a map from the presented key to a client name.
-    map $http_x_api_key $bench_client {{ default ""; "{key}" "bench"; }}
-    map $http_cache_control $bypass {{ default 0; "~*no-cache" 1; }}
-    upstream olconnect {{ server {upstream}; keepalive 64; }}
-    server {{
-        listen {host}:{port} backlog=4096;
-        location = /healthz {{ return 200 "ok"; }}
-        location {segments}/ {{
-            if ($bench_client = "") {{ return 403; }}
-            proxy_pass http://olconnect;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-API-Key "";
-            proxy_set_header auth_token "{token}";
-            proxy_cache olc;
-            proxy_cache_key $uri;
-            proxy_cache_valid 200 300s;
-            proxy_cache_valid 404 5s;
-            proxy_cache_lock on;
-            proxy_cache_lock_timeout 10s;
-            proxy_cache_bypass $bypass;
-            add_header X-Cache $upstream_cache_status;
-        }}
-    }}
-}}
-"""
-
-
-def start_nginx(fleet: Fleet, nginx: str, sim: Proc, token: str) -> Proc:
-    """nginx, one process, caching in front of the simulator with a pre-obtained token."""
+def start_redis(fleet: Fleet, redis_server: str) -> Proc:
+    """A private redis-server on loopback, nothing persisted."""
     port = free_port()
-    conf = fleet.workdir / "nginx.conf"
-    conf.write_text(
-        NGINX_CONF.format(
-            dir=fleet.workdir,
-            key=API_KEY,
-            upstream=f"{HOST}:{sim.port}",
-            host=HOST,
-            port=port,
-            segments=SEGMENTS,
-            token=token,
-        )
-    )
-    argv = [nginx, "-p", str(fleet.workdir), "-c", str(conf), "-e", str(fleet.workdir / "e.log")]
-    return fleet.start("nginx", argv, port)
+    argv = [redis_server, "--bind", HOST, "--port", str(port), "--save", "", "--appendonly", "no"]
+    return fleet.start("redis", argv, port)
 
 
-def find_nginx() -> str | None:
-    return shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
+async def wait_listening(proc: Proc, within: float = 20.0) -> None:
+    """Poll until `proc` accepts TCP connections (a process that speaks no HTTP)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and proc.popen.poll() is None:
+        try:
+            _, writer = await asyncio.open_connection(HOST, proc.port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+    raise RuntimeError(
+        f"{proc.name} did not start:\n{proc.log.read_text(errors='replace')[-2000:]}"
     )

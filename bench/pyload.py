@@ -35,9 +35,11 @@ async def _worker(
     paths: Iterator[str],
     deadline: float,
     interval: float,
+    request: tuple[str, bytes | None],
     latencies: list[float],
     errors: list[int],
 ) -> None:
+    method, body = request
     next_send = time.perf_counter()
     while True:
         now = time.perf_counter()
@@ -54,7 +56,7 @@ async def _worker(
         if path is None:
             return
         try:
-            async with session.get(base + path) as response:
+            async with session.request(method, base + path, data=body) as response:
                 await response.read()
                 ok = 200 <= response.status < 300
         except (aiohttp.ClientError, TimeoutError):
@@ -65,7 +67,14 @@ async def _worker(
 
 
 async def run(
-    base: str, mode: str, connections: int, duration: float, rate: float, headers: dict[str, str]
+    base: str,
+    mode: str,
+    connections: int,
+    duration: float,
+    rate: float,
+    headers: dict[str, str],
+    method: str = "GET",
+    body: bytes | None = None,
 ) -> dict[str, float]:
     """Drive `base` and return the summary."""
     paths = path_stream(mode)
@@ -79,7 +88,7 @@ async def run(
         deadline = started + duration
         await asyncio.gather(
             *(
-                _worker(s, base, paths, deadline, interval, latencies, errors)
+                _worker(s, base, paths, deadline, interval, (method, body), latencies, errors)
                 for _ in range(connections)
             )
         )
@@ -102,14 +111,26 @@ def main() -> None:
     parser.add_argument("-d", "--duration", type=float, default=5.0)
     parser.add_argument("--rate", type=float, default=0.0, help="total requests/s (0: flat out)")
     parser.add_argument("-H", "--header", action="append", default=[], help="Name: value")
+    parser.add_argument("--method", default="GET")
+    parser.add_argument("--body", default="", help="sent with every request when not empty")
     args = parser.parse_args()
     headers = dict(h.split(": ", 1) for h in args.header)
+    body = args.body.encode() or None
     with contextlib.suppress(ImportError):
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     summary = asyncio.run(
-        run(args.url, args.mode, args.connections, args.duration, args.rate, headers)
+        run(
+            args.url,
+            args.mode,
+            args.connections,
+            args.duration,
+            args.rate,
+            headers,
+            args.method,
+            body,
+        )
     )
     print(json.dumps(summary), flush=True)
 

@@ -1,4 +1,5 @@
-"""Smoke test of the benchmark harness: it runs and prints its table (no speed asserted)."""
+"""Smoke tests of the benchmark harness: each scenario runs tiny and prints its rows and
+verdict lines (no speed asserted; only facts that hold at any speed)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from bench import day
+from gateway.simulator.data import DataSet
+from gateway.simulator.entities import Entities, Family
+
 ROOT = Path(__file__).resolve().parent.parent
+# Every run: one short round, the Python load generator, no nginx (CI may lack it).
+TINY = ["--rounds", "1", "--duration", "0.3", "-c", "4", "--warmup", "0"]
+TINY += ["--loader", "python", "--no-nginx"]
 
 
 def _alive(pid: int) -> bool:
@@ -37,10 +45,22 @@ def _run_module(module: str, *args: str, timeout: float) -> subprocess.Completed
     return done
 
 
+def _row(out: str, scenario: str, target: str) -> list[str]:
+    """The cells of the table row of `scenario` (a prefix) and `target`."""
+    for line in out.splitlines():
+        cells = [cell.strip() for cell in line.split("|")[1:-1]]
+        if len(cells) == 7 and cells[0].startswith(scenario) and cells[1] == target:
+            return cells
+    raise AssertionError(f"no row {scenario!r} / {target!r} in:\n{out}")
+
+
+def _number(cell: str) -> float:
+    return float(cell.replace(",", ""))
+
+
 def test_bench_prints_its_table_and_leaves_no_process() -> None:
-    """A tiny run (Python loader, no nginx) prints table and verdicts, then stops its children."""
-    tiny = ["--rounds", "1", "--duration", "0.3", "-c", "4", "--ids", "50", "--warmup", "0"]
-    tiny += ["--entries", "200", "--storm", "20", "--loader", "python", "--no-nginx"]
+    """The cached-read scenarios print table and verdicts, then the run stops its children."""
+    tiny = [*TINY, "--scenarios", "cached", "--ids", "50", "--entries", "200", "--storm", "20"]
     done = _run_module("bench", *tiny, timeout=60)
     out = done.stdout
     assert "| scenario | target | req/s | p50 ms | p99 ms | CPU µs/req | notes |" in out
@@ -50,12 +70,79 @@ def test_bench_prints_its_table_and_leaves_no_process() -> None:
     assert float(hit_row.split("|")[6]) > 0  # the gateway's CPU per request was measured
     assert "CPU per request, bare-aiohttp / gateway" in out
     assert "e: memory" in out
-    assert "hit throughput" in out
+    assert "hit path: bare aiohttp's CPU per request" in out
     assert "miss storm (gateway)" in out
     pids_line = next(line for line in out.splitlines() if line.startswith("# stopped pids:"))
     pids = [int(pid) for pid in pids_line.split(":")[1].split()]
     assert len(pids) == 3  # simulator, gateway, bare aiohttp
     assert not [pid for pid in pids if _alive(pid)]
+
+
+def test_bench_forwarded_and_streams_move_every_byte() -> None:
+    """Forwarded requests are measured per target, and 8 MiB streams move every byte."""
+    tiny = [*TINY, "--scenarios", "forwarded,streams", "--stream-mib", "8", "--stream-rounds", "1"]
+    out = _run_module("bench", *tiny, timeout=60).stdout
+    for scenario in ("f: forwarded GET getProgress", "f: forwarded PUT job properties"):
+        for target in ("gateway", "direct"):
+            cells = _row(out, scenario, target)
+            assert _number(cells[2]) > 0, cells  # req/s
+            assert _number(cells[5]) > 0, cells  # the target's CPU per request
+            assert "errors" not in cells[6], cells
+        assert f"SKIP  {scenario[3:]}: no nginx to compare with" in out
+    for direction in ("download", "upload"):
+        for target in ("gateway", "direct"):
+            cells = _row(out, f"s: {direction} 8 MiB", target)
+            assert "MiB/s" in cells[6], cells
+            assert "FAILED" not in cells[6], cells  # status 200 and all 8 MiB moved
+        assert f"stream {direction}: gateway RSS growth" in out
+
+
+def test_bench_integrators_day_counts_upstream_calls() -> None:
+    """The same tasks replayed direct and through the gateway: every direct request reaches
+    the simulator, the gateway logs in upstream once, and nothing fails either way."""
+    tiny = [*TINY, "--scenarios", "day", "--day-tasks", "20", "--day-apps", "4"]
+    out = _run_module("bench", *tiny, timeout=60).stdout
+    direct = _row(out, "i: integrator's day, 20 tasks", "direct")[6]
+    gateway = _row(out, "i: integrator's day, 20 tasks", "gateway")[6]
+    requests = re.compile(r"^([\d,]+) requests in .*, 0 errors, ")
+    calls = re.compile(r"upstream calls ([\d,]+): logins ([\d,]+), ")
+    direct_requests, gateway_requests = requests.search(direct), requests.search(gateway)
+    direct_calls, gateway_calls = calls.search(direct), calls.search(gateway)
+    assert direct_requests, direct
+    assert gateway_requests, gateway
+    assert direct_calls, direct
+    assert gateway_calls, gateway
+    assert direct_requests.group(1) == gateway_requests.group(1)  # the same replay
+    assert direct_calls.group(1) == direct_requests.group(1)
+    assert direct_calls.group(2) == "20"  # one login per task
+    assert gateway_calls.group(2) == "1"  # the gateway's own login, once
+    assert "integrator's day: upstream calls" in out
+    assert "integrator's day: errors 0 through the gateway, 0 direct" in out
+
+
+def test_bench_scale_out_measures_one_and_two_workers() -> None:
+    """`serve --workers 1` and `--workers 2` are both driven, their CPU counted over all workers."""
+    out = _run_module("bench", *TINY, "--scenarios", "scale", timeout=60).stdout
+    for target in ("gateway --workers 1", "gateway --workers 2"):
+        cells = _row(out, "w: hit, one id, load pinned to CPU 0", target)
+        assert _number(cells[2]) > 0, cells
+        assert _number(cells[5]) > 0, cells
+    assert "INFO  scale-out: --workers 2 serves" in out
+
+
+def test_day_tasks_are_repeatable_and_name_entities_of_their_job_set() -> None:
+    """The same arguments give the same tasks, and every id a task derives exists under its
+    job set in the simulator's model."""
+    tasks = day.tasks(200, 250)
+    assert tasks == day.tasks(200, 250)
+    assert {task.kind for task in tasks} == set(day.Kind)
+    entities = Entities(DataSet(1000))
+    for task in tasks:
+        assert task.job in entities.children(Family.JOBSETS, task.job_set)
+        assert task.segment in entities.children(Family.JOBS, task.job)
+        document_sets = entities.children(Family.JOBSEGMENTS, task.segment)
+        owner = next(d for d in document_sets if task.document // 10 == d)
+        assert task.document in entities.children(Family.DOCUMENTSETS, owner)
 
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
