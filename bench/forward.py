@@ -1,5 +1,6 @@
 """Scenario f, forwarded requests: small non-cacheable calls through the gateway's pass-through,
-through nginx ``proxy_pass`` with the same key check, and straight to the simulator.
+through nginx ``proxy_pass`` with the same key check, through a bare aiohttp
+pass-through (`bench.bare_proxy`), and straight to the simulator.
 
 Two requests an integrator makes all day: ``GET …/getProgress/{id}`` of a started
 operation (polled until ``done``) and ``PUT entity/jobs/{id}/properties`` (a
@@ -64,7 +65,8 @@ async def forwarded(bench: Bench, targets: dict[str, Proc], token: str) -> None:
     """Drive each request against each target in turn, round after round.
 
     Args:
-        targets: ``gateway``, ``nginx`` (when installed) and ``direct`` (the simulator).
+        targets: ``gateway``, ``nginx`` (when installed), ``bare-aiohttp-proxy`` and
+            ``direct`` (the simulator).
         token: the upstream token nginx sends; the direct runs send it too.
     """
     credentials = {name: AUTH for name in targets}

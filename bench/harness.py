@@ -9,6 +9,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp import hdrs
 
 from bench.load import Loader, Sample
 from bench.procs import API_KEY, SIM_PASSWORD, SIM_USER, Fleet, Proc
@@ -76,8 +77,8 @@ def rotate(names: list[str], round_no: int) -> list[str]:
 
 async def login(http: aiohttp.ClientSession, sim: Proc) -> str:
     """An upstream token, obtained once up front as an operator would (for nginx, direct runs)."""
-    auth = aiohttp.BasicAuth(SIM_USER, SIM_PASSWORD)
-    async with http.post(sim.url + LOGIN, auth=auth) as response:
+    basic = {hdrs.AUTHORIZATION: aiohttp.encode_basic_auth(SIM_USER, SIM_PASSWORD)}
+    async with http.post(sim.url + LOGIN, headers=basic) as response:
         response.raise_for_status()
         return (await response.text()).strip()
 

@@ -99,12 +99,19 @@ class Fleet:
     workdir: Path
     procs: list[Proc] = field(default_factory=list)
 
-    def start(self, name: str, argv: list[str], port: int) -> Proc:
+    def start(self, name: str, argv: list[str], port: int, stdin: bytes | None = None) -> Proc:
+        """Start `argv`, output to `<name>.log`; `stdin` (secrets) is written and closed."""
         log = self.workdir / f"{name}.log"
         with log.open("wb") as out:
             popen = subprocess.Popen(  # noqa: S603 - our own interpreter and tools
-                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             )
+        if stdin is not None and popen.stdin is not None:
+            popen.stdin.write(stdin)
+            popen.stdin.close()
         proc = Proc(name, popen, port, log)
         self.procs.append(proc)
         return proc
@@ -209,6 +216,13 @@ def start_bare(
     argv = [*wrapper, sys.executable, "-m", "bench.bare", "--port", str(port)]
     argv += ["--body-file", str(body_file), "--content-type", content_type]
     return fleet.start(name, argv, port)
+
+
+def start_bare_proxy(fleet: Fleet, upstream: str, token: str) -> Proc:
+    """The bare aiohttp pass-through (`bench.bare_proxy`) in front of `upstream`."""
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.bare_proxy", "--port", str(port), "--upstream", upstream]
+    return fleet.start("bare-proxy", argv, port, stdin=f"{token}\n{API_KEY}\n".encode())
 
 
 def start_redis(fleet: Fleet, redis_server: str) -> Proc:

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import aiohttp
+from aiohttp import hdrs
 from multidict import CIMultiDictProxy
 
 from bench.day import Kind, Task, tasks
@@ -62,12 +63,12 @@ class App:
     ) -> None:
         self._session = session
         self._base = base
-        self._auth = aiohttp.BasicAuth(name, secret)
+        self._basic = {hdrs.AUTHORIZATION: aiohttp.encode_basic_auth(name, secret)}
         self._tally = tally
         self._token = ""
 
     async def login(self) -> None:
-        status, _, body = await self._timed("POST", LOGIN, auth=self._auth)
+        status, _, body = await self._timed("POST", LOGIN, headers=self._basic)
         if status != HTTPStatus.OK:
             raise CallFailed(f"login answered {status}")
         self._token = body.decode().strip()

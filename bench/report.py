@@ -20,7 +20,8 @@ RATIOS = (
     ("b:", "gateway", "nginx"),
     ("c:", "gateway", "nginx"),
     ("f:", "gateway", "nginx"),
-    ("f:", "gateway", "direct"),
+    ("f:", "bare-aiohttp-proxy", "nginx"),
+    ("f:", "gateway", "bare-aiohttp-proxy"),
     ("w:", "gateway --workers 2", "gateway --workers 1"),
     ("w:", "gateway --workers 2, redis", "gateway --workers 1"),
 )
@@ -125,7 +126,11 @@ def _stream_rows(results: Results, settings: dict[str, object]) -> Iterator[str]
                 f"CPU {cpu_ms:.2f} ms/MiB, RSS growth ≤ {growth:.0f} MB over {len(runs)} "
                 f"transfers{f', {failed} FAILED' if failed else ''} |"
             )
-        for top, bottom in (("gateway", "nginx"), ("gateway", "direct")):
+        for top, bottom in (
+            ("gateway", "nginx"),
+            ("bare-aiohttp-proxy", "nginx"),
+            ("gateway", "bare-aiohttp-proxy"),
+        ):
             value = stream_ratio(results, direction, top, bottom)
             if value is not None:
                 yield (

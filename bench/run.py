@@ -2,9 +2,10 @@
 
 Targets: the gateway (``olconnect-gateway serve``, memory cache, JSON logs to a
 file, metrics on), a bare aiohttp handler returning the same bytes (the
-framework's ceiling, same event loop), nginx as a caching proxy and an
-unbuffered pass-through with an API-key ``map`` in front of the same simulator
-(when nginx is installed), and the simulator itself ("direct").
+framework's ceiling, same event loop), a bare aiohttp pass-through (the
+framework's ceiling for a forward), nginx as a caching proxy and an unbuffered
+pass-through with an API-key ``map`` in front of the same simulator (when nginx
+is installed), and the simulator itself ("direct").
 Each round runs every scenario against every target in turn (A B A B …);
 ratios are taken per round, then the median is reported.
 
@@ -127,7 +128,12 @@ async def _bench(args: argparse.Namespace, fleet: Fleet) -> None:
         for proc in targets.values():
             await procs.wait_ready(proc, "/healthz")
         cachers: list[str] = [t for t in ("gateway", "nginx") if t in targets]
-        proxies = {name: targets[name] for name in cachers} | {"direct": sim}
+        proxies = {name: targets[name] for name in cachers}
+        if args.scenarios & {"forwarded", "streams"}:
+            bare_proxy = procs.start_bare_proxy(fleet, sim.url, token)
+            await procs.wait_ready(bare_proxy, "/healthz")
+            proxies["bare-aiohttp-proxy"] = bare_proxy
+        proxies["direct"] = sim
         print(
             f"# {len(targets)} targets, loader {loader.name}, {args.rounds} rounds of "
             f"{args.duration:g} s, {args.connections} connections, "

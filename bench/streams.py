@@ -1,5 +1,6 @@
 """Scenario s, streamed bodies: a large File Store download and upload through the gateway,
-through nginx ``proxy_pass`` (unbuffered both ways) and straight to the simulator.
+through nginx ``proxy_pass`` (unbuffered both ways), through a bare aiohttp pass-through,
+and straight to the simulator.
 
 The download is a file the simulator generates while it sends it (no upload
 first); the upload is a file on disk sent with ``sendfile`` and spooled to disk

@@ -83,14 +83,14 @@ def test_bench_forwarded_and_streams_move_every_byte() -> None:
     tiny = [*TINY, "--scenarios", "forwarded,streams", "--stream-mib", "8", "--stream-rounds", "1"]
     out = _run_module("bench", *tiny, timeout=60).stdout
     for scenario in ("f: forwarded GET getProgress", "f: forwarded PUT job properties"):
-        for target in ("gateway", "direct"):
+        for target in ("gateway", "bare-aiohttp-proxy", "direct"):
             cells = _row(out, scenario, target)
             assert _number(cells[2]) > 0, cells  # req/s
             assert _number(cells[5]) > 0, cells  # the target's CPU per request
             assert "errors" not in cells[6], cells
         assert f"SKIP  {scenario[3:]}: no nginx to compare with" in out
     for direction in ("download", "upload"):
-        for target in ("gateway", "direct"):
+        for target in ("gateway", "bare-aiohttp-proxy", "direct"):
             cells = _row(out, f"s: {direction} 8 MiB", target)
             assert "MiB/s" in cells[6], cells
             assert "FAILED" not in cells[6], cells  # status 200 and all 8 MiB moved
