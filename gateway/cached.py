@@ -19,7 +19,7 @@ from aiohttp import hdrs, web
 from gateway.bodies import is_json_type, loads
 from gateway.cache import Fetched, cache_headers
 from gateway.catalogue import Route, Shape
-from gateway.catalogue.tags import entity_id, read_tags
+from gateway.catalogue.tags import ReadTags, entity_id
 from gateway.errors import BadRequest, UpstreamError, error_body
 from gateway.keys import CACHE, CONFIG, FACTS, UPSTREAM
 from gateway.proxy_headers import request_target
@@ -97,6 +97,7 @@ class CachedRead:
         self._ttl = ttl
         self._by_id = "{id}" in route.template
         self._noun = NOUNS.get(route.family or "", "entity")
+        self._tags = ReadTags(route)
 
     async def handle(self, request: web.Request) -> web.Response:
         entity: int | None = None
@@ -138,7 +139,7 @@ class CachedRead:
         cache_control = request.headers.get(hdrs.CACHE_CONTROL)
         bypass = cache_control is not None and _NO_CACHE.search(cache_control) is not None
         result = await app[CACHE].get(
-            key, ttl=self._ttl, load=load, bypass=bypass, tags=read_tags(self.route, entity)
+            key, ttl=self._ttl, load=load, bypass=bypass, tags=self._tags(entity)
         )
         facts.cache_outcome = result.outcome
         answer_headers = cache_headers(result)

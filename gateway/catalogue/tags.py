@@ -45,9 +45,27 @@ def entity_tag(family: str, entity: int) -> str:
 
 def read_tags(route: Route, entity: int | None) -> tuple[str, ...]:
     """The tags a cached read of ``route`` (for entity ``entity``) is stored under."""
-    if route.family is not None and entity is not None:
-        return (service_tag(route.service), entity_tag(route.family, entity))
-    return (service_tag(route.service),)
+    return ReadTags(route)(entity)
+
+
+class ReadTags:
+    """`read_tags` for one route, its constant part built once.
+
+    Every stored entry holds its tags: one shared service-tag string per route
+    instead of a new one per read keeps that small (and a hit does less).
+    """
+
+    __slots__ = ("_family", "_service", "_service_only")
+
+    def __init__(self, route: Route) -> None:
+        self._family = route.family
+        self._service = service_tag(route.service)
+        self._service_only = (self._service,)
+
+    def __call__(self, entity: int | None) -> tuple[str, ...]:
+        if self._family is not None and entity is not None:
+            return (self._service, entity_tag(self._family, entity))
+        return self._service_only
 
 
 def write_tags(
