@@ -11,7 +11,6 @@ client keeps talking to the gateway.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import Final
 from urllib.parse import unquote
 
@@ -54,6 +53,8 @@ _DROPPED_ANSWER: Final = frozenset(
         "X-Request-ID",  # ours is set on every answer
     )
 )
+_REQUEST_DROPPED: Final = HOP_BY_HOP | CLIENT_CREDENTIALS | _REQUEST_OWN
+_ANSWER_DROPPED: Final = HOP_BY_HOP | _DROPPED_ANSWER
 _LINK_URL: Final = re.compile(r"<([^>]*)>")
 
 
@@ -67,8 +68,9 @@ def _connection_listed(headers: CIMultiDictProxy[str]) -> set[str]:
     }
 
 
-def _kept(headers: CIMultiDictProxy[str], dropped: Iterable[frozenset[str]]) -> CIMultiDict[str]:
-    drop = set().union(*dropped) | _connection_listed(headers)
+def _kept(headers: CIMultiDictProxy[str], drop: frozenset[str]) -> CIMultiDict[str]:
+    if hdrs.CONNECTION in headers:
+        drop = drop | _connection_listed(headers)
     kept: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
         if name.lower() not in drop:
@@ -82,7 +84,7 @@ def request_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     Without a client ``Accept-Encoding`` the upstream is asked for ``identity``
     (aiohttp would otherwise ask for gzip on the client's behalf).
     """
-    kept = _kept(headers, (HOP_BY_HOP, CLIENT_CREDENTIALS, _REQUEST_OWN))
+    kept = _kept(headers, _REQUEST_DROPPED)
     kept.setdefault(hdrs.ACCEPT_ENCODING, "identity")
     return kept
 
@@ -101,7 +103,7 @@ class AnswerHeaders:
 
     def filter(self, headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
         """The answer's end-to-end headers, with upstream URLs made origin-relative."""
-        kept = _kept(headers, (HOP_BY_HOP, _DROPPED_ANSWER))
+        kept = _kept(headers, _ANSWER_DROPPED)
         if hdrs.LOCATION in kept:
             kept[hdrs.LOCATION] = self.relative(kept[hdrs.LOCATION])
         if hdrs.LINK in kept:

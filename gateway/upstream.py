@@ -28,12 +28,7 @@ from gateway.breaker import CircuitBreaker
 from gateway.errors import ServiceUnavailable, UpstreamError, UpstreamTimeout
 from gateway.metrics import Metrics
 from gateway.tokens import UpstreamTokens
-from gateway.upstream_events import (
-    REDIRECT,
-    STATUS_5XX,
-    UpstreamEvents,
-    login_cause,
-)
+from gateway.upstream_events import REDIRECT, STATUS_5XX, UpstreamEvents, login_cause
 from gateway.upstream_events import TOKEN_REFUSED as REFUSED_TOKEN
 from gateway.wire import UpstreamResponse, Wire
 
@@ -154,29 +149,22 @@ class UpstreamClient:
             CircuitOpen, UpstreamBusy: nothing was sent.
             PayloadTooLarge, RequestTimeout: the client's streamed body was cut off.
         """
-        async with contextlib.AsyncExitStack() as held:
-            answer = await self._open(held, method, path, route, headers, body)
-            held.callback(answer.release)
-            yield answer
-
-    async def _open(
-        self,
-        held: contextlib.AsyncExitStack,
-        method: str,
-        path: str,
-        route: str,
-        headers: CIMultiDict[str],
-        body: RequestBody | None,
-    ) -> aiohttp.ClientResponse:
-        """Everything up to the answer head, with the breaker's verdict given here."""
         with self._verdict(route):
-            await held.enter_async_context(self._slot())
-            token = await self._token()
-            answer = await self._wire.stream(method, path, route, token, headers, body)
-            if answer.status in TOKEN_REFUSED:
-                answer.release()
-                answer = await self._after_refusal(method, path, route, token, headers, body)
-            return answer
+            await self._take_slot()
+            try:
+                token = await self._token()
+                answer = await self._wire.stream(method, path, route, token, headers, body)
+                if answer.status in TOKEN_REFUSED:
+                    answer.release()
+                    answer = await self._after_refusal(method, path, route, token, headers, body)
+            except BaseException:
+                self._slots.release()
+                raise
+        try:
+            yield answer
+        finally:
+            answer.release()
+            self._slots.release()
 
     @contextlib.contextmanager
     def _verdict(self, route: str) -> Iterator[None]:
@@ -220,13 +208,20 @@ class UpstreamClient:
             raise TokenRefused(headers=dict(RETRY_NOW))
         return await self._wire.stream(method, path, route, renewed, headers, body)
 
-    @contextlib.asynccontextmanager
-    async def _slot(self) -> AsyncIterator[None]:
+    async def _take_slot(self) -> None:
+        """One of `upstream.max_connections` slots, or 503 after upstream.timeout."""
+        if not self._slots.locked():
+            await self._slots.acquire()  # free: no timer to arm and cancel
+            return
         try:
             async with asyncio.timeout(self._timeout):
                 await self._slots.acquire()
         except TimeoutError:
             raise UpstreamBusy(headers=dict(RETRY_NOW)) from None
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        await self._take_slot()
         try:
             yield
         finally:

@@ -130,7 +130,7 @@ class Wire:
             UpstreamError: unreachable, or the connection broke before the head.
             PayloadTooLarge, RequestTimeout: the client's streamed body was cut off.
         """
-        sent = CIMultiDict(headers)
+        sent = headers  # the forwarder's own copy: setting the token twice (a retry) is fine
         sent[TOKEN_HEADER] = token
         if body is not None and body.kept is None and body.length is not None:
             sent[hdrs.CONTENT_LENGTH] = str(body.length)  # stream it as sized, not chunked
