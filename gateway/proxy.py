@@ -75,7 +75,9 @@ class Forwarder:
                 if self._invalidate is not None:
                     invalidated = True
                     await self._invalidate(request, answer.status)
-                return await self._relay(request, answer)
+                # Answers to requests without a streamed body are timed by the wire.
+                timed = body is None or body.kept is not None
+                return await self._relay(request, answer, timed_by_wire=timed)
         except (UpstreamError, UpstreamTimeout):
             # No answer: the write may have landed all the same.
             if self._invalidate is not None and not invalidated:
@@ -83,9 +85,13 @@ class Forwarder:
             raise
 
     async def _relay(
-        self, request: web.Request, answer: aiohttp.ClientResponse
+        self, request: web.Request, answer: aiohttp.ClientResponse, *, timed_by_wire: bool
     ) -> web.StreamResponse:
-        """Send the answer's head, then its body chunk by chunk as it arrives."""
+        """Send the answer's head, then its body chunk by chunk as it arrives.
+
+        Each next chunk must come within upstream.timeout: timed here, or already by
+        the wire's socket-read timeout (``timed_by_wire``), which costs nothing per chunk.
+        """
         app = request.app
         upstream_timeout = app[CONFIG].upstream.timeout
         client_timeout = app[CONFIG].server.client_timeout
@@ -104,8 +110,11 @@ class Forwarder:
         content = answer.content
         while True:
             try:
-                async with asyncio.timeout(upstream_timeout):
+                if timed_by_wire:
                     chunk = await content.readany()
+                else:
+                    async with asyncio.timeout(upstream_timeout):
+                        chunk = await content.readany()
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 # The upstream's fault: its failure event (rate-limited), which readiness hears.
                 cause = TIMEOUT if isinstance(exc, TimeoutError) else connection_cause(exc)

@@ -70,6 +70,10 @@ class Wire:
         self._metrics = metrics
         self.events = events
         self._timeout = timeout
+        # Without a streamed upload the answer's progress is aiohttp's to time (each
+        # socket read), at no cost per chunk; an upload that outlasts the timeout while
+        # the upstream stays silent would trip that timer, so streams time themselves.
+        self._read_timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout)
         self._timer = timer
 
     async def send(
@@ -131,6 +135,7 @@ class Wire:
             PayloadTooLarge, RequestTimeout: the client's streamed body was cut off.
         """
         sent = headers  # the forwarder's own copy: setting the token twice (a retry) is fine
+        streamed = body is not None and body.kept is None
         sent[TOKEN_HEADER] = token
         if body is not None and body.kept is None and body.length is not None:
             sent[hdrs.CONTENT_LENGTH] = str(body.length)  # stream it as sized, not chunked
@@ -156,7 +161,7 @@ class Wire:
                         data=payload,
                         allow_redirects=False,
                         auto_decompress=False,
-                        timeout=_NO_TOTAL,
+                        timeout=_NO_TOTAL if streamed else self._read_timeout,
                     )
                 finally:
                     waiting_for_head = False
