@@ -90,12 +90,12 @@ def create_app(
     limiter = RateLimiter(clock)
     failures = FailureLog(clock=clock)
     store: FailureStore = failures
-    limit_requests = rate_limit_middleware(limiter=limiter, metrics=metrics)
+    acquire = limiter.take
     shared_ctx = None
     if config.cache.backend == "redis":
         # Limits hold across every gateway on the Redis; the local ones are the fallback.
         from gateway.cache.redis import connect
-        from gateway.sharedlimits import SharedLimits, shared_rate_limit_middleware
+        from gateway.sharedlimits import SharedLimits
 
         shared = SharedLimits(
             connect(config.cache.redis_url),
@@ -104,7 +104,7 @@ def create_app(
             failures=failures,
         )
         store = shared
-        limit_requests = shared_rate_limit_middleware(limits=shared, metrics=metrics)
+        acquire = shared.acquire
         shared_ctx = _closing(shared.close)
     targets: Targets = {}  # filled by add_routes below, read by the middlewares
     cors = Cors(config.server.cors_origins) if config.server.cors_origins else None
@@ -116,7 +116,7 @@ def create_app(
             error_middleware,
             *([cors.middleware()] if cors is not None else []),  # preflights need no key
             auth_middleware(authenticator=authenticator, targets=targets),
-            limit_requests,
+            rate_limit_middleware(acquire=acquire, metrics=metrics),
         ],
     )
     app[CONFIG] = config

@@ -10,6 +10,7 @@ import itertools
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import hdrs, web
@@ -20,7 +21,7 @@ from gateway.errors import Forbidden, GatewayError, RateLimited, error_body
 from gateway.keys import FACTS, RequestFacts
 from gateway.log import bind_request, log_request, start_request
 from gateway.metrics import Metrics
-from gateway.ratelimit import RateLimiter, retry_after
+from gateway.ratelimit import retry_after
 from gateway.routing import UNMATCHED, Targets
 from gateway.stdlog import log_rejection, parser_error
 
@@ -183,14 +184,23 @@ def auth_middleware(*, authenticator: Authenticator, targets: Targets) -> Middle
     return auth
 
 
-def rate_limit_middleware(*, limiter: RateLimiter, metrics: Metrics) -> Middleware:
-    """429 with Retry-After once a client exceeds its `rate_limit`."""
+def rate_limit_middleware(
+    *, acquire: Callable[[str, float], Awaitable[float]], metrics: Metrics
+) -> Middleware:
+    """429 with Retry-After once a client exceeds its `rate_limit`.
+
+    Args:
+        acquire: takes one request of a client's limit; 0 when allowed, else the
+            seconds to wait (`RateLimiter.take` in this process, or
+            `SharedLimits.acquire` across every gateway on a Redis).
+        metrics: counts refusals per client.
+    """
 
     @web.middleware
     async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
         client = request[FACTS].client
         if client is not None and client.rate_limit is not None:
-            wait = limiter.acquire(client.name, client.rate_limit)
+            wait = await acquire(client.name, client.rate_limit)
             if wait > 0:
                 metrics.count_rate_limited(client.name)
                 raise RateLimited(headers={hdrs.RETRY_AFTER: retry_after(wait)})

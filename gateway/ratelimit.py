@@ -44,6 +44,10 @@ class RateLimiter:
             return 0.0
         return (1.0 - bucket.tokens) / rate
 
+    async def take(self, client: str, rate: float) -> float:
+        """`acquire` for the rate-limit middleware, which also takes a shared (Redis) limiter."""
+        return self.acquire(client, rate)
+
     def forget_others(self, keep: set[str]) -> None:
         """Drop the buckets of clients that no longer exist (after a reload)."""
         for name in self._buckets.keys() - keep:

@@ -23,16 +23,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, TypeVar
 
 import structlog
-from aiohttp import hdrs, web
-from aiohttp.typedefs import Handler, Middleware
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gateway.errors import RateLimited
-from gateway.keys import FACTS
 from gateway.loginguard import FailureLog
-from gateway.metrics import Metrics
-from gateway.ratelimit import BURST_FACTOR, RateLimiter, retry_after
+from gateway.ratelimit import BURST_FACTOR, RateLimiter
 
 log = structlog.get_logger("gateway.limits")
 
@@ -171,19 +166,3 @@ class SharedLimits:
             self._down = False
             log.info("shared_limits_recovered")
         return result
-
-
-def shared_rate_limit_middleware(*, limits: SharedLimits, metrics: Metrics) -> Middleware:
-    """429 with Retry-After once a client exceeds its `rate_limit`, counted across gateways."""
-
-    @web.middleware
-    async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-        client = request[FACTS].client
-        if client is not None and client.rate_limit is not None:
-            wait = await limits.acquire(client.name, client.rate_limit)
-            if wait > 0:
-                metrics.count_rate_limited(client.name)
-                raise RateLimited(headers={hdrs.RETRY_AFTER: retry_after(wait)})
-        return await handler(request)
-
-    return rate_limit
