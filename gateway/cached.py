@@ -41,6 +41,15 @@ NOUNS: Final = {
 }
 
 
+def path_entity(request: web.Request, noun: str) -> int:
+    """The path's ``{id}`` as an entity id, else 400 before any upstream call."""
+    raw = request.match_info["id"]
+    entity = entity_id(raw)
+    if entity is None:
+        raise BadRequest(f"{noun} id must be a decimal integer in 1..2^63-1", parameter=raw[:64])
+    return entity
+
+
 def is_identifiers(data: Any) -> bool:
     """A JSON Identifier List of numbers: ``{"identifiers": [1, 2]}``."""
     identifiers = data.get("identifiers") if isinstance(data, dict) else None
@@ -103,23 +112,13 @@ class CachedRead:
         entity: int | None = None
         path = self.route.template
         if self._by_id:
-            raw = request.match_info["id"]
-            entity = entity_id(raw)
-            if entity is None:
-                raise BadRequest(
-                    f"{self._noun} id must be a decimal integer in 1..2^63-1", parameter=raw[:64]
-                )
+            entity = path_entity(request, self._noun)
             # Canonical: "0042" and "42" are one entry, and one id upstream too.
             path = path.replace("{id}", str(entity))
         query = request_target(request).partition("?")
         if query[1]:
             path += "?" + query[2]  # the query string byte for byte: it is part of the key
         key = "GET " + path
-        headers: dict[str, str] | None = None
-        if self._policy.vary_accept:
-            accept = request.headers.get(hdrs.ACCEPT, "")
-            key += "\naccept=" + accept
-            headers = {str(hdrs.ACCEPT): accept}
         app = request.app
         facts = request[FACTS]
         max_body = app[CONFIG].cache.max_body
@@ -127,7 +126,7 @@ class CachedRead:
         async def load() -> Fetched:
             upstream = app[UPSTREAM]
             response = await upstream.request(
-                hdrs.METH_GET, path, route=self.label, headers=headers, max_body=max_body
+                hdrs.METH_GET, path, route=self.label, max_body=max_body
             )
             facts.upstream_seconds = response.seconds
             try:

@@ -8,9 +8,9 @@ from typing import Final
 from aiohttp import web
 
 from gateway.auth import read_credential
-from gateway.cached import NOUNS
-from gateway.catalogue.tags import entity_id, entity_tag
-from gateway.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound, Unauthenticated
+from gateway.cached import NOUNS, path_entity
+from gateway.catalogue.tags import entity_tag
+from gateway.errors import Forbidden, MethodNotAllowed, NotFound, Unauthenticated
 from gateway.keys import AUTHENTICATOR, CACHE, FACTS, LOGIN_GUARD
 
 ADMIN_CACHE: Final = "/admin/cache"
@@ -50,17 +50,9 @@ async def purge_cache(request: web.Request) -> web.Response:
     return web.Response(status=HTTPStatus.NO_CONTENT)
 
 
-def _entity(request: web.Request, noun: str) -> int:
-    raw = request.match_info["id"]
-    entity = entity_id(raw)
-    if entity is None:
-        raise BadRequest(f"{noun} id must be a decimal integer in 1..2^63-1", parameter=raw[:64])
-    return entity
-
-
 async def purge_segment(request: web.Request) -> web.Response:
     """DELETE /admin/cache/jobsegments/{id}: drop every cached read of one job segment."""
-    segment = _entity(request, "job segment")
+    segment = path_entity(request, "job segment")
     await request.app[CACHE].invalidate_tags(entity_tag("jobsegments", segment))
     return web.Response(status=HTTPStatus.NO_CONTENT)
 
@@ -70,6 +62,6 @@ async def purge_entity(request: web.Request) -> web.Response:
     family = request.match_info["family"]
     if family not in NOUNS:
         raise NotFound("no such entity family", parameter=family[:64])
-    entity = _entity(request, NOUNS[family])
+    entity = path_entity(request, NOUNS[family])
     await request.app[CACHE].invalidate_tags(entity_tag(family, entity))
     return web.Response(status=HTTPStatus.NO_CONTENT)

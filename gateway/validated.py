@@ -15,9 +15,9 @@ from typing import Final
 from aiohttp import hdrs, web
 
 from gateway.bodies import KEEP_LIMIT, loads
-from gateway.cached import is_name_values
+from gateway.cached import is_name_values, path_entity
 from gateway.catalogue import Route
-from gateway.catalogue.tags import entity_id, write_tags
+from gateway.catalogue.tags import write_tags
 from gateway.errors import (
     BadRequest,
     NotFound,
@@ -48,12 +48,7 @@ class ValidatedWrite:
         self._invalidation = route.invalidates
 
     async def handle(self, request: web.Request) -> web.Response:
-        raw = request.match_info["id"]
-        segment = entity_id(raw)
-        if segment is None:
-            raise BadRequest(
-                "job segment id must be a decimal integer in 1..2^63-1", parameter=raw[:64]
-            )
+        segment = path_entity(request, "job segment")
         body = await _read(request)
         try:
             document = loads(body.decode())  # strict UTF-8, as RFC 8259 requires
@@ -80,7 +75,9 @@ class ValidatedWrite:
         finally:
             # The write may have landed even when its answer was lost: drop the entity's
             # reads either way, before answering, so the writer reads its own write.
-            tags = write_tags(self.route.service, self.route.family, self._invalidation, raw)
+            tags = write_tags(
+                self.route.service, self.route.family, self._invalidation, str(segment)
+            )
             await app[CACHE].invalidate_tags(*tags)
         request[FACTS].upstream_seconds = response.seconds
         if response.status == HTTPStatus.NOT_FOUND:

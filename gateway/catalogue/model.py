@@ -78,12 +78,13 @@ class CachePolicy:
     Args:
         ttl: the `cache.ttl.*` key of its freshness.
         shape: what a storable answer looks like.
-        vary_accept: the upstream negotiates on `Accept`, so it is part of the key.
+
+    No cached read is negotiated on `Accept` (only File Store template reports
+    are, and File Store answers are never cached), so `Accept` is not in the key.
     """
 
     ttl: TTL
     shape: Shape
-    vary_accept: bool = False
 
 
 class Reach(enum.StrEnum):
