@@ -102,11 +102,12 @@ class MemoryBackend:
         self._retention = retention
         self._stats = stats
         self._clock = clock
-        self._index = _TagIndex()
         self._cache, self._not_found = self._new_caches()
 
     def _new_caches(self) -> tuple[_CountingLRU, _CountingLRU]:
-        self._index = index = _TagIndex()  # one index for both: tags do not care for status
+        # One index for both (tags do not care for status), new with the caches it follows.
+        self._index: _TagIndex = _TagIndex()
+        index = self._index
         answers = _CountingLRU(
             maxsize=self._max_entries,
             expired=self._expired,

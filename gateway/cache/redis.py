@@ -136,7 +136,12 @@ class RedisBackend:
         return decode(raw)
 
     async def set(self, key: str, entry: Entry, tags: tuple[str, ...] = ()) -> None:
-        """Store ``entry`` unfenced under ``tags``, expiring ttl + retention after ``stored_at``."""
+        """Store ``entry`` under ``tags``, expiring ttl + retention after ``stored_at``.
+
+        Through a lease taken and used at once (two round trips): the store script
+        is the one place that files an entry under its tags. The service stores
+        through its own leases; this is for callers without one.
+        """
         lease = RedisLease(self, key, token_keys=self._keys(key), tag_keys=self._tag_keys(tags))
         await lease.try_acquire()  # reads the fences; the lock does not matter here
         await lease.store(entry)
