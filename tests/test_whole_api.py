@@ -172,3 +172,29 @@ def test_keygen_accepts_the_new_scopes() -> None:
     from gateway.cli import main
 
     assert main(["keygen", "--name", "batch", "--scopes", "run,files"]) == 0
+
+
+async def test_all_in_one_result_headers_pass_back_through_the_gateway(gateway: Client) -> None:
+    """An all-in-one run's result keeps OL Connect's X-*-ID and X-Result-Type headers (§8.2)."""
+    async with gateway.post(
+        f"{BASE}/filestore/DataFile?filename=aio.csv", data=CSV, headers=ALL
+    ) as a:
+        data_file = int(await a.text())
+    config = {
+        "datamining": {"identifier": data_file},
+        "contentcreation": {},
+        "jobcreation": {},
+        "outputcreation": {},
+        "returnIdInHeader": True,
+    }
+    links = await start(gateway, f"{WF}/print/submit", config)
+    await wait_done(gateway, links)
+    async with gateway.post(links["result"], headers=ALL) as answer:
+        assert answer.status == 200
+        headers = answer.headers
+        output = await answer.read()
+    assert headers["X-Result-Type"] == "OUTPUT"
+    assert f"job set {headers['X-Job-Set-ID']} ".encode() in output
+    data_set = await read_json(gateway, f"{BASE}/entity/datasets/{headers['X-Data-Set-ID']}")
+    assert data_set["identifiers"]
+    assert headers["X-Content-Set-ID"].isdigit()
