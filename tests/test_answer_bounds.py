@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from conftest import MakeGatewayFor, MakeSimulator, key_header
 
-from gateway.simulator.state import Compress, Fault
+from gateway.simulator.model.state import Compress, Fault
 
 SEGMENTS = "/rest/serverengine/entity/jobsegments"
 READER = key_header("reader")

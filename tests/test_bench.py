@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bench import day
-from gateway.simulator.data import DataSet
-from gateway.simulator.entities import Entities, Family
+from gateway.simulator.model.data import DataSet
+from gateway.simulator.model.entities import Entities, Family
 
 ROOT = Path(__file__).resolve().parent.parent
 # Every run: one short round, the Python load generator, no nginx (CI may lack it).

@@ -12,7 +12,7 @@ from conftest import FakeClock, MakeGateway, key_header
 from gateway.breaker import BreakerState, CircuitBreaker
 from gateway.errors import CircuitOpen
 from gateway.simulator import Simulator
-from gateway.simulator.state import Fault
+from gateway.simulator.model.state import Fault
 
 Client = TestClient[Any, Any]
 SEGMENTS = "/rest/serverengine/entity/jobsegments"

@@ -19,7 +19,7 @@ from conftest import key_header
 
 from gateway.catalogue import ROUTES, Kind
 from gateway.simulator import Simulator
-from gateway.simulator.state import Fault
+from gateway.simulator.model.state import Fault
 
 Client = TestClient[Any, Any]
 B = "/rest/serverengine"
@@ -59,7 +59,7 @@ class Case:
 
 
 FIELD = {"name": "x", "value": "1"}
-# Simulator data (gateway/simulator/entities.py): job set k holds jobs 2k-1, 2k; job j holds
+# Simulator data (gateway/simulator/model/entities.py): job set k holds jobs 2k-1, 2k; job j holds
 # segments 2j-1, 2j; segment s holds document sets 10s+1..3; document set d holds documents
 # 10d+1, 10d+2; data and content set k hold records and items 4k-3..4k.
 CASES = [

@@ -12,7 +12,7 @@ from conftest import KEYS, FakeClock, MakeGateway, key_header
 
 from gateway.readiness import FRESH
 from gateway.simulator import Simulator
-from gateway.simulator.state import Fault
+from gateway.simulator.model.state import Fault
 
 Client = TestClient[Any, Any]
 SEGMENTS = "/rest/serverengine/entity/jobsegments"

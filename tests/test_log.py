@@ -28,7 +28,7 @@ from gateway.log import (
     start_request,
 )
 from gateway.simulator import Simulator
-from gateway.simulator.state import Fault
+from gateway.simulator.model.state import Fault
 
 
 class CountingStream(io.StringIO):

@@ -16,8 +16,8 @@ from structlog.testing import capture_logs
 from yarl import URL
 
 from gateway.simulator import Simulator
-from gateway.simulator.filestore import CHUNK as SIM_CHUNK
-from gateway.simulator.state import Compress, Stall
+from gateway.simulator.model.filestore import CHUNK as SIM_CHUNK
+from gateway.simulator.model.state import Compress, Stall
 
 Client = TestClient[Any, Any]
 BASE = "/rest/serverengine"

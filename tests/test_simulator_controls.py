@@ -13,8 +13,8 @@ from conftest import MakeSimulatorServer, basic_auth_header
 from simulator_support import BASE, GOOD_BASIC, JSON, error_of, json_of, open_session
 
 from gateway.simulator import ROUTES, SIMULATOR_KEY, Compress, Fault, Simulator
-from gateway.simulator.routing import ROUTE_NAMES_KEY
-from gateway.simulator.services import SERVICES
+from gateway.simulator.http.routing import ROUTE_NAMES_KEY
+from gateway.simulator.http.services import SERVICES
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from conftest import KEYS, FakeClock, MakeGateway, key_header
 
 from gateway.log import configure_logging
 from gateway.simulator import Simulator
-from gateway.simulator.state import Fault
+from gateway.simulator.model.state import Fault
 from gateway.upstream_events import UpstreamEvents
 
 Client = TestClient[Any, Any]

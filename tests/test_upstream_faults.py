@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from conftest import FakeClock, MakeGateway, key_header
 
 from gateway.simulator import Simulator
-from gateway.simulator.state import Fault
+from gateway.simulator.model.state import Fault
 
 Client = TestClient[Any, Any]
 SEGMENTS = "/rest/serverengine/entity/jobsegments"

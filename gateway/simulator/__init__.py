@@ -1,9 +1,9 @@
 """An in-process OL Connect REST API simulator for the demo and the tests."""
 
-from gateway.simulator.app import SIMULATOR_KEY, create_simulator_app
-from gateway.simulator.data import load_seed
-from gateway.simulator.filestore import pattern_bytes
-from gateway.simulator.state import ROUTES, Compress, Fault, SeenRequest, Simulator, Stall
+from gateway.simulator.http.app import SIMULATOR_KEY, create_simulator_app
+from gateway.simulator.model.data import load_seed
+from gateway.simulator.model.filestore import pattern_bytes
+from gateway.simulator.model.state import ROUTES, Compress, Fault, SeenRequest, Simulator, Stall
 
 __all__ = [
     "ROUTES",

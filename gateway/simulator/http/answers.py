@@ -1,4 +1,4 @@
-"""What every simulator handler shares: the error type, answer builders, body and id parsing."""
+"""What every simulator handler shares: answer builders, body and id parsing."""
 
 from __future__ import annotations
 
@@ -10,40 +10,14 @@ from typing import Any
 from aiohttp import hdrs, web
 
 from gateway.errors import error_body
-from gateway.simulator.data import Properties, parse_properties
+from gateway.simulator.model.data import Properties, parse_properties
+from gateway.simulator.model.errors import SimulatorError, bad_request
 
 #: OL Connect labels JSON exactly so (no charset); its rest.js client compares the label literally.
 JSON_TYPE = "application/json"
 TEXT_TYPE = "text/plain"
 #: The largest JSON request body a handler reads into memory.
 MAX_JSON_BODY = 8 * 1024 * 1024
-
-
-class SimulatorError(Exception):
-    """An OL Connect JSON Error answer, raised anywhere below the middlewares."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        parameter: str = "",
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.parameter = parameter
-        self.headers = dict(headers or {})
-
-
-def not_found(what: str, parameter: object) -> SimulatorError:
-    """The 404 of an unknown entity, file or operation, naming the id as given."""
-    return SimulatorError(HTTPStatus.NOT_FOUND, f"{what} not found", str(parameter))
-
-
-def bad_request(message: str, parameter: str = "") -> SimulatorError:
-    """A 400 for input OL Connect would refuse."""
-    return SimulatorError(HTTPStatus.BAD_REQUEST, message, parameter)
 
 
 def error_response(

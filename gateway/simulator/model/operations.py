@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.simulator.filestore import StoredFile
+from gateway.simulator.model.filestore import StoredFile
 
 #: Progress values answered by successive `getProgress` polls before `done`.
 DEFAULT_PROGRESS_STEPS = (0, 50, 100)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from gateway.simulator.data import DataSet, Properties
+from gateway.simulator.model.data import DataSet, Properties
 
 #: Nested records of derived record r are NESTED_BASE + r*10 + 1 and + 2.
 NESTED_BASE = 10**12

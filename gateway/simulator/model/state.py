@@ -15,10 +15,10 @@ from typing import Any
 
 from multidict import CIMultiDictProxy
 
-from gateway.simulator.data import DataSet, Properties
-from gateway.simulator.entities import Entities, Family
-from gateway.simulator.filestore import FileStore
-from gateway.simulator.operations import DEFAULT_PROGRESS_STEPS, Operations
+from gateway.simulator.model.data import DataSet, Properties
+from gateway.simulator.model.entities import Entities, Family
+from gateway.simulator.model.filestore import FileStore
+from gateway.simulator.model.operations import DEFAULT_PROGRESS_STEPS, Operations
 
 # Route names, the keys of `Simulator.calls`, `route_latency` and `last_request`.
 # Login and the Job Segment service keep their first names; every other route is

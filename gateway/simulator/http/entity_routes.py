@@ -7,26 +7,25 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.simulator import queries
-from gateway.simulator.answers import (
-    bad_request,
+from gateway.simulator.http.answers import (
     json_answer,
     name_value_lists,
     name_value_update,
-    not_found,
     path_id,
     read_json,
     true_answer,
 )
-from gateway.simulator.data import Properties
-from gateway.simulator.entities import (
+from gateway.simulator.http.routing import RouteTable, sim_of
+from gateway.simulator.model import queries
+from gateway.simulator.model.data import Properties
+from gateway.simulator.model.entities import (
     DELETABLE_FAMILIES,
     METADATA_FAMILIES,
     PROPERTY_FAMILIES,
     Entities,
     Family,
 )
-from gateway.simulator.routing import RouteTable, sim_of
+from gateway.simulator.model.errors import bad_request, not_found
 
 table = RouteTable()
 

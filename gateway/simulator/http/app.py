@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from gateway.simulator import (
+from gateway.simulator.http import (
     controls,
     entity_routes,
     file_routes,
@@ -14,9 +14,9 @@ from gateway.simulator import (
     record_routes,
     services,
 )
-from gateway.simulator.middlewares import RELEASE_KEY, json_errors, simulate
-from gateway.simulator.routing import ROUTE_NAMES_KEY, SIMULATOR_KEY, register
-from gateway.simulator.state import Simulator
+from gateway.simulator.http.middlewares import RELEASE_KEY, json_errors, simulate
+from gateway.simulator.http.routing import ROUTE_NAMES_KEY, SIMULATOR_KEY, register
+from gateway.simulator.model.state import Simulator
 
 __all__ = ["SIMULATOR_KEY", "create_simulator_app"]
 

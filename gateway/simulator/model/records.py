@@ -7,9 +7,9 @@ from typing import Any
 
 from multidict import MultiMapping
 
-from gateway.simulator.answers import bad_request, not_found
-from gateway.simulator.data import Properties
-from gateway.simulator.entities import DETAIL_TABLE, NESTED_BASE, Entities, Family
+from gateway.simulator.model.data import Properties
+from gateway.simulator.model.entities import DETAIL_TABLE, NESTED_BASE, Entities, Family
+from gateway.simulator.model.errors import bad_request, not_found
 
 OUTPUT_FORMATS = ("default", "explicitTypes", "simplified")
 

@@ -10,10 +10,11 @@ from urllib.parse import quote
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from gateway.simulator.answers import bad_request, json_answer, not_found, text_answer, true_answer
-from gateway.simulator.filestore import CHUNK, EmptyUpload, FileKind, StoredFile
-from gateway.simulator.middlewares import compress
-from gateway.simulator.routing import RouteTable, sim_of
+from gateway.simulator.http.answers import json_answer, text_answer, true_answer
+from gateway.simulator.http.middlewares import compress
+from gateway.simulator.http.routing import RouteTable, sim_of
+from gateway.simulator.model.errors import bad_request, not_found
+from gateway.simulator.model.filestore import CHUNK, EmptyUpload, FileKind, StoredFile
 
 OCTET_STREAM = "application/octet-stream"
 table = RouteTable()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from gateway.simulator import records
-from gateway.simulator.answers import bad_request
-from gateway.simulator.data import Properties
-from gateway.simulator.entities import METADATA_FAMILIES, PROPERTY_FAMILIES, Entities, Family
+from gateway.simulator.model import records
+from gateway.simulator.model.data import Properties
+from gateway.simulator.model.entities import METADATA_FAMILIES, PROPERTY_FAMILIES, Entities, Family
+from gateway.simulator.model.errors import bad_request
 
 LEVEL_MODES = ("documentOnly", "documentSetOnly", "documentSetAll")
 #: `entity` values of a find request and the family each names.

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from html import escape
 
-from gateway.simulator import records
-from gateway.simulator.answers import not_found
-from gateway.simulator.data import Properties
-from gateway.simulator.entities import Entities, Family
-from gateway.simulator.filestore import FileKind, FileStore, StoredFile
-from gateway.simulator.operations import Result, Work
+from gateway.simulator.model import records
+from gateway.simulator.model.data import Properties
+from gateway.simulator.model.entities import Entities, Family
+from gateway.simulator.model.errors import not_found
+from gateway.simulator.model.filestore import FileKind, FileStore, StoredFile
+from gateway.simulator.model.operations import Result, Work
 
 #: Data mapping reads this much of the data file, one record per non-blank line.
 SAMPLE_BYTES = 64 * 1024

@@ -8,25 +8,23 @@ from http import HTTPStatus
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.simulator import workflows
-from gateway.simulator.answers import (
-    SimulatorError,
-    bad_request,
+from gateway.simulator.http.answers import (
     body_id,
     id_list,
     json_answer,
-    not_found,
     origin,
     path_id,
     read_json,
     text_answer,
 )
-from gateway.simulator.entities import Family
-from gateway.simulator.entity_routes import require_all
-from gateway.simulator.file_routes import managed_file, send_file
-from gateway.simulator.filestore import StoredFile
-from gateway.simulator.operations import Operation, OperationType, Result, Work
-from gateway.simulator.routing import BASE, RouteTable, sim_of
+from gateway.simulator.http.entity_routes import require_all
+from gateway.simulator.http.file_routes import managed_file, send_file
+from gateway.simulator.http.routing import BASE, RouteTable, sim_of
+from gateway.simulator.model import workflows
+from gateway.simulator.model.entities import Family
+from gateway.simulator.model.errors import SimulatorError, bad_request, not_found
+from gateway.simulator.model.filestore import StoredFile
+from gateway.simulator.model.operations import Operation, OperationType, Result, Work
 
 #: ROUTES prefix, base path and operation type of each service that runs operations.
 OPERATION_SERVICES = (

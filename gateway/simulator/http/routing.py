@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from gateway.simulator.state import ROUTES, Simulator
+from gateway.simulator.model.state import ROUTES, Simulator
 
 #: Every simulated route sits under this prefix.
 BASE = "/rest/serverengine"

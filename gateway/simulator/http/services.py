@@ -14,9 +14,10 @@ from http import HTTPStatus
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from gateway.simulator.answers import SimulatorError, text_answer
-from gateway.simulator.middlewares import authentication_required, basic_credentials
-from gateway.simulator.routing import RouteTable, sim_of
+from gateway.simulator.http.answers import text_answer
+from gateway.simulator.http.middlewares import authentication_required, basic_credentials
+from gateway.simulator.http.routing import RouteTable, sim_of
+from gateway.simulator.model.errors import SimulatorError
 
 SERVICE_VERSION = "2025.1.0"
 #: The Job Segment service keeps the handshake text it had before the others existed.

@@ -10,7 +10,7 @@ from typing import assert_never
 from aiohttp import hdrs, web
 
 from gateway.errors import error_body
-from gateway.simulator.state import Fault
+from gateway.simulator.model.state import Fault
 
 #: How often a hanging handler looks whether its client has gone away.
 HANG_POLL_SECONDS = 0.1

@@ -6,19 +6,13 @@ from http import HTTPStatus
 
 from aiohttp import web
 
-from gateway.simulator import records
-from gateway.simulator.answers import (
-    SimulatorError,
-    bad_request,
-    body_id,
-    json_answer,
-    read_json,
-    true_answer,
-)
-from gateway.simulator.data import Properties, parse_properties
-from gateway.simulator.entities import DETAIL_TABLE, Family, Ref
-from gateway.simulator.entity_routes import entity_id, require_all
-from gateway.simulator.routing import RouteTable, sim_of
+from gateway.simulator.http.answers import body_id, json_answer, read_json, true_answer
+from gateway.simulator.http.entity_routes import entity_id, require_all
+from gateway.simulator.http.routing import RouteTable, sim_of
+from gateway.simulator.model import records
+from gateway.simulator.model.data import Properties, parse_properties
+from gateway.simulator.model.entities import DETAIL_TABLE, Family, Ref
+from gateway.simulator.model.errors import SimulatorError, bad_request
 
 table = RouteTable()
 

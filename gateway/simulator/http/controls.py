@@ -18,8 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.simulator.answers import error_response, json_answer
-from gateway.simulator.state import ROUTES, Compress, Fault, Simulator, Stall
+from gateway.simulator.http.answers import error_response, json_answer
+from gateway.simulator.model.state import ROUTES, Compress, Fault, Simulator, Stall
 
 PREFIX = "/_sim"
 

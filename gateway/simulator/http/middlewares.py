@@ -11,9 +11,10 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateway.simulator.answers import SimulatorError, error_response, origin
-from gateway.simulator.faults import fault_response
-from gateway.simulator.state import Compress, SeenRequest, Simulator, TokenState
+from gateway.simulator.http.answers import error_response, origin
+from gateway.simulator.http.faults import fault_response
+from gateway.simulator.model.errors import SimulatorError
+from gateway.simulator.model.state import Compress, SeenRequest, Simulator, TokenState
 
 AUTH_TOKEN_HEADER = "auth_token"  # noqa: S105 - a header name, not a secret
 RELEASE_KEY = web.AppKey("simulator_release", asyncio.Event)

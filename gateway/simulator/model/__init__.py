@@ -1,0 +1,1 @@
+"""OL Connect as the simulator models it: its state and rules, no HTTP."""
