@@ -19,7 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
-from gateway.config import key_digest
+from gateway.config.model import key_digest
 
 HOST = "127.0.0.1"
 SIM_USER = "ol-admin"

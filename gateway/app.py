@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from gateway.auth import Authenticator
 from gateway.breaker import CircuitBreaker
 from gateway.cache import CacheBackend, CacheService, CacheStats, MemoryBackend
-from gateway.config import Config
+from gateway.config.model import Config
 from gateway.cors import Cors
 from gateway.keys import (
     AUTHENTICATOR,

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from aiohttp import hdrs
 
-from gateway.config import ClientConfig
+from gateway.config.model import ClientConfig
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.sessions import CHALLENGE, SESSION_PREFIX, SessionTokens
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from gateway import __version__
-from gateway.config import (
+from gateway.config.model import (
     CONFIG_ENV_VAR,
     DEFAULT_CONFIG_PATH,
     ClientConfig,

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from gateway.config import ServerConfig
-from gateway.yamlenv import parse_yaml
+from gateway.config.model import ServerConfig
+from gateway.config.yamlenv import parse_yaml
 
 HEALTHY = 0
 UNHEALTHY = 1

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from gateway.auth import Authenticator, Client
 from gateway.cache import CacheService
-from gateway.config import Config
+from gateway.config.model import Config
 from gateway.loginguard import LoginGuard
 from gateway.metrics import Metrics
 from gateway.ratelimit import RateLimiter

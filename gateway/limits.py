@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.config import ServerConfig
+from gateway.config.model import ServerConfig
 
 MAX_LINE_SIZE = 8190  # request line (method, path, query), as aiohttp's default
 MAX_FIELD_SIZE = 8190  # one header line

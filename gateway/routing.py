@@ -21,7 +21,7 @@ from gateway.cached import CachedRead
 from gateway.catalogue import BASE, LOGIN, ROUTES, SERVICES, Kind, Route, Scope, Service, scope_for
 from gateway.catalogue.model import entity_family
 from gateway.catalogue.tags import unlisted_id, unlisted_invalidation, write_tags
-from gateway.config import Config
+from gateway.config.model import Config
 from gateway.keys import CACHE
 from gateway.proxy import Forwarder, Invalidate, unknown_service
 from gateway.proxy_headers import AnswerHeaders

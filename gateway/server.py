@@ -21,9 +21,9 @@ from aiohttp import web
 
 from gateway.app import create_app
 from gateway.cli import load_or_exit
-from gateway.config import Config, key_digest
+from gateway.config.filecheck import warn_if_exposed
+from gateway.config.model import Config, key_digest
 from gateway.demo import banner
-from gateway.filecheck import warn_if_exposed
 from gateway.limits import runner_options
 from gateway.listen import listen_error
 from gateway.log import configure_logging, register_secret

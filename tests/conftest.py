@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from gateway.app import create_app
-from gateway.config import Config, key_digest
+from gateway.config.model import Config, key_digest
 from gateway.log import configure_logging
 from gateway.simulator import Simulator, create_simulator_app
 

@@ -13,7 +13,7 @@ from conftest import KEYS, WALL_START, FakeClock, MakeConfig, MakeGateway, basic
 from pytest_aiohttp import AiohttpServer
 
 from gateway.auth import read_credential
-from gateway.config import key_digest
+from gateway.config.model import key_digest
 from gateway.simulator import Simulator, create_simulator_app
 
 SEGMENT = "/rest/serverengine/entity/jobsegments/7"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import key_digest
+from gateway.config.model import key_digest
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "gateway.cli"]

@@ -10,7 +10,7 @@ import pydantic
 import pytest
 import yaml
 
-from gateway.config import (
+from gateway.config.model import (
     CacheConfig,
     CacheTTLConfig,
     ClientConfig,

@@ -23,7 +23,7 @@ from aiohttp import hdrs
 
 from gateway.app import create_app
 from gateway.cli import EXIT_USAGE
-from gateway.config import (
+from gateway.config.model import (
     CONFIG_ENV_VAR,
     Config,
     ConfigError,

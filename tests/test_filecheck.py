@@ -18,7 +18,7 @@ from processes import (  # *_fixture: imported so pytest finds them in this modu
     write_config,
 )
 
-from gateway.filecheck import warn_if_exposed
+from gateway.config.filecheck import warn_if_exposed
 
 PASSWORD = "hunter2-plain-in-file"
 

@@ -39,7 +39,7 @@ from schemathesis.specs.openapi.checks import (
 from gateway import openapi
 from gateway.app import create_app
 from gateway.catalogue import LOGIN as LOGIN_ROUTE
-from gateway.config import Config
+from gateway.config.model import Config
 from gateway.limits import runner_options
 from gateway.simulator import Simulator, create_simulator_app
 

@@ -14,7 +14,7 @@ from aiohttp import hdrs
 from aiohttp.test_utils import TestClient
 from conftest import KEYS, FakeClock, MakeConfig, MakeGateway, basic_auth_header, key_header
 
-from gateway.config import key_digest
+from gateway.config.model import key_digest
 from gateway.keys import METRICS
 from gateway.loginguard import LIMIT, WINDOW, FailureLog
 

@@ -31,7 +31,7 @@ from processes import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.config import key_digest
+from gateway.config.model import key_digest
 from gateway.keys import METRICS
 from gateway.reload import reload_clients
 

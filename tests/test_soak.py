@@ -31,7 +31,7 @@ from conftest import KEYS, client_entries
 from pytest_aiohttp import AiohttpServer
 
 from gateway.app import create_app
-from gateway.config import Config
+from gateway.config.model import Config
 from gateway.limits import runner_options
 from gateway.log import configure_logging
 from gateway.simulator import Fault, Simulator, create_simulator_app

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from conftest import KEYS, MakeConfig, MakeGateway, client_entries, key_header
 from yarl import URL
 
-from gateway.config import key_digest
+from gateway.config.model import key_digest
 from gateway.simulator import Simulator
 
 Client = TestClient[Any, Any]

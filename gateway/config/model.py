@@ -28,7 +28,7 @@ from pydantic import (
 )
 from yarl import URL
 
-from gateway.yamlenv import parse_yaml
+from gateway.config.yamlenv import parse_yaml
 
 DEFAULT_CONFIG_PATH = "config/gateway.yaml"
 CONFIG_ENV_VAR = "OLCG_CONFIG"

@@ -1,0 +1,1 @@
+"""What operators write: the config models, ${VAR}/YAML parsing and file checks."""
