@@ -26,9 +26,7 @@ from gateway.keys import (
     TOKENS,
     UPSTREAM,
 )
-from gateway.log import register_secret
 from gateway.loginguard import FailureLog, FailureStore, LoginGuard
-from gateway.metrics import Metrics
 from gateway.middlewares import (
     access_log_middleware,
     auth_middleware,
@@ -41,6 +39,8 @@ from gateway.ratelimit import RateLimiter
 from gateway.readiness import Readiness
 from gateway.routing import Targets, add_routes
 from gateway.sessions import SessionTokens, new_secret
+from gateway.telemetry.log import register_secret
+from gateway.telemetry.metrics import Metrics
 from gateway.tokens import UpstreamTokens
 from gateway.upstream import UpstreamClient
 from gateway.upstream_events import UpstreamEvents

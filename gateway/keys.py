@@ -10,9 +10,9 @@ from gateway.auth import Authenticator, Client
 from gateway.cache import CacheService
 from gateway.config.model import Config
 from gateway.loginguard import LoginGuard
-from gateway.metrics import Metrics
 from gateway.ratelimit import RateLimiter
 from gateway.readiness import Readiness
+from gateway.telemetry.metrics import Metrics
 from gateway.tokens import UpstreamTokens
 from gateway.upstream import UpstreamClient
 

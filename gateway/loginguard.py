@@ -23,8 +23,8 @@ from cachetools import TTLCache
 
 from gateway.auth import KEY_EXPIRED, Authenticator, read_credential
 from gateway.errors import Forbidden, RateLimited, Unauthenticated
-from gateway.metrics import Metrics
 from gateway.ratelimit import retry_after
+from gateway.telemetry.metrics import Metrics
 
 LIMIT: Final = 10  # failures …
 WINDOW: Final = 60.0  # … within this many seconds block the name or address

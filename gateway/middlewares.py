@@ -19,11 +19,11 @@ from aiohttp.typedefs import Handler, Middleware
 from gateway.auth import Authenticator, read_credential
 from gateway.errors import Forbidden, GatewayError, RateLimited, error_body
 from gateway.keys import FACTS, RequestFacts
-from gateway.log import bind_request, log_request, start_request
-from gateway.metrics import Metrics
 from gateway.ratelimit import retry_after
 from gateway.routing import UNMATCHED, Targets
-from gateway.stdlog import log_rejection, parser_error
+from gateway.telemetry.log import bind_request, log_request, start_request
+from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.stdlog import log_rejection, parser_error
 
 REQUEST_ID = "X-Request-ID"
 SERVER_NAME = "olconnect-gateway"

@@ -27,7 +27,7 @@ from aiohttp import hdrs, web
 
 from gateway.errors import error_body
 from gateway.middlewares import REQUEST_ID, SERVER_NAME
-from gateway.stdlog import log_rejection, parser_error
+from gateway.telemetry.stdlog import log_rejection, parser_error
 
 log = structlog.get_logger("gateway.server")
 

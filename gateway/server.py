@@ -26,10 +26,10 @@ from gateway.config.model import Config, key_digest
 from gateway.demo import banner
 from gateway.limits import runner_options
 from gateway.listen import listen_error
-from gateway.log import configure_logging, register_secret
 from gateway.rejections import GatewayRunner
 from gateway.reload import reload_clients
 from gateway.simulator import Simulator, create_simulator_app
+from gateway.telemetry.log import configure_logging, register_secret
 
 log = structlog.get_logger("gateway.server")
 

@@ -18,8 +18,8 @@ from aiohttp import hdrs
 from pydantic import SecretStr
 
 from gateway.errors import UpstreamAuthError, UpstreamError, UpstreamTimeout
-from gateway.log import register_secret
-from gateway.metrics import Metrics
+from gateway.telemetry.log import register_secret
+from gateway.telemetry.metrics import Metrics
 
 LOGIN_PATH = "/rest/serverengine/authentication/login"
 BACKOFF_FIRST = 0.5

@@ -26,7 +26,7 @@ from multidict import CIMultiDict
 from gateway.bodies import RequestBody
 from gateway.breaker import CircuitBreaker
 from gateway.errors import ServiceUnavailable, UpstreamError, UpstreamTimeout
-from gateway.metrics import Metrics
+from gateway.telemetry.metrics import Metrics
 from gateway.tokens import UpstreamTokens
 from gateway.upstream_events import REDIRECT, STATUS_5XX, UpstreamEvents, login_cause
 from gateway.upstream_events import TOKEN_REFUSED as REFUSED_TOKEN

@@ -23,7 +23,7 @@ from yarl import URL
 
 from gateway.bodies import CHUNK, RequestBody, read_bounded
 from gateway.errors import UpstreamError, UpstreamTimeout
-from gateway.metrics import Metrics
+from gateway.telemetry.metrics import Metrics
 from gateway.upstream_events import INVALID_ANSWER, TIMEOUT, UpstreamEvents, connection_cause
 
 TOKEN_HEADER: Final = "auth_token"  # noqa: S105 - a header name, not a secret

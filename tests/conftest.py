@@ -15,8 +15,8 @@ from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from gateway.app import create_app
 from gateway.config.model import Config, key_digest
-from gateway.log import configure_logging
 from gateway.simulator import Simulator, create_simulator_app
+from gateway.telemetry.log import configure_logging
 
 MakeSimulator = Callable[..., Simulator]
 MakeSimulatorServer = Callable[..., Awaitable[TestServer]]

@@ -15,8 +15,10 @@ import structlog
 from aiohttp.test_utils import TestClient
 from conftest import KEYS, FakeClock, MakeGateway, key_header
 
-import gateway.log
-from gateway.log import (
+import gateway.telemetry.log
+from gateway.simulator import Simulator
+from gateway.simulator.model.state import Fault
+from gateway.telemetry.log import (
     REDACTED,
     LineWriter,
     bind_process,
@@ -27,8 +29,6 @@ from gateway.log import (
     register_secret,
     start_request,
 )
-from gateway.simulator import Simulator
-from gateway.simulator.model.state import Fault
 
 
 class CountingStream(io.StringIO):
@@ -140,7 +140,7 @@ async def test_log_unbuffered_writer_writes_each_line() -> None:
 def _process_pid() -> Iterator[None]:
     bind_process(pid=4242)
     yield
-    gateway.log._process_context.clear()
+    gateway.telemetry.log._process_context.clear()
 
 
 SEGMENT_7 = "/rest/serverengine/entity/jobsegments/7"

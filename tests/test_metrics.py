@@ -16,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from gateway.keys import METRICS
-from gateway.metrics import Metrics
 from gateway.simulator import Fault, Simulator
+from gateway.telemetry.metrics import Metrics
 
 SEGMENTS = "/rest/serverengine/entity/jobsegments"
 SEGMENT_ROUTE = SEGMENTS + "/{id}"

@@ -20,7 +20,7 @@ from processes import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.metrics import METHODS
+from gateway.telemetry.metrics import METHODS
 
 PARSERS = {"c": {}, "python": {"AIOHTTP_NO_EXTENSIONS": "1"}}
 

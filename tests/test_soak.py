@@ -33,8 +33,8 @@ from pytest_aiohttp import AiohttpServer
 from gateway.app import create_app
 from gateway.config.model import Config
 from gateway.limits import runner_options
-from gateway.log import configure_logging
 from gateway.simulator import Fault, Simulator, create_simulator_app
+from gateway.telemetry.log import configure_logging
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "180"))
 CLIENTS = int(os.environ.get("SOAK_CLIENTS", "24"))

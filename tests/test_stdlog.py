@@ -11,8 +11,8 @@ import pytest
 import structlog
 from aiohttp.http_exceptions import BadHttpMessage
 
-from gateway.log import configure_logging
-from gateway.stdlog import parser_error
+from gateway.telemetry.log import configure_logging
+from gateway.telemetry.stdlog import parser_error
 
 SECRET_BYTES = "olcg_test_reader_0123456789abcdef"
 

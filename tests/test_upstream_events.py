@@ -11,9 +11,9 @@ import structlog
 from aiohttp.test_utils import TestClient
 from conftest import KEYS, FakeClock, MakeGateway, key_header
 
-from gateway.log import configure_logging
 from gateway.simulator import Simulator
 from gateway.simulator.model.state import Fault
+from gateway.telemetry.log import configure_logging
 from gateway.upstream_events import UpstreamEvents
 
 Client = TestClient[Any, Any]

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from gateway.stdlog import route_stdlib_logging
+from gateway.telemetry.stdlog import route_stdlib_logging
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 LEVELS["error"] = logging.ERROR

@@ -1,0 +1,1 @@
+"""Telemetry: structured logging (configuration, context, redaction, output) and metrics."""
