@@ -11,7 +11,6 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from gateway.auth import Authenticator
-from gateway.breaker import CircuitBreaker
 from gateway.cache import CacheBackend, CacheService, CacheStats, MemoryBackend
 from gateway.config.model import Config
 from gateway.cors import Cors
@@ -36,14 +35,15 @@ from gateway.middlewares import (
     stamp_response,
 )
 from gateway.ratelimit import RateLimiter
-from gateway.readiness import Readiness
 from gateway.routing import Targets, add_routes
 from gateway.sessions import SessionTokens, new_secret
 from gateway.telemetry.log import register_secret
 from gateway.telemetry.metrics import Metrics
-from gateway.tokens import UpstreamTokens
-from gateway.upstream import UpstreamClient
-from gateway.upstream_events import UpstreamEvents
+from gateway.upstream.breaker import CircuitBreaker
+from gateway.upstream.client import UpstreamClient
+from gateway.upstream.events import UpstreamEvents
+from gateway.upstream.readiness import Readiness
+from gateway.upstream.tokens import UpstreamTokens
 from gateway.validated import MAX_BODY
 
 # Connections beyond upstream.max_connections, so a login never waits behind the

@@ -16,14 +16,14 @@ from typing import Any, Final
 
 from aiohttp import hdrs, web
 
-from gateway.bodies import is_json_type, loads
 from gateway.cache import Fetched, cache_headers
 from gateway.catalogue import Route, Shape
 from gateway.catalogue.tags import ReadTags, entity_id
 from gateway.errors import BadRequest, UpstreamError, error_body
 from gateway.keys import CACHE, CONFIG, FACTS, UPSTREAM
 from gateway.proxy_headers import request_target
-from gateway.upstream_events import INVALID_ANSWER
+from gateway.upstream.bodies import is_json_type, loads
+from gateway.upstream.events import INVALID_ANSWER
 
 _JSON: Final = "application/json"
 _NO_CACHE: Final = re.compile(r"(^|[\s,])no-cache($|[\s,=])", re.IGNORECASE)

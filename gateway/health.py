@@ -8,10 +8,10 @@ from http import HTTPStatus
 from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.breaker import BreakerState
 from gateway.errors import CircuitOpen
 from gateway.keys import METRICS, READINESS, UPSTREAM
-from gateway.readiness import PROBE_MAX_BODY, PROBE_PATH, PROBE_ROUTE
+from gateway.upstream.breaker import BreakerState
+from gateway.upstream.readiness import PROBE_MAX_BODY, PROBE_PATH, PROBE_ROUTE
 
 _OK = b'{"status":"ok"}'
 
@@ -25,7 +25,7 @@ async def readyz(request: web.Request) -> web.Response:
     """Readiness: 200 while the upstream answers, else 503 with the reason and its cause.
 
     Decided by the last upstream outcome and, when that is old, one shared probe
-    (`gateway.readiness`); while the circuit is open, at once and without a probe.
+    (`gateway.upstream.readiness`); while the circuit is open, at once and without a probe.
     """
     upstream = request.app[UPSTREAM]
     breaker = upstream.breaker

@@ -11,10 +11,10 @@ from gateway.cache import CacheService
 from gateway.config.model import Config
 from gateway.loginguard import LoginGuard
 from gateway.ratelimit import RateLimiter
-from gateway.readiness import Readiness
 from gateway.telemetry.metrics import Metrics
-from gateway.tokens import UpstreamTokens
-from gateway.upstream import UpstreamClient
+from gateway.upstream.client import UpstreamClient
+from gateway.upstream.readiness import Readiness
+from gateway.upstream.tokens import UpstreamTokens
 
 CONFIG = web.AppKey("config", Config)
 METRICS = web.AppKey("metrics", Metrics)

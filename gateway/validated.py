@@ -14,7 +14,6 @@ from typing import Final
 
 from aiohttp import hdrs, web
 
-from gateway.bodies import KEEP_LIMIT, loads
 from gateway.cached import is_name_values, path_entity
 from gateway.catalogue import Route
 from gateway.catalogue.tags import write_tags
@@ -26,7 +25,8 @@ from gateway.errors import (
     UpstreamError,
 )
 from gateway.keys import CACHE, CONFIG, FACTS, UPSTREAM
-from gateway.upstream_events import INVALID_ANSWER
+from gateway.upstream.bodies import KEEP_LIMIT, loads
+from gateway.upstream.events import INVALID_ANSWER
 
 MAX_BODY: Final = KEEP_LIMIT  # SPEC §5: PUT bodies over 1 MiB are refused with 413
 _JSON: Final = "application/json"

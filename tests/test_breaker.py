@@ -9,10 +9,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from conftest import FakeClock, MakeGateway, key_header
 
-from gateway.breaker import BreakerState, CircuitBreaker
 from gateway.errors import CircuitOpen
 from gateway.simulator import Simulator
 from gateway.simulator.model.state import Fault
+from gateway.upstream.breaker import BreakerState, CircuitBreaker
 
 Client = TestClient[Any, Any]
 SEGMENTS = "/rest/serverengine/entity/jobsegments"

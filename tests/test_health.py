@@ -10,9 +10,9 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from conftest import KEYS, FakeClock, MakeGateway, key_header
 
-from gateway.readiness import FRESH
 from gateway.simulator import Simulator
 from gateway.simulator.model.state import Fault
+from gateway.upstream.readiness import FRESH
 
 Client = TestClient[Any, Any]
 SEGMENTS = "/rest/serverengine/entity/jobsegments"

@@ -14,7 +14,7 @@ from conftest import KEYS, FakeClock, MakeGateway, key_header
 from gateway.simulator import Simulator
 from gateway.simulator.model.state import Fault
 from gateway.telemetry.log import configure_logging
-from gateway.upstream_events import UpstreamEvents
+from gateway.upstream.events import UpstreamEvents
 
 Client = TestClient[Any, Any]
 SEGMENTS = "/rest/serverengine/entity/jobsegments"

@@ -21,10 +21,10 @@ from aiohttp import hdrs
 from multidict import CIMultiDict
 from yarl import URL
 
-from gateway.bodies import CHUNK, RequestBody, read_bounded
 from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.telemetry.metrics import Metrics
-from gateway.upstream_events import INVALID_ANSWER, TIMEOUT, UpstreamEvents, connection_cause
+from gateway.upstream.bodies import CHUNK, RequestBody, read_bounded
+from gateway.upstream.events import INVALID_ANSWER, TIMEOUT, UpstreamEvents, connection_cause
 
 TOKEN_HEADER: Final = "auth_token"  # noqa: S105 - a header name, not a secret
 _OCTETS: Final = "application/octet-stream"

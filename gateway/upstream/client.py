@@ -7,7 +7,7 @@ hold one of `upstream.max_connections` slots (waiting at most
 open, and give the breaker its verdict. A refused token (401/403) is renewed
 once and the request retried once — never a loop, and never when the body
 could not be kept (SPEC §8.4). The exchange itself, and the translation of
-its errors, is `gateway.wire`'s.
+its errors, is `gateway.upstream.wire`'s.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ import aiohttp
 from aiohttp import hdrs
 from multidict import CIMultiDict
 
-from gateway.bodies import RequestBody
-from gateway.breaker import CircuitBreaker
 from gateway.errors import ServiceUnavailable, UpstreamError, UpstreamTimeout
 from gateway.telemetry.metrics import Metrics
-from gateway.tokens import UpstreamTokens
-from gateway.upstream_events import REDIRECT, STATUS_5XX, UpstreamEvents, login_cause
-from gateway.upstream_events import TOKEN_REFUSED as REFUSED_TOKEN
-from gateway.wire import UpstreamResponse, Wire
+from gateway.upstream.bodies import RequestBody
+from gateway.upstream.breaker import CircuitBreaker
+from gateway.upstream.events import REDIRECT, STATUS_5XX, UpstreamEvents, login_cause
+from gateway.upstream.events import TOKEN_REFUSED as REFUSED_TOKEN
+from gateway.upstream.tokens import UpstreamTokens
+from gateway.upstream.wire import UpstreamResponse, Wire
 
 TOKEN_REFUSED: Final = frozenset({HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN})
 RETRY_NOW: Final = {str(hdrs.RETRY_AFTER): "1"}

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import structlog
 
 from gateway.errors import GatewayError, UpstreamAuthError, UpstreamError, UpstreamTimeout
-from gateway.upstream_events import LOGIN_REJECTED, TIMEOUT
+from gateway.upstream.events import LOGIN_REJECTED, TIMEOUT
 
 # The job segment service handshake: the lightest request that needs a token.
 PROBE_PATH = "/rest/serverengine/entity/jobsegments"
@@ -86,7 +86,7 @@ class Readiness:
         self._backoff = 0.0
 
     def failed(self, cause: str) -> None:
-        """An upstream exchange failed with `cause` (see `gateway.upstream_events`)."""
+        """An upstream exchange failed with `cause` (see `gateway.upstream.events`)."""
         now = self._clock()
         self._ok = False
         self._at = now

@@ -1,0 +1,1 @@
+"""Talking to OL Connect: client, wire, request bodies, tokens, breaker, readiness, events."""
