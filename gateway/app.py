@@ -10,7 +10,10 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from gateway.auth import Authenticator
+from gateway.access.clients import Authenticator
+from gateway.access.loginguard import FailureLog, FailureStore, LoginGuard
+from gateway.access.ratelimit import RateLimiter
+from gateway.access.sessions import SessionTokens, new_secret
 from gateway.cache import CacheBackend, CacheService, CacheStats, MemoryBackend
 from gateway.config.model import Config
 from gateway.cors import Cors
@@ -25,7 +28,6 @@ from gateway.keys import (
     TOKENS,
     UPSTREAM,
 )
-from gateway.loginguard import FailureLog, FailureStore, LoginGuard
 from gateway.middlewares import (
     access_log_middleware,
     auth_middleware,
@@ -34,9 +36,7 @@ from gateway.middlewares import (
     request_id_middleware,
     stamp_response,
 )
-from gateway.ratelimit import RateLimiter
 from gateway.routing import Targets, add_routes
-from gateway.sessions import SessionTokens, new_secret
 from gateway.telemetry.log import register_secret
 from gateway.telemetry.metrics import Metrics
 from gateway.upstream.breaker import CircuitBreaker
@@ -94,8 +94,8 @@ def create_app(
     shared_ctx = None
     if config.cache.backend == "redis":
         # Limits hold across every gateway on the Redis; the local ones are the fallback.
+        from gateway.access.sharedlimits import SharedLimits
         from gateway.cache.redis import connect
-        from gateway.sharedlimits import SharedLimits
 
         shared = SharedLimits(
             connect(config.cache.redis_url),

@@ -7,7 +7,7 @@ from typing import Final
 
 from aiohttp import web
 
-from gateway.auth import read_credential
+from gateway.access.clients import read_credential
 from gateway.cached import NOUNS, path_entity
 from gateway.catalogue.tags import entity_tag
 from gateway.errors import Forbidden, MethodNotAllowed, NotFound, Unauthenticated

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from gateway.auth import Authenticator, Client
+from gateway.access.clients import Authenticator, Client
+from gateway.access.loginguard import LoginGuard
+from gateway.access.ratelimit import RateLimiter
 from gateway.cache import CacheService
 from gateway.config.model import Config
-from gateway.loginguard import LoginGuard
-from gateway.ratelimit import RateLimiter
 from gateway.telemetry.metrics import Metrics
 from gateway.upstream.client import UpstreamClient
 from gateway.upstream.readiness import Readiness

@@ -16,10 +16,10 @@ import structlog
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
-from gateway.auth import Authenticator, read_credential
+from gateway.access.clients import Authenticator, read_credential
+from gateway.access.ratelimit import retry_after
 from gateway.errors import Forbidden, GatewayError, RateLimited, error_body
 from gateway.keys import FACTS, RequestFacts
-from gateway.ratelimit import retry_after
 from gateway.routing import UNMATCHED, Targets
 from gateway.telemetry.log import bind_request, log_request, start_request
 from gateway.telemetry.metrics import Metrics

@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from gateway.access.reload import reload_clients
 from gateway.app import create_app
 from gateway.cli import load_or_exit
 from gateway.config.filecheck import warn_if_exposed
@@ -27,7 +28,6 @@ from gateway.demo import banner
 from gateway.limits import runner_options
 from gateway.listen import listen_error
 from gateway.rejections import GatewayRunner
-from gateway.reload import reload_clients
 from gateway.simulator import Simulator, create_simulator_app
 from gateway.telemetry.log import configure_logging, register_secret
 

@@ -24,8 +24,8 @@ from types import FrameType
 
 import structlog
 
+from gateway.access.sessions import new_secret
 from gateway.cli import EXIT_USAGE, load_or_exit
-from gateway.sessions import new_secret
 from gateway.telemetry.log import bind_process, configure_logging
 
 log = structlog.get_logger("gateway.workers")

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from conftest import KEYS, WALL_START, FakeClock, MakeConfig, MakeGateway, basic_auth_header
 from pytest_aiohttp import AiohttpServer
 
-from gateway.auth import read_credential
+from gateway.access.clients import read_credential
 from gateway.config.model import key_digest
 from gateway.simulator import Simulator, create_simulator_app
 

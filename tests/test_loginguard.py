@@ -14,9 +14,9 @@ from aiohttp import hdrs
 from aiohttp.test_utils import TestClient
 from conftest import KEYS, FakeClock, MakeConfig, MakeGateway, basic_auth_header, key_header
 
+from gateway.access.loginguard import LIMIT, WINDOW, FailureLog
 from gateway.config.model import key_digest
 from gateway.keys import METRICS
-from gateway.loginguard import LIMIT, WINDOW, FailureLog
 
 LOGIN = "/rest/serverengine/authentication/login"
 SEGMENTS = "/rest/serverengine/entity/jobsegments"

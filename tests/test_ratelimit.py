@@ -9,7 +9,7 @@ from aiohttp import hdrs
 from aiohttp.test_utils import TestClient
 from conftest import FakeClock, key_header
 
-from gateway.ratelimit import RateLimiter, retry_after
+from gateway.access.ratelimit import RateLimiter, retry_after
 
 SEGMENTS = "/rest/serverengine/entity/jobsegments"
 

@@ -21,10 +21,10 @@ from processes import (
     upstream_fixture,  # noqa: F401 - *_fixture: imported so pytest finds them here
 )
 
+from gateway.access.sessions import SESSION_PREFIX, Session, SessionTokens, new_secret
 from gateway.config.model import ClientConfig, Config, ConfigError, key_digest, parse_config
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.keys import AUTHENTICATOR
-from gateway.sessions import SESSION_PREFIX, Session, SessionTokens, new_secret
 
 DIGEST = "ab" * 32
 OTHER_DIGEST = "cd" * 32

@@ -21,10 +21,10 @@ from processes import (
 from redis_fixtures import MakeRedisServer, RedisServer
 from structlog.testing import capture_logs
 
+from gateway.access.loginguard import LIMIT, FailureLog
+from gateway.access.ratelimit import RateLimiter
+from gateway.access.sharedlimits import RETRY_INTERVAL, SharedLimits
 from gateway.cache.redis import connect
-from gateway.loginguard import LIMIT, FailureLog
-from gateway.ratelimit import RateLimiter
-from gateway.sharedlimits import RETRY_INTERVAL, SharedLimits
 
 LOGIN = "/rest/serverengine/authentication/login"
 SEGMENTS = "/rest/serverengine/entity/jobsegments"

@@ -6,7 +6,7 @@ shares. ``binding`` is a short fingerprint of the SHA-256 digest of the key used
 at login: an HMAC of that digest under the same secret, cut to 9 bytes, so the
 token holds neither the key nor its digest. Nothing is stored: `serve --workers
 N` and several replicas behind one address all accept the tokens any of them
-issued, and the caller (`gateway.auth`) refuses a token whose client no longer
+issued, and the caller (`gateway.access.clients`) refuses a token whose client no longer
 exists or no longer holds the key digest behind its binding.
 """
 

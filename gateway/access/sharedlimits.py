@@ -5,7 +5,7 @@ failure counts hold across all workers and replicas on that Redis (same URL and
 prefix), each decided by one Lua script in one round trip, on Redis's clock:
 
 - ``p rl:<client>``  the client's GCRA "theoretical arrival time" in microseconds
-  (the same limit as `gateway.ratelimit`: ``rate`` per second, bursts of
+  (the same limit as `gateway.access.ratelimit`: ``rate`` per second, bursts of
   ``max(1, 2·rate)``), expiring once the client's bucket would be full again;
 - ``p lf:<name or address digest>``  the times of its last failed logins, newest
   first, expiring a window after the last one.
@@ -26,8 +26,8 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gateway.loginguard import FailureLog
-from gateway.ratelimit import BURST_FACTOR, RateLimiter
+from gateway.access.loginguard import FailureLog
+from gateway.access.ratelimit import BURST_FACTOR, RateLimiter
 
 log = structlog.get_logger("gateway.limits")
 

@@ -6,7 +6,7 @@ leaves the window — even with correct credentials, so a guesser learns nothing
 while blocked. A request without credentials (the first step of a Basic
 challenge) is counted in the metric but not against the limit. Names and
 addresses are kept as truncated SHA-256 digests: a key pasted into the name
-field is never stored (in memory, or in Redis with `gateway.sharedlimits`).
+field is never stored (in memory, or in Redis with `gateway.access.sharedlimits`).
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ import structlog
 from aiohttp import hdrs, web
 from cachetools import TTLCache
 
-from gateway.auth import KEY_EXPIRED, Authenticator, read_credential
+from gateway.access.clients import KEY_EXPIRED, Authenticator, read_credential
+from gateway.access.ratelimit import retry_after
 from gateway.errors import Forbidden, RateLimited, Unauthenticated
-from gateway.ratelimit import retry_after
 from gateway.telemetry.metrics import Metrics
 
 LIMIT: Final = 10  # failures …
 WINDOW: Final = 60.0  # … within this many seconds block the name or address
 MAX_KEYS: Final = 100_000  # names and addresses remembered in-process; the oldest go first
 
-log = structlog.get_logger("gateway.auth")
+log = structlog.get_logger("gateway.access.clients")
 
 
 class FailureStore(Protocol):

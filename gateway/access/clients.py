@@ -2,7 +2,7 @@
 
 The gateway never stores a plaintext key: a presented key is hashed once and
 looked up by digest, then compared in constant time. Session tokens from the
-gateway's own login route are signed (see `gateway.sessions`), not stored, and
+gateway's own login route are signed (see `gateway.access.sessions`), not stored, and
 bound to the key digest that obtained them: a token works only while its client
 still lists that digest.
 """
@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 
 from aiohttp import hdrs
 
+from gateway.access.sessions import CHALLENGE, SESSION_PREFIX, SessionTokens
 from gateway.config.model import ClientConfig
 from gateway.errors import Forbidden, Unauthenticated
-from gateway.sessions import CHALLENGE, SESSION_PREFIX, SessionTokens
 
 KEY_EXPIRED = "key expired"  # the message of the 403 for a client past its expires_at
 
