@@ -17,6 +17,7 @@ from gateway.access.sessions import SessionTokens, new_secret
 from gateway.cache import CacheBackend, CacheService, CacheStats, MemoryBackend
 from gateway.config.model import Config
 from gateway.cors import Cors
+from gateway.engines.validated_write import MAX_BODY
 from gateway.keys import (
     AUTHENTICATOR,
     CACHE,
@@ -44,7 +45,6 @@ from gateway.upstream.client import UpstreamClient
 from gateway.upstream.events import UpstreamEvents
 from gateway.upstream.readiness import Readiness
 from gateway.upstream.tokens import UpstreamTokens
-from gateway.validated import MAX_BODY
 
 # Connections beyond upstream.max_connections, so a login never waits behind the
 # streams that hold every request slot.

@@ -8,8 +8,8 @@ from typing import Final
 from aiohttp import web
 
 from gateway.access.clients import read_credential
-from gateway.cached import NOUNS, path_entity
 from gateway.catalogue.tags import entity_tag
+from gateway.engines.cached_read import NOUNS, path_entity
 from gateway.errors import Forbidden, MethodNotAllowed, NotFound, Unauthenticated
 from gateway.keys import AUTHENTICATOR, CACHE, FACTS, LOGIN_GUARD
 

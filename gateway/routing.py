@@ -17,15 +17,15 @@ from aiohttp import hdrs, web
 from aiohttp.web_urldispatcher import AbstractRoute
 
 from gateway import handlers, health, openapi
-from gateway.cached import CachedRead
 from gateway.catalogue import BASE, LOGIN, ROUTES, SERVICES, Kind, Route, Scope, Service, scope_for
 from gateway.catalogue.model import entity_family
 from gateway.catalogue.tags import unlisted_id, unlisted_invalidation, write_tags
 from gateway.config.model import Config
+from gateway.engines.cached_read import CachedRead
+from gateway.engines.forward import Forwarder, Invalidate, unknown_service
+from gateway.engines.forward_headers import AnswerHeaders
+from gateway.engines.validated_write import ValidatedWrite
 from gateway.keys import CACHE
-from gateway.proxy import Forwarder, Invalidate, unknown_service
-from gateway.proxy_headers import AnswerHeaders
-from gateway.validated import ValidatedWrite
 
 UNMATCHED: Final = "unmatched"
 # Methods forwarded on routes the catalogue does not list. TRACE and CONNECT never

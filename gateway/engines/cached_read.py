@@ -19,9 +19,9 @@ from aiohttp import hdrs, web
 from gateway.cache import Fetched, cache_headers
 from gateway.catalogue import Route, Shape
 from gateway.catalogue.tags import ReadTags, entity_id
+from gateway.engines.forward_headers import request_target
 from gateway.errors import BadRequest, UpstreamError, error_body
 from gateway.keys import CACHE, CONFIG, FACTS, UPSTREAM
-from gateway.proxy_headers import request_target
 from gateway.upstream.bodies import is_json_type, loads
 from gateway.upstream.events import INVALID_ANSWER
 

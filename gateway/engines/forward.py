@@ -17,9 +17,14 @@ import aiohttp
 import structlog
 from aiohttp import hdrs, web
 
+from gateway.engines.forward_headers import (
+    AnswerHeaders,
+    request_headers,
+    request_target,
+    safe_path,
+)
 from gateway.errors import NotFound, UpstreamError, UpstreamTimeout
 from gateway.keys import CONFIG, FACTS, METRICS, UPSTREAM
-from gateway.proxy_headers import AnswerHeaders, request_headers, request_target, safe_path
 from gateway.upstream.bodies import content_length, read_body
 from gateway.upstream.events import TIMEOUT, connection_cause
 

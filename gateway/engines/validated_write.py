@@ -1,6 +1,6 @@
 """The validated write: SPEC §5's job-segment metadata PUT, checked before it goes upstream.
 
-Other writes pass through as they are (`gateway.proxy`); this one keeps the
+Other writes pass through as they are (`gateway.engines.forward`); this one keeps the
 contract it had before the catalogue: a body that is not JSON, whose ``id``
 differs from the path's, or that is not a Name/Value list is a 400; over 1 MiB
 a 413; neither reaches OL Connect. The answer is mapped as in §5.
@@ -14,9 +14,9 @@ from typing import Final
 
 from aiohttp import hdrs, web
 
-from gateway.cached import is_name_values, path_entity
 from gateway.catalogue import Route
 from gateway.catalogue.tags import write_tags
+from gateway.engines.cached_read import is_name_values, path_entity
 from gateway.errors import (
     BadRequest,
     NotFound,

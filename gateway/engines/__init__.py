@@ -1,0 +1,1 @@
+"""The three actions a route can name: cached read, validated write, forward."""
