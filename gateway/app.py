@@ -16,7 +16,16 @@ from gateway.access.ratelimit import RateLimiter
 from gateway.access.sessions import SessionTokens, new_secret
 from gateway.cache import CacheBackend, CacheService, CacheStats, MemoryBackend
 from gateway.config.model import Config
-from gateway.cors import Cors
+from gateway.edge.cors import Cors
+from gateway.edge.middlewares import (
+    access_log_middleware,
+    auth_middleware,
+    error_middleware,
+    rate_limit_middleware,
+    request_id_middleware,
+    stamp_response,
+)
+from gateway.edge.routing import Targets, add_routes
 from gateway.engines.validated_write import MAX_BODY
 from gateway.keys import (
     AUTHENTICATOR,
@@ -29,15 +38,6 @@ from gateway.keys import (
     TOKENS,
     UPSTREAM,
 )
-from gateway.middlewares import (
-    access_log_middleware,
-    auth_middleware,
-    error_middleware,
-    rate_limit_middleware,
-    request_id_middleware,
-    stamp_response,
-)
-from gateway.routing import Targets, add_routes
 from gateway.telemetry.log import register_secret
 from gateway.telemetry.metrics import Metrics
 from gateway.upstream.breaker import CircuitBreaker

@@ -25,9 +25,9 @@ from gateway.cli import load_or_exit
 from gateway.config.filecheck import warn_if_exposed
 from gateway.config.model import Config, key_digest
 from gateway.demo import banner
-from gateway.limits import runner_options
+from gateway.edge.rejections import GatewayRunner
+from gateway.edge.runner_options import runner_options
 from gateway.listen import listen_error
-from gateway.rejections import GatewayRunner
 from gateway.simulator import Simulator, create_simulator_app
 from gateway.telemetry.log import configure_logging, register_secret
 

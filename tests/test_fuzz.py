@@ -36,11 +36,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from gateway import openapi
 from gateway.app import create_app
 from gateway.catalogue import LOGIN as LOGIN_ROUTE
 from gateway.config.model import Config
-from gateway.limits import runner_options
+from gateway.edge import openapi
+from gateway.edge.runner_options import runner_options
 from gateway.simulator import Simulator, create_simulator_app
 
 LOGIN = LOGIN_ROUTE.template

@@ -1,7 +1,7 @@
 """Hostile input, answered cleanly: oversized and countless headers, traversal, odd methods,
 bodies where none belong, slow clients and endless bodies.
 
-The gateway runs with the server's own runner options (`gateway.limits`), and
+The gateway runs with the server's own runner options (`gateway.edge.runner_options`), and
 raw sockets send what aiohttp's client would refuse to. Non-ASCII digits and
 over-long ids are in test_handlers.py; 405 with Allow for wrong methods too.
 """
@@ -20,7 +20,7 @@ from conftest import KEYS, FakeClock, MakeConfig
 from pytest_aiohttp import AiohttpServer
 
 from gateway.app import create_app
-from gateway.limits import runner_options
+from gateway.edge.runner_options import runner_options
 from gateway.simulator import Simulator
 
 SEGMENTS = "/rest/serverengine/entity/jobsegments"

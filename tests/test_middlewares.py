@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from conftest import KEYS, FakeClock, MakeGateway, basic_auth_header, key_header
 from pytest_aiohttp import AiohttpClient
 
-from gateway.middlewares import error_middleware, request_id_middleware, stamp_response
+from gateway.edge.middlewares import error_middleware, request_id_middleware, stamp_response
 from gateway.simulator import Fault, Simulator
 
 SEGMENTS = "/rest/serverengine/entity/jobsegments"

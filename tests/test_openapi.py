@@ -9,10 +9,10 @@ from aiohttp import hdrs, web
 from aiohttp.test_utils import TestClient
 from conftest import MakeConfig
 
-from gateway import openapi
 from gateway.catalogue import LOGIN as LOGIN_ROUTE
 from gateway.catalogue import ROUTES
-from gateway.routing import UNMATCHED, add_routes
+from gateway.edge import openapi
+from gateway.edge.routing import UNMATCHED, add_routes
 
 LOGIN = LOGIN_ROUTE.template
 JOBSEGMENTS = "/rest/serverengine/entity/jobsegments"

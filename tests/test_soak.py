@@ -32,7 +32,7 @@ from pytest_aiohttp import AiohttpServer
 
 from gateway.app import create_app
 from gateway.config.model import Config
-from gateway.limits import runner_options
+from gateway.edge.runner_options import runner_options
 from gateway.simulator import Fault, Simulator, create_simulator_app
 from gateway.telemetry.log import configure_logging
 

@@ -2,7 +2,7 @@
 
 A `Route` says what a route is (service, method, path template, kind), who may
 call it (scope), whether and how its answer is cached, and what a successful
-call invalidates. The engine (`gateway.routing`, `gateway.engines.forward`,
+call invalidates. The engine (`gateway.edge.routing`, `gateway.engines.forward`,
 `gateway.engines.cached_read`) executes every record the same way; special behaviour is a
 field here, never a new code path per route.
 """

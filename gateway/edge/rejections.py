@@ -25,8 +25,8 @@ from typing import Any
 import structlog
 from aiohttp import hdrs, web
 
+from gateway.edge.middlewares import REQUEST_ID, SERVER_NAME
 from gateway.errors import error_body
-from gateway.middlewares import REQUEST_ID, SERVER_NAME
 from gateway.telemetry.stdlog import log_rejection, parser_error
 
 log = structlog.get_logger("gateway.server")
@@ -100,7 +100,7 @@ class GatewayRunner(web.AppRunner):
     Args:
         app: the gateway application.
         shutdown_timeout: seconds in-flight requests get on cleanup.
-        protocol: keyword arguments of `web.RequestHandler` (see `gateway.limits`).
+        protocol: keyword arguments of `web.RequestHandler` (see `gateway.edge.runner_options`).
     """
 
     def __init__(self, app: web.Application, *, shutdown_timeout: float, **protocol: Any) -> None:

@@ -16,11 +16,11 @@ from typing import Final
 from aiohttp import hdrs, web
 from aiohttp.web_urldispatcher import AbstractRoute
 
-from gateway import handlers, health, openapi
 from gateway.catalogue import BASE, LOGIN, ROUTES, SERVICES, Kind, Route, Scope, Service, scope_for
 from gateway.catalogue.model import entity_family
 from gateway.catalogue.tags import unlisted_id, unlisted_invalidation, write_tags
 from gateway.config.model import Config
+from gateway.edge import health, openapi, own_routes
 from gateway.engines.cached_read import CachedRead
 from gateway.engines.forward import Forwarder, Invalidate, unknown_service
 from gateway.engines.forward_headers import AnswerHeaders
@@ -73,9 +73,9 @@ OWN_ROUTES: Final = (
     (hdrs.METH_GET, "/readyz", health.readyz, None),
     (hdrs.METH_GET, "/metrics", health.metrics, None),
     (hdrs.METH_GET, "/openapi.json", openapi.serve, None),
-    (hdrs.METH_DELETE, handlers.ADMIN_CACHE, handlers.purge_cache, Scope.ADMIN),
-    (hdrs.METH_DELETE, handlers.ADMIN_SEGMENT, handlers.purge_segment, Scope.ADMIN),
-    (hdrs.METH_DELETE, handlers.ADMIN_ENTITY, handlers.purge_entity, Scope.ADMIN),
+    (hdrs.METH_DELETE, own_routes.ADMIN_CACHE, own_routes.purge_cache, Scope.ADMIN),
+    (hdrs.METH_DELETE, own_routes.ADMIN_SEGMENT, own_routes.purge_segment, Scope.ADMIN),
+    (hdrs.METH_DELETE, own_routes.ADMIN_ENTITY, own_routes.purge_entity, Scope.ADMIN),
 )
 
 
@@ -93,8 +93,8 @@ def add_routes(app: web.Application, config: Config) -> Targets:
         add(method, path, handler, Target(path, scope))
         if method == hdrs.METH_GET:
             add(hdrs.METH_HEAD, path, handler, Target(path, scope))
-    add(hdrs.METH_POST, LOGIN.template, handlers.login, Target(LOGIN.template, None))
-    add(hdrs.METH_ANY, LOGIN.template, handlers.login_other_method, Target(LOGIN.template, None))
+    add(hdrs.METH_POST, LOGIN.template, own_routes.login, Target(LOGIN.template, None))
+    add(hdrs.METH_ANY, LOGIN.template, own_routes.login_other_method, Target(LOGIN.template, None))
     explicit_heads = {route.template for route in ROUTES if route.method == hdrs.METH_HEAD}
     for route in ROUTES:
         if route.kind is Kind.LOGIN:

@@ -18,8 +18,8 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.catalogue import LOGIN, ROUTES, SERVICES, Kind, Route, Shape
+from gateway.edge.own_routes import ADMIN_CACHE, ADMIN_ENTITY, ADMIN_SEGMENT
 from gateway.engines.validated_write import MAX_BODY
-from gateway.handlers import ADMIN_CACHE, ADMIN_ENTITY, ADMIN_SEGMENT
 
 _PARAMETER = re.compile(r"\{([A-Za-z_]+)(?::([^}]*))?\}")
 _JSON = "application/json"

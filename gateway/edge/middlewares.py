@@ -18,9 +18,9 @@ from aiohttp.typedefs import Handler, Middleware
 
 from gateway.access.clients import Authenticator, read_credential
 from gateway.access.ratelimit import retry_after
+from gateway.edge.routing import UNMATCHED, Targets
 from gateway.errors import Forbidden, GatewayError, RateLimited, error_body
 from gateway.keys import FACTS, RequestFacts
-from gateway.routing import UNMATCHED, Targets
 from gateway.telemetry.log import bind_request, log_request, start_request
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.stdlog import log_rejection, parser_error
