@@ -95,7 +95,7 @@ def create_app(
     if config.cache.backend == "redis":
         # Limits hold across every gateway on the Redis; the local ones are the fallback.
         from gateway.access.sharedlimits import SharedLimits
-        from gateway.cache.redis import connect
+        from gateway.cache.redis.backend import connect
 
         shared = SharedLimits(
             connect(config.cache.redis_url),
@@ -208,7 +208,7 @@ def make_backend(config: Config, stats: CacheStats, clock: Callable[[], float]) 
     retention = max(cache.stale_if_error, cache.stale_while_revalidate)
     if cache.backend == "redis":
         # Imported here: redis is an optional extra, needed only for this backend.
-        from gateway.cache.redis import RedisBackend, connect
+        from gateway.cache.redis.backend import RedisBackend, connect
 
         return RedisBackend(
             connect(cache.redis_url),

@@ -15,7 +15,7 @@ from gateway.cache import CacheOutcome, CacheResult, CacheService, Fetched
 from gateway.cache.base import CacheBackend, CacheStats, Entry
 from gateway.cache.headers import cache_headers
 from gateway.cache.memory import MemoryBackend
-from gateway.cache.redis import RedisBackend, connect
+from gateway.cache.redis.backend import RedisBackend, connect
 from gateway.errors import UpstreamAuthError, UpstreamError, UpstreamTimeout
 
 TTL = 60.0

@@ -15,7 +15,7 @@ from test_cache_service import FakeUpstream
 from gateway.cache import CacheOutcome, CacheService
 from gateway.cache.base import CacheBackend, CacheStats, Entry
 from gateway.cache.memory import MemoryBackend
-from gateway.cache.redis import MIN_FENCE_MS, RedisBackend, connect
+from gateway.cache.redis.backend import MIN_FENCE_MS, RedisBackend, connect
 from gateway.errors import UpstreamError
 
 SEGMENTS = "/rest/serverengine/entity/jobsegments"

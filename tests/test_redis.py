@@ -34,7 +34,7 @@ from test_cache_service import TTL, FakeUpstream
 from gateway.cache import CacheOutcome, CacheService
 from gateway.cache.base import CacheStats, Entry
 from gateway.cache.encoding import decode, encode
-from gateway.cache.redis import RedisBackend, connect
+from gateway.cache.redis.backend import RedisBackend, connect
 from gateway.simulator import Simulator
 
 SEGMENTS = "/rest/serverengine/entity/jobsegments"

@@ -24,7 +24,7 @@ from structlog.testing import capture_logs
 from gateway.access.loginguard import LIMIT, FailureLog
 from gateway.access.ratelimit import RateLimiter
 from gateway.access.sharedlimits import RETRY_INTERVAL, SharedLimits
-from gateway.cache.redis import connect
+from gateway.cache.redis.backend import connect
 
 LOGIN = "/rest/serverengine/authentication/login"
 SEGMENTS = "/rest/serverengine/entity/jobsegments"

@@ -34,7 +34,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.cache.base import Entry
 from gateway.cache.encoding import decode
-from gateway.cache.redis_lease import RedisLease, Scripts
+from gateway.cache.redis.lease import RedisLease, Scripts
 
 log = structlog.get_logger(__name__)
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, Protocol, TypeVar
 
 from redis.asyncio import Redis
 
 from gateway.cache.base import Entry
 from gateway.cache.encoding import decode, encode
 
-if TYPE_CHECKING:
-    from gateway.cache.redis import RedisBackend
+T = TypeVar("T")
 
 POLL_FIRST: Final = 0.002
 POLL_MAX: Final = 0.05
@@ -116,8 +116,24 @@ class Scripts:
         self.invalidate_tags = client.register_script(_INVALIDATE_TAGS)
 
 
+class LeaseHost(Protocol):
+    """What a lease needs of the Redis backend it belongs to (`RedisBackend` is one)."""
+
+    @property
+    def scripts(self) -> Scripts: ...
+    @property
+    def lock_ttl_ms(self) -> int: ...
+    @property
+    def fence_ttl_ms(self) -> int: ...
+    @property
+    def max_wait(self) -> float: ...
+    def expiry_ms(self, entry: Entry) -> int: ...
+    def now(self) -> float: ...
+    async def run(self, operation: Callable[[], Awaitable[T]]) -> T: ...
+
+
 class RedisLease:
-    """A ``Lease`` on one key of a ``RedisBackend``.
+    """A ``Lease`` on one key of a Redis backend.
 
     Args:
         backend: the backend whose keys and scripts the lease uses.
@@ -128,7 +144,7 @@ class RedisLease:
 
     def __init__(
         self,
-        backend: RedisBackend,
+        backend: LeaseHost,
         key: str,
         *,
         token_keys: tuple[str, str, str, str],
