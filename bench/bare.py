@@ -1,7 +1,7 @@
 """The framework's ceiling: a bare aiohttp handler that returns constant bytes.
 
 Run as its own process by the harness: ``python -m bench.bare --port N --body-file F``.
-It picks its event loop exactly as ``gateway.server`` does (uvloop when installed),
+It picks its event loop exactly as ``gateway.cli.serve`` does (uvloop when installed),
 so the comparison is aiohttp against aiohttp on the same loop.
 """
 

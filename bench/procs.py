@@ -195,7 +195,15 @@ def start_gateway(
     path.write_text(json.dumps(config, indent=2))  # JSON is YAML
     # The interpreter itself, not the console script: a wrapper such as valgrind
     # must see the Python binary it instruments.
-    command = [*wrapper, sys.executable, "-m", "gateway.cli", "serve", "--config", str(path)]
+    command = [
+        *wrapper,
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "serve",
+        "--config",
+        str(path),
+    ]
     if workers > 1:
         command += ["--workers", str(workers)]
     return fleet.start(name, command, port)

@@ -22,7 +22,7 @@ import yaml
 from aiohttp import hdrs
 
 from gateway.app import create_app
-from gateway.cli import EXIT_USAGE
+from gateway.cli.startup import EXIT_USAGE
 from gateway.config.model import (
     CONFIG_ENV_VAR,
     Config,

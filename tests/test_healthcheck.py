@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from processes import UPSTREAM_ENV, Child, free_port, replace_file, wait_http, write_config
 
-from gateway.healthcheck import healthz_url
+from gateway.cli.healthcheck import healthz_url
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ from processes import (
     write_config,
 )
 
-from gateway.demo import WHOLE_API_HEADER
+from gateway.cli.demo import WHOLE_API_HEADER
 
 SEGMENTS = "/rest/serverengine/entity/jobsegments"
 SECRETS = [*KEYS.values(), UPSTREAM_PASSWORD]

@@ -169,7 +169,7 @@ async def test_scope_table_of_spec_8_3(
 
 def test_keygen_accepts_the_new_scopes() -> None:
     """`keygen --scopes run,files` prints an entry with those scopes."""
-    from gateway.cli import main
+    from gateway.cli.commands import main
 
     assert main(["keygen", "--name", "batch", "--scopes", "run,files"]) == 0
 

@@ -7,25 +7,21 @@ never a traceback (`healthcheck` exits 1 instead: Docker reserves 2).
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from gateway import __version__
+from gateway.cli.listen import host_problem
+from gateway.cli.startup import EXIT_USAGE, config_path, load_or_exit
 from gateway.config.model import (
     CONFIG_ENV_VAR,
     DEFAULT_CONFIG_PATH,
     ClientConfig,
-    Config,
-    ConfigError,
     key_digest,
-    load_config,
 )
-from gateway.listen import host_problem
 
-EXIT_USAGE = 2
 SCOPES = ("read", "write", "run", "files", "admin")
 
 
@@ -37,7 +33,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 _CONFIG_HELP = f"config file (default ${CONFIG_ENV_VAR} or {DEFAULT_CONFIG_PATH})"
-_NO_CONFIG_HINT = f"name the file with --config PATH or the {CONFIG_ENV_VAR} environment variable"
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -160,23 +155,6 @@ def _scopes(text: str) -> tuple[str, ...]:
     return scopes
 
 
-def config_path(explicit: str | None) -> str:
-    """--config, else $OLCG_CONFIG, else the default path."""
-    return explicit or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH
-
-
-def load_or_exit(path: str) -> Config:
-    """Load a config or exit 2 with one line per problem."""
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            if problem.startswith("config: cannot read"):
-                problem = f"{problem} ({_NO_CONFIG_HINT})"
-            print(problem, file=sys.stderr)
-        raise SystemExit(EXIT_USAGE) from None
-
-
 def _keygen(name: str, scopes: tuple[str, ...]) -> int:
     try:
         ClientConfig.model_validate({"name": name, "key_sha256": "0" * 64})
@@ -255,17 +233,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "simulator":
             return _simulator(args)
         if args.command == "healthcheck":
-            from gateway.healthcheck import healthcheck
+            from gateway.cli.healthcheck import healthcheck
 
             return healthcheck(config_path(args.config), args.timeout)
-        from gateway.server import demo, serve
-
         if args.command == "serve":
             if args.workers > 1:
-                from gateway.workers import supervise
+                from gateway.cli.workers import supervise
 
                 return supervise(config_path(args.config), args.workers)
+            from gateway.cli.serve import serve
+
             return serve(config_path(args.config))
+        from gateway.cli.demo import demo
+
         return demo(args.port)
     except KeyboardInterrupt:
         return 0

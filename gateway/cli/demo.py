@@ -1,4 +1,4 @@
-"""What `olconnect-gateway demo` prints: the key, and lines to paste that work as printed.
+"""`demo`: the simulator and the gateway in front of it, and lines to paste that work as printed.
 
 The job-segment lines show the cache; the whole-API block runs OL Connect's
 document flow — upload, data mapping, content, job and output creation,
@@ -7,6 +7,19 @@ block in bash against a real demo.
 """
 
 from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+
+from gateway.app import create_app
+from gateway.cli.startup import start, until_signalled, use_uvloop
+from gateway.config.model import Config, key_digest
+from gateway.edge.runner_options import runner_options
+from gateway.simulator import Simulator, create_simulator_app
+from gateway.telemetry.log import configure_logging, register_secret
+
+DEMO_USER = "ol-admin"
 
 WHOLE_API_HEADER = "The whole API, upload to download (paste into bash):"
 
@@ -56,3 +69,63 @@ def banner(base: str, key: str, sim_port: int) -> str:
         *("  " + line for line in _FLOW.format(base=base).splitlines()),
     ]
     return "\n".join(lines)
+
+
+def demo(port: int) -> int:
+    """Run the simulator on a free loopback port and the gateway on `port` in front of it."""
+    configure_logging("info", "console")
+    use_uvloop()
+    asyncio.run(_demo(port))
+    return 0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _demo(port: int) -> None:
+    password = secrets.token_urlsafe(16)
+    sim_port = _free_port()
+    sim_runner = await start(
+        create_simulator_app(Simulator(username=DEMO_USER, password=password)),
+        "127.0.0.1",
+        sim_port,
+        shutdown_timeout=1,
+        gateway=False,
+    )
+    key = "olcg_demo_" + secrets.token_urlsafe(24)
+    register_secret(key)  # printed once in the banner, never in a log line
+    config = Config.model_validate(
+        {
+            "server": {"port": port},
+            "upstream": {
+                "url": f"http://127.0.0.1:{sim_port}",
+                "username": DEMO_USER,
+                "password": password,
+            },
+            "clients": [
+                {
+                    "name": "demo",
+                    "key_sha256": key_digest(key),
+                    "scopes": ["read", "write", "run", "files", "admin"],
+                }
+            ],
+            "logging": {"format": "console"},
+        }
+    )
+    try:
+        gateway_runner = await start(
+            create_app(config), "127.0.0.1", port, 5, **runner_options(config.server)
+        )
+    except BaseException:
+        await sim_runner.cleanup()
+        raise
+    print(banner(f"http://127.0.0.1:{port}", key, sim_port), flush=True)
+    try:
+        await until_signalled()
+    finally:
+        await gateway_runner.cleanup()
+        await sim_runner.cleanup()
+    print("demo stopped", flush=True)

@@ -25,10 +25,10 @@ from types import FrameType
 import structlog
 
 from gateway.access.sessions import new_secret
-from gateway.cli import EXIT_USAGE, load_or_exit
+from gateway.cli.startup import EXIT_USAGE, load_or_exit
 from gateway.telemetry.log import bind_process, configure_logging
 
-log = structlog.get_logger("gateway.workers")
+log = structlog.get_logger("gateway.cli.workers")
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -45,7 +45,7 @@ def _worker(config_path: str, session_secret: bytes) -> None:
     os.setpgrp()  # terminal signals go to the parent only; it forwards them once
     threading.Thread(target=_stop_with_parent, name="parent-watch", daemon=True).start()
     bind_process(pid=os.getpid())
-    from gateway.server import serve
+    from gateway.cli.serve import serve
 
     try:
         code = serve(config_path, reuse_port=True, session_secret=session_secret)
