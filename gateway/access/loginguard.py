@@ -30,7 +30,7 @@ LIMIT: Final = 10  # failures …
 WINDOW: Final = 60.0  # … within this many seconds block the name or address
 MAX_KEYS: Final = 100_000  # names and addresses remembered in-process; the oldest go first
 
-log = structlog.get_logger("gateway.access.clients")
+log = structlog.get_logger("gateway.auth")
 
 
 class FailureStore(Protocol):

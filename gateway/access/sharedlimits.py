@@ -29,7 +29,7 @@ from redis.exceptions import RedisError
 from gateway.access.loginguard import FailureLog
 from gateway.access.ratelimit import BURST_FACTOR, RateLimiter
 
-log = structlog.get_logger("gateway.edge.runner_options")
+log = structlog.get_logger("gateway.limits")
 
 T = TypeVar("T")
 RETRY_INTERVAL: Final = 1.0

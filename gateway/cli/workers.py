@@ -28,7 +28,7 @@ from gateway.access.sessions import new_secret
 from gateway.cli.startup import EXIT_USAGE, load_or_exit
 from gateway.telemetry.log import bind_process, configure_logging
 
-log = structlog.get_logger("gateway.cli.workers")
+log = structlog.get_logger("gateway.workers")
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 

@@ -34,7 +34,7 @@ LOGIN_FAILED = "login_failed"
 
 DEFAULT_INTERVAL = 60.0
 
-log = structlog.get_logger("gateway.upstream.client")
+log = structlog.get_logger("gateway.upstream")
 
 _REFUSED = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH}
 _RESET = {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED}
