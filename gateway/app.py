@@ -27,7 +27,7 @@ from gateway.edge.middlewares import (
 )
 from gateway.edge.routing import Targets, add_routes
 from gateway.engines.validated_write import MAX_BODY
-from gateway.keys import (
+from gateway.state import (
     AUTHENTICATOR,
     CACHE,
     CONFIG,

@@ -16,7 +16,7 @@ from conftest import KEYS, FakeClock, MakeConfig, MakeGateway, basic_auth_header
 
 from gateway.access.loginguard import LIMIT, WINDOW, FailureLog
 from gateway.config.model import key_digest
-from gateway.keys import METRICS
+from gateway.state import METRICS
 
 LOGIN = "/rest/serverengine/authentication/login"
 SEGMENTS = "/rest/serverengine/entity/jobsegments"

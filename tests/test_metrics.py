@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from gateway.keys import METRICS
 from gateway.simulator import Fault, Simulator
+from gateway.state import METRICS
 from gateway.telemetry.metrics import Metrics
 
 SEGMENTS = "/rest/serverengine/entity/jobsegments"

@@ -33,7 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.access.reload import reload_clients
 from gateway.config.model import key_digest
-from gateway.keys import METRICS
+from gateway.state import METRICS
 
 SEGMENTS = "/rest/serverengine/entity/jobsegments"
 NEW_KEY = "olcg_test_newbie_0123456789abcdefg"

@@ -24,7 +24,7 @@ from processes import (
 from gateway.access.sessions import SESSION_PREFIX, Session, SessionTokens, new_secret
 from gateway.config.model import ClientConfig, Config, ConfigError, key_digest, parse_config
 from gateway.errors import Forbidden, Unauthenticated
-from gateway.keys import AUTHENTICATOR
+from gateway.state import AUTHENTICATOR
 
 DIGEST = "ab" * 32
 OTHER_DIGEST = "cd" * 32

@@ -16,8 +16,8 @@ from conftest import (
     until,
 )
 
-from gateway.keys import TOKENS
 from gateway.simulator import Fault, Simulator
+from gateway.state import TOKENS
 
 SEGMENTS = "/rest/serverengine/entity/jobsegments"
 READER = key_header("reader")

@@ -6,7 +6,7 @@ import structlog
 from aiohttp import web
 
 from gateway.config.model import ConfigError, load_config
-from gateway.keys import AUTHENTICATOR, CONFIG, METRICS, RATE_LIMITER
+from gateway.state import AUTHENTICATOR, CONFIG, METRICS, RATE_LIMITER
 
 log = structlog.get_logger(__name__)
 

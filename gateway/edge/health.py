@@ -9,7 +9,7 @@ from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.errors import CircuitOpen
-from gateway.keys import METRICS, READINESS, UPSTREAM
+from gateway.state import METRICS, READINESS, UPSTREAM
 from gateway.upstream.breaker import BreakerState
 from gateway.upstream.readiness import PROBE_MAX_BODY, PROBE_PATH, PROBE_ROUTE
 

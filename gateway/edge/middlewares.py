@@ -20,7 +20,7 @@ from gateway.access.clients import Authenticator, read_credential
 from gateway.access.ratelimit import retry_after
 from gateway.edge.routing import UNMATCHED, Targets
 from gateway.errors import Forbidden, GatewayError, RateLimited, error_body
-from gateway.keys import FACTS, RequestFacts
+from gateway.state import FACTS, RequestFacts
 from gateway.telemetry.log import bind_request, log_request, start_request
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.stdlog import log_rejection, parser_error

@@ -11,7 +11,7 @@ from gateway.access.clients import read_credential
 from gateway.catalogue.tags import entity_tag
 from gateway.engines.cached_read import NOUNS, path_entity
 from gateway.errors import Forbidden, MethodNotAllowed, NotFound, Unauthenticated
-from gateway.keys import AUTHENTICATOR, CACHE, FACTS, LOGIN_GUARD
+from gateway.state import AUTHENTICATOR, CACHE, FACTS, LOGIN_GUARD
 
 ADMIN_CACHE: Final = "/admin/cache"
 ADMIN_SEGMENT: Final = ADMIN_CACHE + "/jobsegments/{id}"

@@ -25,7 +25,7 @@ from gateway.engines.cached_read import CachedRead
 from gateway.engines.forward import Forwarder, Invalidate, unknown_service
 from gateway.engines.forward_headers import AnswerHeaders
 from gateway.engines.validated_write import ValidatedWrite
-from gateway.keys import CACHE
+from gateway.state import CACHE
 
 UNMATCHED: Final = "unmatched"
 # Methods forwarded on routes the catalogue does not list. TRACE and CONNECT never

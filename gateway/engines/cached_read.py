@@ -21,7 +21,7 @@ from gateway.catalogue import Route, Shape
 from gateway.catalogue.tags import ReadTags, entity_id
 from gateway.engines.forward_headers import request_target
 from gateway.errors import BadRequest, UpstreamError, error_body
-from gateway.keys import CACHE, CONFIG, FACTS, UPSTREAM
+from gateway.state import CACHE, CONFIG, FACTS, UPSTREAM
 from gateway.upstream.bodies import is_json_type, loads
 from gateway.upstream.events import INVALID_ANSWER
 

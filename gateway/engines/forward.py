@@ -24,7 +24,7 @@ from gateway.engines.forward_headers import (
     safe_path,
 )
 from gateway.errors import NotFound, UpstreamError, UpstreamTimeout
-from gateway.keys import CONFIG, FACTS, METRICS, UPSTREAM
+from gateway.state import CONFIG, FACTS, METRICS, UPSTREAM
 from gateway.upstream.bodies import content_length, read_body
 from gateway.upstream.events import TIMEOUT, connection_cause
 

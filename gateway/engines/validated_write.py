@@ -24,7 +24,7 @@ from gateway.errors import (
     RequestTimeout,
     UpstreamError,
 )
-from gateway.keys import CACHE, CONFIG, FACTS, UPSTREAM
+from gateway.state import CACHE, CONFIG, FACTS, UPSTREAM
 from gateway.upstream.bodies import KEEP_LIMIT, loads
 from gateway.upstream.events import INVALID_ANSWER
 

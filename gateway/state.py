@@ -1,4 +1,4 @@
-"""Typed keys for app and request state, declared once (aiohttp's "no singletons")."""
+"""Typed keys of app and request state, declared once (aiohttp's "no singletons")."""
 
 from __future__ import annotations
 
