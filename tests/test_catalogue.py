@@ -8,7 +8,21 @@ from pathlib import Path
 import pytest
 from aiohttp import hdrs
 
-from gateway.catalogue import BASE, ROUTES, SERVICES, TTL, Kind, Reach, Scope, scope_for
+from gateway.catalogue import (
+    BASE,
+    ROUTES,
+    SERVICES,
+    TTL,
+    Action,
+    CachePolicy,
+    Invalidation,
+    Kind,
+    Reach,
+    Route,
+    Scope,
+    Shape,
+    scope_for,
+)
 from gateway.catalogue.tags import read_tags, unlisted_invalidation, write_tags
 
 RESEARCH = Path(__file__).parent.parent / "docs" / "OLCONNECT-API.md"
@@ -58,6 +72,45 @@ def _absolute(base: str, path: str) -> str:
     if top in ("entity", "workflow", "filestore", "statistics", "converter", "authentication"):
         return BASE + path
     return base + path
+
+
+def test_catalogue_every_route_names_one_action_that_fits_it() -> None:
+    """Cached reads are GETs with a policy, the login alone is the gateway's, the rest forward."""
+    actions = {route.action for route in ROUTES}
+    assert actions == set(Action)
+    for route in ROUTES:
+        assert (route.action is Action.CACHED_READ) == (route.cache is not None), route.template
+        assert (route.action is Action.OWN) == (route.kind is Kind.LOGIN), route.template
+    validated = [route.template for route in ROUTES if route.action is Action.VALIDATED_WRITE]
+    assert validated == [f"{BASE}/entity/jobsegments/{{id}}/metadata"]
+
+
+@pytest.mark.parametrize(
+    ("action", "method", "cache", "invalidates"),
+    [
+        (Action.CACHED_READ, hdrs.METH_GET, None, None),  # a cached read without a policy
+        (Action.CACHED_READ, hdrs.METH_PUT, CachePolicy(TTL.METADATA, Shape.JSON), None),
+        (Action.FORWARD, hdrs.METH_GET, CachePolicy(TTL.METADATA, Shape.JSON), None),
+        (Action.VALIDATED_WRITE, hdrs.METH_PUT, None, None),  # a validated write drops nothing
+        (Action.OWN, hdrs.METH_POST, None, None),  # only the login is the gateway's own
+    ],
+)
+def test_catalogue_route_refuses_an_action_its_fields_contradict(
+    action: Action, method: str, cache: CachePolicy | None, invalidates: Invalidation | None
+) -> None:
+    """A table line whose fields contradict its action fails when the table is built."""
+    with pytest.raises(ValueError, match="entity/jobs"):
+        Route(
+            service="entity/jobs",
+            method=method,
+            template=f"{BASE}/entity/jobs/{{id}}",
+            kind=Kind.READ,
+            action=action,
+            scope=Scope.READ,
+            summary="test",
+            cache=cache,
+            invalidates=invalidates,
+        )
 
 
 def test_catalogue_lists_every_documented_route() -> None:

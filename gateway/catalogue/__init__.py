@@ -3,6 +3,7 @@
 from gateway.catalogue.model import (
     BASE,
     TTL,
+    Action,
     CachePolicy,
     Invalidation,
     Kind,
@@ -12,7 +13,8 @@ from gateway.catalogue.model import (
     Shape,
     scope_for,
 )
-from gateway.catalogue.routes import LOGIN, ROUTES, SERVICES, Service
+from gateway.catalogue.routes import LOGIN, ROUTES, SERVICES
+from gateway.catalogue.table import Service
 
 __all__ = [
     "BASE",
@@ -20,6 +22,7 @@ __all__ = [
     "ROUTES",
     "SERVICES",
     "TTL",
+    "Action",
     "CachePolicy",
     "Invalidation",
     "Kind",

@@ -37,6 +37,17 @@ class Kind(enum.StrEnum):
     DOWNLOAD = "download"  # the answer body is a file
 
 
+class Action(enum.StrEnum):
+    """How the gateway serves a route: exactly one per route, stated in the table."""
+
+    CACHED_READ = "cached_read"  # from the cache, or fetched and stored: engines/cached_read
+    # The §5 job-segment write: body checked (JSON, `id` equals the path's, Name/Value
+    # list, at most 1 MiB) before it is sent, answer mapped as in §5: engines/validated_write
+    VALIDATED_WRITE = "validated_write"
+    FORWARD = "forward"  # streamed both ways as it is: engines/forward
+    OWN = "own"  # answered by the gateway itself, never forwarded (the login)
+
+
 class Scope(enum.StrEnum):
     """The client scopes of SPEC §8.3 (and §5)."""
 
@@ -116,14 +127,12 @@ class Route:
         service: the service base under `/rest/serverengine`, e.g. ``entity/jobs``.
         method: the HTTP method (GET routes answer HEAD too).
         template: the full path template in aiohttp syntax; ``{x:.+}`` spans slashes.
-        kind: what the route does.
+        kind: what the route does (OLCONNECT-API.md's words; OpenAPI shows it).
+        action: how the gateway serves it.
         scope: the client scope it needs; None for the login route, which needs none.
         summary: one line for people (OpenAPI, README).
         cache: how its answer is cached; None: never.
         invalidates: what a successful call drops from the cache; None: nothing.
-        validated: the §5 job-segment write: body checked before it is sent
-            (JSON, ``id`` equals the path's, Name/Value list, at most 1 MiB),
-            answer mapped as in §5. Other writes pass through as they are.
         family: the entity family its ``{id}`` names (``jobs``), for cache tags and
             invalidation; None outside the entity model.
 
@@ -136,12 +145,22 @@ class Route:
     method: str
     template: str
     kind: Kind
+    action: Action
     scope: Scope | None
     summary: str
     cache: CachePolicy | None = None
     invalidates: Invalidation | None = None
-    validated: bool = False
     family: str | None = None
+
+    def __post_init__(self) -> None:
+        # The table states each action; a record whose fields contradict it is a bug in the table.
+        cached = self.action is Action.CACHED_READ
+        if cached != (self.cache is not None) or (cached and self.method != hdrs.METH_GET):
+            raise ValueError(f"{self.method} {self.template}: a cached read is a GET with a policy")
+        if self.action is Action.VALIDATED_WRITE and self.invalidates is None:
+            raise ValueError(f"{self.method} {self.template}: a validated write invalidates")
+        if (self.action is Action.OWN) != (self.kind is Kind.LOGIN):
+            raise ValueError(f"{self.method} {self.template}: only the login is the gateway's own")
 
 
 def entity_family(service: str) -> str | None:

@@ -21,7 +21,7 @@ from gateway.catalogue.model import (
     Route,
     entity_family,
 )
-from gateway.catalogue.routes import IN_JOB_SETS, JOB_SET_STATISTICS
+from gateway.catalogue.table import IN_JOB_SETS, JOB_SET_STATISTICS
 
 MAX_ID: Final = 2**63 - 1
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, assert_never
 
 from aiohttp import web
 
 from gateway import __version__
-from gateway.catalogue import LOGIN, ROUTES, SERVICES, Kind, Route, Shape
+from gateway.catalogue import LOGIN, ROUTES, SERVICES, Action, Route, Shape
 from gateway.edge.own_routes import ADMIN_CACHE, ADMIN_ENTITY, ADMIN_SEGMENT
 from gateway.engines.validated_write import MAX_BODY
 
@@ -218,18 +218,21 @@ def _forwarded(route: Route) -> dict[str, Any]:
 def _catalogue_paths() -> dict[str, dict[str, Any]]:
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
-        if route.kind is Kind.LOGIN:
-            continue
+        match route.action:
+            case Action.OWN:
+                continue  # the login is described with the gateway's own routes
+            case Action.CACHED_READ:
+                operation = _cached(route)
+            case Action.VALIDATED_WRITE:
+                operation = _validated(route)
+            case Action.FORWARD:
+                operation = _forwarded(route)
+            case _:
+                assert_never(route.action)
         item = paths.setdefault(_path(route.template), {})
         parameters = _parameters(route)
         if parameters:
             item["parameters"] = parameters
-        if route.cache is not None:
-            operation = _cached(route)
-        elif route.validated:
-            operation = _validated(route)
-        else:
-            operation = _forwarded(route)
         item[route.method.lower()] = operation
     return paths
 

@@ -11,21 +11,29 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, assert_never
 
 from aiohttp import hdrs, web
 from aiohttp.web_urldispatcher import AbstractRoute
 
-from gateway.catalogue import BASE, LOGIN, ROUTES, SERVICES, Kind, Route, Scope, Service, scope_for
-from gateway.catalogue.model import entity_family
-from gateway.catalogue.tags import unlisted_id, unlisted_invalidation, write_tags
+from gateway.catalogue import (
+    BASE,
+    LOGIN,
+    ROUTES,
+    SERVICES,
+    Action,
+    Route,
+    Scope,
+    Service,
+    scope_for,
+)
 from gateway.config.model import Config
 from gateway.edge import health, openapi, own_routes
 from gateway.engines.cached_read import CachedRead
-from gateway.engines.forward import Forwarder, Invalidate, unknown_service
+from gateway.engines.forward import Forwarder, unknown_service
 from gateway.engines.forward_headers import AnswerHeaders
+from gateway.engines.invalidation import route_invalidation, service_invalidation
 from gateway.engines.validated_write import ValidatedWrite
-from gateway.state import CACHE
 
 UNMATCHED: Final = "unmatched"
 # Methods forwarded on routes the catalogue does not list. TRACE and CONNECT never
@@ -97,7 +105,7 @@ def add_routes(app: web.Application, config: Config) -> Targets:
     add(hdrs.METH_ANY, LOGIN.template, own_routes.login_other_method, Target(LOGIN.template, None))
     explicit_heads = {route.template for route in ROUTES if route.method == hdrs.METH_HEAD}
     for route in ROUTES:
-        if route.kind is Kind.LOGIN:
+        if route.action is Action.OWN:
             continue
         label = _label(route.template)
         serve = _handler(route, label, config, answer_headers)
@@ -109,7 +117,7 @@ def add_routes(app: web.Application, config: Config) -> Targets:
         if service.forwards_unlisted:
             catch_all = Target(f"{service.path}/*", None, service)
             forward = Forwarder(
-                catch_all.label, answer_headers, _unlisted_invalidator(service)
+                catch_all.label, answer_headers, service_invalidation(service)
             ).handle
             for method in FORWARDED_METHODS:
                 add(method, service.path, forward, catch_all)  # after its handshake
@@ -125,40 +133,20 @@ def _label(template: str) -> str:
 
 
 def _handler(route: Route, label: str, config: Config, answer_headers: AnswerHeaders) -> Handler:
-    if route.cache is not None and route.method == hdrs.METH_GET:
-        ttl = getattr(config.cache.ttl, route.cache.ttl.value)
-        return CachedRead(route, label, float(ttl)).handle
-    if route.validated:
-        return ValidatedWrite(route, label).handle
-    return Forwarder(label, answer_headers, _invalidator(route)).handle
-
-
-def _invalidator(route: Route) -> Invalidate | None:
-    invalidation = route.invalidates
-    if invalidation is None:
-        return None
-
-    async def invalidate(request: web.Request, status: int | None) -> None:
-        if status is None or 200 <= status < 300:
-            raw_id = request.match_info.get("id")
-            tags = write_tags(route.service, route.family, invalidation, raw_id)
-            await request.app[CACHE].invalidate_tags(*tags)
-
-    return invalidate
-
-
-def _unlisted_invalidator(service: Service) -> Invalidate:
-    async def invalidate(request: web.Request, status: int | None) -> None:
-        if status is not None and not 200 <= status < 300:
-            return
-        invalidation = unlisted_invalidation(service.base, request.method, request.path)
-        if invalidation is not None:
-            family = entity_family(service.base)
-            raw_id = unlisted_id(service.base, request.path)
-            tags = write_tags(service.base, family, invalidation, raw_id)
-            await request.app[CACHE].invalidate_tags(*tags)
-
-    return invalidate
+    """The engine that executes the action the catalogue names for ``route``."""
+    match route.action:
+        case Action.CACHED_READ:
+            assert route.cache is not None  # noqa: S101 - Route checks it
+            ttl = getattr(config.cache.ttl, route.cache.ttl.value)
+            return CachedRead(route, label, float(ttl)).handle
+        case Action.VALIDATED_WRITE:
+            return ValidatedWrite(route, label).handle
+        case Action.FORWARD:
+            return Forwarder(label, answer_headers, route_invalidation(route)).handle
+        case Action.OWN:
+            raise ValueError(f"{route.template} is served by the gateway's own handler")
+        case _:
+            assert_never(route.action)
 
 
 def labels(targets: Iterable[Target]) -> set[str]:

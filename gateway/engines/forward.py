@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 
 import aiohttp
 import structlog
@@ -23,16 +22,13 @@ from gateway.engines.forward_headers import (
     request_target,
     safe_path,
 )
+from gateway.engines.invalidation import Invalidate
 from gateway.errors import NotFound, UpstreamError, UpstreamTimeout
 from gateway.state import CONFIG, FACTS, METRICS, UPSTREAM
 from gateway.upstream.bodies import content_length, read_body
 from gateway.upstream.events import TIMEOUT, connection_cause
 
 log = structlog.get_logger(__name__)
-
-# Called with the request and, when the upstream answered, its status (None: no
-# answer, so a write may have landed): drops what the write invalidates.
-Invalidate = Callable[[web.Request, int | None], Awaitable[None]]
 
 
 class Forwarder:
