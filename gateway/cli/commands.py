@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from gateway import __version__
+from gateway.catalogue.model import Scope
 from gateway.cli.listen import host_problem
 from gateway.cli.startup import EXIT_USAGE, config_path, load_or_exit
 from gateway.config.model import (
@@ -22,7 +23,7 @@ from gateway.config.model import (
     key_digest,
 )
 
-SCOPES = ("read", "write", "run", "files", "admin")
+SCOPES = tuple(scope.value for scope in Scope)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -13,6 +13,7 @@ import secrets
 import socket
 
 from gateway.app import create_app
+from gateway.catalogue.model import Scope
 from gateway.cli.startup import start, until_signalled, use_uvloop
 from gateway.config.model import Config, key_digest
 from gateway.edge.runner_options import runner_options
@@ -109,7 +110,7 @@ async def _demo(port: int) -> None:
                 {
                     "name": "demo",
                     "key_sha256": key_digest(key),
-                    "scopes": ["read", "write", "run", "files", "admin"],
+                    "scopes": list(Scope),  # every scope: the demo runs the whole flow
                 }
             ],
             "logging": {"format": "console"},

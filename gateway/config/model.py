@@ -28,12 +28,12 @@ from pydantic import (
 )
 from yarl import URL
 
+from gateway.catalogue.model import Scope
 from gateway.config.yamlenv import parse_yaml
 
 DEFAULT_CONFIG_PATH = "config/gateway.yaml"
 CONFIG_ENV_VAR = "OLCG_CONFIG"
 
-Scope = Literal["read", "write", "run", "files", "admin"]
 MIB = 1024 * 1024
 # allow_inf_nan=False: YAML's `.inf` and `.nan` are floats, and an infinite timeout
 # or TTL is no setting anyone means.
@@ -210,7 +210,10 @@ class ClientConfig(_Model):
     expires_at: Annotated[AwareDatetime | None, BeforeValidator(_timestamp)] = Field(
         default=None, strict=False
     )
-    scopes: tuple[Scope, ...] = Field(default=("read",), min_length=1, strict=False)
+    # The catalogue's Scope, by value: one definition of the scopes for config, routes and CLI.
+    scopes: tuple[Annotated[Scope, Field(strict=False)], ...] = Field(
+        default=(Scope.READ,), min_length=1, strict=False
+    )
     rate_limit: Duration | None = None
 
 

@@ -25,11 +25,12 @@ from typing import NamedTuple
 
 import structlog
 
+from gateway.catalogue.routes import JOB_SEGMENTS
 from gateway.errors import GatewayError, UpstreamAuthError, UpstreamError, UpstreamTimeout
 from gateway.upstream.events import LOGIN_REJECTED, TIMEOUT
 
 # The job segment service handshake: the lightest request that needs a token.
-PROBE_PATH = "/rest/serverengine/entity/jobsegments"
+PROBE_PATH = JOB_SEGMENTS.path  # its handshake: cheap, and every OL Connect serves it
 PROBE_ROUTE = "probe"  # its `route` in metrics and log events
 PROBE_MAX_BODY = 64 * 1024  # a handshake is one line of text
 FRESH = 10.0

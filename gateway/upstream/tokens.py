@@ -17,11 +17,12 @@ import structlog
 from aiohttp import hdrs
 from pydantic import SecretStr
 
+from gateway.catalogue import LOGIN
 from gateway.errors import UpstreamAuthError, UpstreamError, UpstreamTimeout
 from gateway.telemetry.log import register_secret
 from gateway.telemetry.metrics import Metrics
 
-LOGIN_PATH = "/rest/serverengine/authentication/login"
+LOGIN_PATH = LOGIN.template  # the catalogue's: one place names OL Connect's paths
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 
