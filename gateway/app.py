@@ -38,8 +38,8 @@ from gateway.state import (
     TOKENS,
     UPSTREAM,
 )
-from gateway.telemetry.log import register_secret
 from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.redaction import register_secret
 from gateway.upstream.breaker import CircuitBreaker
 from gateway.upstream.client import UpstreamClient
 from gateway.upstream.events import UpstreamEvents

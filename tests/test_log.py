@@ -15,20 +15,18 @@ import structlog
 from aiohttp.test_utils import TestClient
 from conftest import KEYS, FakeClock, MakeGateway, key_header
 
-import gateway.telemetry.log
 from gateway.simulator import Simulator
 from gateway.simulator.model.state import Fault
-from gateway.telemetry.log import (
-    REDACTED,
-    LineWriter,
+from gateway.telemetry.access_line import log_request
+from gateway.telemetry.context import (
     bind_process,
     bind_request,
-    configure_logging,
-    forget_secrets,
-    log_request,
-    register_secret,
+    forget_process_context,
     start_request,
 )
+from gateway.telemetry.log import configure_logging
+from gateway.telemetry.output import LineWriter
+from gateway.telemetry.redaction import REDACTED, forget_secrets, register_secret
 
 
 class CountingStream(io.StringIO):
@@ -140,7 +138,7 @@ async def test_log_unbuffered_writer_writes_each_line() -> None:
 def _process_pid() -> Iterator[None]:
     bind_process(pid=4242)
     yield
-    gateway.telemetry.log._process_context.clear()
+    forget_process_context()
 
 
 SEGMENT_7 = "/rest/serverengine/entity/jobsegments/7"

@@ -18,7 +18,8 @@ from gateway.cli.startup import start, until_signalled, use_uvloop
 from gateway.config.model import Config, key_digest
 from gateway.edge.runner_options import runner_options
 from gateway.simulator import Simulator, create_simulator_app
-from gateway.telemetry.log import configure_logging, register_secret
+from gateway.telemetry.log import configure_logging
+from gateway.telemetry.redaction import register_secret
 
 DEMO_USER = "ol-admin"
 

@@ -26,7 +26,8 @@ import structlog
 
 from gateway.access.sessions import new_secret
 from gateway.cli.startup import EXIT_USAGE, load_or_exit
-from gateway.telemetry.log import bind_process, configure_logging
+from gateway.telemetry.context import bind_process
+from gateway.telemetry.log import configure_logging
 
 log = structlog.get_logger("gateway.workers")
 

@@ -21,7 +21,8 @@ from gateway.access.ratelimit import retry_after
 from gateway.edge.routing import UNMATCHED, Targets
 from gateway.errors import Forbidden, GatewayError, RateLimited, error_body
 from gateway.state import FACTS, RequestFacts
-from gateway.telemetry.log import bind_request, log_request, start_request
+from gateway.telemetry.access_line import log_request
+from gateway.telemetry.context import bind_request, start_request
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.stdlog import log_rejection, parser_error
 

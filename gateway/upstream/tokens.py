@@ -19,8 +19,8 @@ from pydantic import SecretStr
 
 from gateway.catalogue import LOGIN
 from gateway.errors import UpstreamAuthError, UpstreamError, UpstreamTimeout
-from gateway.telemetry.log import register_secret
 from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.redaction import register_secret
 
 LOGIN_PATH = LOGIN.template  # the catalogue's: one place names OL Connect's paths
 BACKOFF_FIRST = 0.5
