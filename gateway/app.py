@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import aiohttp
-from aiohttp import web
+from aiohttp import hdrs, web
 from prometheus_client import CollectorRegistry
 
 from gateway.access.clients import Authenticator
@@ -15,6 +16,7 @@ from gateway.access.loginguard import FailureLog, FailureStore, LoginGuard
 from gateway.access.ratelimit import RateLimiter
 from gateway.access.sessions import SessionTokens, new_secret
 from gateway.cache import CacheBackend, CacheService, CacheStats, MemoryBackend
+from gateway.catalogue import BASE
 from gateway.config.model import Config
 from gateway.edge.cors import Cors
 from gateway.edge.middlewares import (
@@ -27,16 +29,21 @@ from gateway.edge.middlewares import (
 )
 from gateway.edge.routing import Targets, add_routes
 from gateway.engines.validated_write import MAX_BODY
+from gateway.operations.owners import Owners
+from gateway.operations.stores import make_store
+from gateway.operations.watch import Watchers
 from gateway.state import (
     AUTHENTICATOR,
     CACHE,
     CONFIG,
     LOGIN_GUARD,
     METRICS,
+    OWNERS,
     RATE_LIMITER,
     READINESS,
     TOKENS,
     UPSTREAM,
+    WATCHERS,
 )
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.redaction import register_secret
@@ -45,7 +52,10 @@ from gateway.upstream.client import UpstreamClient
 from gateway.upstream.events import UpstreamEvents
 from gateway.upstream.readiness import Readiness
 from gateway.upstream.tokens import UpstreamTokens
+from gateway.upstream.wire import UpstreamResponse
 
+# A progress answer is a number or `done`; anything longer is not one.
+PROGRESS_MAX_BODY = 4096
 # Connections beyond upstream.max_connections, so a login never waits behind the
 # streams that hold every request slot.
 LOGIN_CONNECTIONS = 2
@@ -58,6 +68,7 @@ def create_app(
     wall_clock: Callable[[], float] = time.time,
     registry: CollectorRegistry | None = None,
     session_secret: bytes | None = None,
+    owners_path: str | None = None,
 ) -> web.Application:
     """Build the gateway for `config`.
 
@@ -69,6 +80,9 @@ def create_app(
         registry: the Prometheus registry; a fresh one per app by default.
         session_secret: signs session tokens when `server.session_secret` is
             unset; `serve --workers` gives every worker the same one. Random if None.
+        owners_path: with the memory back-end, the file where `serve --workers`
+            processes share owners of operations and files (SPEC §11.2); None: this
+            process keeps them alone.
     """
     metrics = Metrics(registry or CollectorRegistry())
     configured_secret = config.server.session_secret
@@ -128,6 +142,8 @@ def create_app(
         app.cleanup_ctx.append(shared_ctx)
     app.cleanup_ctx.append(_upstream_ctx(clock))
     app.cleanup_ctx.append(_cache_ctx(wall_clock))
+    # After the upstream's: its pollers stop before the upstream session closes.
+    app.cleanup_ctx.append(_operations_ctx(owners_path))
     targets.update(add_routes(app, config))
     app.on_response_prepare.append(stamp_response)
     if cors is not None:
@@ -250,3 +266,29 @@ def _cache_ctx(
             await service.close()
 
     return cache
+
+
+def _operations_ctx(owners_path: str | None) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def operations(app: web.Application) -> AsyncIterator[None]:
+        config = app[CONFIG]
+        owners = app[OWNERS] = Owners(make_store(config, owners_path), config)
+
+        async def fetch(service: str, op_id: str) -> UpstreamResponse:
+            return await app[UPSTREAM].request(
+                hdrs.METH_GET,
+                f"{BASE}/{service}/getProgress/{quote(op_id, safe='')}",
+                route=f"{BASE}/{service}/getProgress/{{operationId}}",
+                headers={hdrs.ACCEPT: "text/plain"},
+                max_body=PROGRESS_MAX_BODY,
+            )
+
+        watchers = app[WATCHERS] = Watchers(
+            owners, fetch, interval=config.operations.poll_interval, metrics=app[METRICS]
+        )
+        try:
+            yield
+        finally:
+            await watchers.close()
+            await owners.store.close()
+
+    return operations

@@ -26,14 +26,26 @@ from gateway.errors import Forbidden, Unauthenticated
 KEY_EXPIRED = "key expired"  # the message of the 403 for a client past its expires_at
 
 
+ALL_GROUPS = "*"  # the group that sees every group's operations and files (SPEC §11.1)
+
+
 @dataclass(frozen=True, slots=True)
 class Client:
-    """An authenticated caller, as the rest of the gateway sees it."""
+    """An authenticated caller, as the rest of the gateway sees it.
+
+    `group` owns what the client starts and uploads; clients of one group share.
+    """
 
     name: str
     scopes: frozenset[str]
     rate_limit: float | None
     expires_at: datetime | None
+    group: str = ""
+
+    @property
+    def sees_all(self) -> bool:
+        """True for `group: "*"`: every group's operations and files."""
+        return self.group == ALL_GROUPS
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +99,13 @@ class ClientRegistry:
         self._by_digest: dict[str, tuple[str, Client]] = {}
         self._by_name: dict[str, tuple[Client, tuple[str, ...]]] = {}
         for entry in clients:
-            client = Client(entry.name, frozenset(entry.scopes), entry.rate_limit, entry.expires_at)
+            client = Client(
+                entry.name,
+                frozenset(entry.scopes),
+                entry.rate_limit,
+                entry.expires_at,
+                entry.group or entry.name,
+            )
             bindings = tuple(binding(digest) for digest in entry.key_sha256)
             self._by_name[client.name] = (client, bindings)
             for digest in entry.key_sha256:

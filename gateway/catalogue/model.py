@@ -98,6 +98,26 @@ class CachePolicy:
     shape: Shape
 
 
+class Owner(enum.StrEnum):
+    """What a route does with the owners of operations and files (SPEC §10.4, §11)."""
+
+    OPERATION = "operation"  # its {operationId} must belong to the caller's group
+    PROGRESS = "progress"  # OPERATION; remembers progress (§10.4) and honours Prefer: wait
+    MANAGED_RESULT = "managed_result"  # OPERATION; the file id it answers joins that group
+    OPERATION_LIST = "operation_list"  # getOperations: only the caller group's operations
+    FILE = "file"  # its {fileId} must belong to the caller's group
+    UPLOAD = "upload"  # the file id it answers belongs to the uploader's group
+
+
+# The path parameter an owner rule reads.
+OWNER_PARAMETER: Final = {
+    Owner.OPERATION: "operationId",
+    Owner.PROGRESS: "operationId",
+    Owner.MANAGED_RESULT: "operationId",
+    Owner.FILE: "fileId",
+}
+
+
 class Reach(enum.StrEnum):
     """How far a successful write's invalidation reaches."""
 
@@ -135,6 +155,7 @@ class Route:
         invalidates: what a successful call drops from the cache; None: nothing.
         family: the entity family its ``{id}`` names (``jobs``), for cache tags and
             invalidation; None outside the entity model.
+        owner: what it does with owners of operations and files; None: nothing.
 
     A path parameter named ``id`` is an entity id: on cached reads it must be a
     decimal integer in 1..2^63-1 (else 400, no upstream call), and it names the
@@ -151,6 +172,7 @@ class Route:
     cache: CachePolicy | None = None
     invalidates: Invalidation | None = None
     family: str | None = None
+    owner: Owner | None = None
 
     def __post_init__(self) -> None:
         # The table states each action; a record whose fields contradict it is a bug in the table.
@@ -161,6 +183,11 @@ class Route:
             raise ValueError(f"{self.method} {self.template}: a validated write invalidates")
         if (self.action is Action.OWN) != (self.kind is Kind.LOGIN):
             raise ValueError(f"{self.method} {self.template}: only the login is the gateway's own")
+        if self.owner is not None and self.action is not Action.FORWARD:
+            raise ValueError(f"{self.method} {self.template}: owners apply to forwarded routes")
+        parameter = OWNER_PARAMETER.get(self.owner) if self.owner is not None else None
+        if parameter is not None and "{" + parameter not in self.template:
+            raise ValueError(f"{self.method} {self.template}: {self.owner} needs {{{parameter}}}")
 
 
 def entity_family(service: str) -> str | None:

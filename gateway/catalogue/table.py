@@ -20,6 +20,7 @@ from gateway.catalogue.model import (
     CachePolicy,
     Invalidation,
     Kind,
+    Owner,
     Reach,
     Route,
     Shape,
@@ -106,6 +107,7 @@ class Table:
         invalidates: Reach | None = None,
         also: tuple[str, ...] = (),
         family: str | None = None,
+        owner: Owner | None = None,
     ) -> Table:
         base = self.service.base
         template = f"{BASE}/{base}{rel}"
@@ -124,6 +126,7 @@ class Table:
                 cache=cache,
                 invalidates=None if invalidates is None else Invalidation(invalidates, also),
                 family=family,
+                owner=owner,
             )
         )
         return self
@@ -135,17 +138,37 @@ class Table:
 
 
 def operations(table: Table, *, text_result: bool = False, managed: bool = False) -> Table:
-    """The polling, result and cancel routes every workflow service shares."""
-    table.forward(GET, "/getOperations", Kind.POLL, "List running operations")
-    table.forward(GET, "/getProgress/{operationId}", Kind.POLL, "Progress: 0..100, then done")
-    table.forward(POST, "/getResult/{operationId}", Kind.RESULT, "Result of a finished operation")
+    """The polling, result and cancel routes every workflow service shares.
+
+    Each names the owner rule it follows (SPEC §11.1): the operation's group only.
+    """
+    op = Owner.OPERATION
+    table.forward(
+        GET, "/getOperations", Kind.POLL, "List running operations", owner=Owner.OPERATION_LIST
+    )
+    table.forward(
+        GET,
+        "/getProgress/{operationId}",
+        Kind.POLL,
+        "Progress: 0..100, then done (Prefer: wait=N)",
+        owner=Owner.PROGRESS,
+    )
+    table.forward(
+        POST, "/getResult/{operationId}", Kind.RESULT, "Result of a finished operation", owner=op
+    )
     if text_result:
-        table.forward(POST, "/getResultTxt/{operationId}", Kind.RESULT, "Result as text")
+        table.forward(POST, "/getResultTxt/{operationId}", Kind.RESULT, "Result as text", owner=op)
     if managed:
         table.forward(
-            POST, "/getManagedResult/{operationId}", Kind.RESULT, "Result as a File Store id"
+            POST,
+            "/getManagedResult/{operationId}",
+            Kind.RESULT,
+            "Result as a File Store id",
+            owner=Owner.MANAGED_RESULT,
         )
-    return table.forward(POST, "/cancel/{operationId}", Kind.CANCEL, "Cancel an operation")
+    return table.forward(
+        POST, "/cancel/{operationId}", Kind.CANCEL, "Cancel an operation", owner=op
+    )
 
 
 def metadata(table: Table, name: str) -> Table:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from http import HTTPStatus
 
 import aiohttp
 import structlog
 from aiohttp import hdrs, web
+from multidict import CIMultiDict
 
 from gateway.engines.forward_headers import (
     AnswerHeaders,
@@ -24,7 +26,7 @@ from gateway.engines.forward_headers import (
 )
 from gateway.engines.invalidation import Invalidate
 from gateway.errors import NotFound, UpstreamError, UpstreamTimeout
-from gateway.state import CONFIG, FACTS, METRICS, UPSTREAM
+from gateway.state import CONFIG, FACTS, METRICS, OWNERS, UPSTREAM
 from gateway.upstream.bodies import content_length, read_body
 from gateway.upstream.events import TIMEOUT, connection_cause
 
@@ -38,14 +40,26 @@ class Forwarder:
         label: the route's metrics label (its template, or ``<service>/*``).
         answer_headers: filters and rewrites answer headers for `upstream.url`.
         invalidate: for writes the catalogue marks: drops the cached reads they change.
+        service: the route's service (``workflow/datamining``): an operation a 202
+            answer starts belongs to it and to the caller's group (SPEC §11.1).
     """
 
     def __init__(
-        self, label: str, answer_headers: AnswerHeaders, invalidate: Invalidate | None = None
+        self,
+        label: str,
+        answer_headers: AnswerHeaders,
+        invalidate: Invalidate | None = None,
+        *,
+        service: str = "",
     ) -> None:
         self.label = label
+        self.service = service
         self._answer_headers = answer_headers
         self._invalidate = invalidate
+
+    def upstream_headers(self, request: web.Request) -> CIMultiDict[str]:
+        """The headers sent upstream (subclasses that read answers ask for identity)."""
+        return request_headers(request.headers)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         target = request_target(request)
@@ -69,10 +83,15 @@ class Forwarder:
                 request.method,
                 target,  # path and query string exactly as the client sent them
                 route=self.label,
-                headers=request_headers(request.headers),
+                headers=self.upstream_headers(request),
                 body=body,
             ) as answer:
                 request[FACTS].upstream_seconds = time.perf_counter() - started
+                if answer.status == HTTPStatus.ACCEPTED and "operationId" in answer.headers:
+                    # Recorded before the client learns the id: its next call finds the owner.
+                    await app[OWNERS].started(
+                        request[FACTS].client, answer.headers["operationId"], self.service
+                    )
                 if self._invalidate is not None:
                     invalidated = True
                     await self._invalidate(request, answer.status)

@@ -1,0 +1,65 @@
+"""`getProgress` with `Prefer: wait=N`: one answer when the operation is done, gone, or N s passed.
+
+The request joins the operation's watch (`gateway.operations.watch`) instead
+of polling OL Connect itself: however many clients wait, the gateway polls
+once per `operations.poll_interval`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from gateway.errors import UpstreamError, UpstreamTimeout
+from gateway.operations.prefer import applied
+from gateway.operations.records import DONE, OperationRecord
+from gateway.operations.watch import Watch
+from gateway.state import WATCHERS
+
+_PLAIN = "text/plain"
+
+
+async def waited_progress(
+    request: web.Request,
+    op_id: str,
+    service: str,
+    record: OperationRecord | None,
+    seconds: int,
+) -> web.Response:
+    """Answer ``getProgress`` as soon as the operation is done or gone, else after ``seconds``
+    with the latest progress; `Preference-Applied` says the wait was honoured.
+
+    Args:
+        request: the client's request (its owner check passed).
+        op_id: the operation id from the path.
+        service: the service whose getProgress is polled.
+        record: what the gateway remembers of the operation, if anything.
+        seconds: the wait, already capped.
+    """
+    headers = applied(seconds)
+    if record is not None and record.done:
+        return web.Response(body=DONE.encode(), content_type=_PLAIN, headers=headers)
+    deadline = asyncio.get_running_loop().time() + seconds
+    async with request.app[WATCHERS].watching(op_id, service, record) as watch:
+        while not watch.finished and await watch.next_change(deadline):
+            pass
+        return _answer(watch, headers)
+
+
+def _answer(watch: Watch, headers: dict[str, str]) -> web.Response:
+    """The answer of a wait that ended: done, gone, the latest progress, or the last failure."""
+    if watch.done:
+        return web.Response(body=DONE.encode(), content_type=_PLAIN, headers=headers)
+    gone = watch.gone
+    if gone is not None:
+        if not gone.content_type:
+            raise UpstreamError()
+        return web.Response(
+            status=gone.status,
+            body=gone.body,
+            headers={"Content-Type": gone.content_type, **headers},
+        )
+    if watch.history:
+        return web.Response(body=watch.history[-1].encode(), content_type=_PLAIN, headers=headers)
+    raise watch.error or UpstreamTimeout()
