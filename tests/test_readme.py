@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import hdrs
 from aiohttp.test_utils import TestClient
 from conftest import KEYS, basic_auth_header
-from docpages import read_doc
+from docpages import DOCS, doc_section, read_doc
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -44,9 +44,11 @@ async def test_api_doc_session_token_example_has_the_real_format(
         assert shape(example) == shape(issued), example
 
 
-def test_readme_typical_set_up_leaves_the_example_config_as_shipped() -> None:
-    """No shell step of the README edits the tracked config/gateway.yaml in place."""
-    blocks = re.findall(r"```(?:sh|text)\n(.*?)```", README, flags=re.DOTALL)
+def test_docs_typical_set_up_leaves_the_example_config_as_shipped() -> None:
+    """No shell step of the README or docs/ edits the tracked config/gateway.yaml in place."""
+    texts = [README] + [page.read_text(encoding="utf-8") for page in DOCS.glob("*.md")]
+    shell = re.compile(r"```(?:sh|text)\n(.*?)```", re.DOTALL)
+    blocks = [block for text in texts for block in shell.findall(text)]
     editing = [
         line
         for block in blocks
@@ -54,7 +56,7 @@ def test_readme_typical_set_up_leaves_the_example_config_as_shipped() -> None:
         if re.search(r"(\$EDITOR|\bvi\b|\bnano\b|sed -i|>>?)\s*\S*config/gateway\.yaml", line)
     ]
     assert editing == []
-    assert "cp config/gateway.yaml " in README
+    assert "cp config/gateway.yaml " in doc_section("operations", "## Command line")
 
 
 def test_readme_test_extra_holds_the_speed_extra() -> None:
