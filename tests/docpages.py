@@ -109,3 +109,32 @@ def broken_links(path: Path) -> list[str]:
         elif anchor and anchor not in anchors(destination.read_text(encoding="utf-8")):
             problems.append(f"{path.name}: {target}: no heading with that anchor")
     return problems
+
+
+def drawn_tree(page: str, heading: str) -> set[str]:
+    """The file paths a tree drawing names: the first code block under `heading`.
+
+    A line whose first word ends in `/` opens a directory inside the nearest one
+    drawn less indented; every `*.py` word on a line belongs to the directory
+    the line opens or, failing that, to the nearest less indented one.
+    """
+    block = doc_section(page, heading).split("```")[1]
+    stack: list[tuple[int, str]] = []
+    files = set()
+    for line in block.splitlines()[1:]:
+        words = line.split()
+        if not words:
+            continue
+        indent = len(line) - len(line.lstrip())
+        if words[0].endswith("/"):
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+            parent = stack[-1][1] if stack else ""
+            stack.append((indent, parent + words[0]))
+            words = words[1:]
+        else:
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+        folder = stack[-1][1] if stack else ""
+        files.update(folder + word for word in words if re.fullmatch(r"\w+\.py", word))
+    return files
