@@ -96,13 +96,13 @@ def relative_links(text: str) -> list[str]:
     return [target for target in _LINK.findall(prose) if not _SCHEME.match(target)]
 
 
-def broken_links(path: Path) -> list[str]:
-    """Each relative link of a page whose file, or whose anchor in that file, is missing."""
+def broken_links(path: Path, root: Path = ROOT) -> list[str]:
+    """Each relative link of a page whose file (in `root`), or whose anchor in it, is missing."""
     problems = []
     for target in relative_links(path.read_text(encoding="utf-8")):
         file_part, _, anchor = target.partition("#")
         destination = (path.parent / file_part).resolve() if file_part else path
-        if not destination.is_relative_to(ROOT) or not destination.exists():
+        if not destination.is_relative_to(root.resolve()) or not destination.exists():
             problems.append(f"{path.name}: {target}: no such file in the repository")
         elif anchor and destination.suffix != ".md":
             problems.append(f"{path.name}: {target}: an anchor into a file that has none")
@@ -120,7 +120,7 @@ def drawn_tree(page: str, heading: str) -> set[str]:
     """
     block = doc_section(page, heading).split("```")[1]
     stack: list[tuple[int, str]] = []
-    files = set()
+    files: set[str] = set()
     for line in block.splitlines()[1:]:
         words = line.split()
         if not words:
