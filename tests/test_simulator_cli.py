@@ -53,6 +53,6 @@ def test_every_option_states_its_default() -> None:
         check=True,
     )
     options = re.split(r"\n  (?=--)", result.stdout.split("options:", 1)[1])[1:]
-    assert len(options) == 11
+    assert len(options) == 12
     for option in options:
         assert "default" in option, option

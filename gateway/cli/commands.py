@@ -81,6 +81,11 @@ def _build_parser() -> argparse.ArgumentParser:
         help="what getProgress polls answer before done, e.g. 0,50,100 (the default)",
     )
     sim.add_argument(
+        "--keep-finished-operations",
+        action="store_true",
+        help="getProgress keeps answering done (default: 404 after done once, as OL Connect)",
+    )
+    sim.add_argument(
         "--no-token-expiry-header",
         action="store_true",
         help="omit Token-Expires-In, like OL Connect before 2025.1 (default: send it)",
@@ -209,6 +214,7 @@ def _simulator(args: argparse.Namespace) -> int:
         seed=seed,
         spool_dir=args.spool_dir,
         progress_steps=args.progress_steps,
+        keep_finished_operations=args.keep_finished_operations,
     )
     app = create_simulator_app(sim, expose_controls=args.expose_controls)
     banner = f"OL Connect simulator on http://{args.host}:{args.port} (user {args.username})"

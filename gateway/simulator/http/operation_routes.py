@@ -75,7 +75,11 @@ def _polling(prefix: str, base: str) -> None:
         return json_answer(sim_of(request).operations.running(base))
 
     async def progress(request: web.Request) -> web.StreamResponse:
-        return text_answer(await sim_of(request).operations.poll(_operation(request, base)))
+        operation = _operation(request, base)
+        value = await sim_of(request).operations.poll(operation)
+        if value is None:  # OL Connect forgets a finished operation once it said so
+            raise not_found("operation", operation.op_id)
+        return text_answer(value)
 
     async def finished(request: web.Request) -> Result:
         operation = _operation(request, base)

@@ -57,6 +57,7 @@ class Operation:
     start_time_ms: int
     work: Work
     polls: int = 0
+    answered_done: bool = False
     result: Result | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -68,14 +69,20 @@ class Operations:
         steps: progress values answered by the first polls; the next poll answers `done`
             and the operation is complete once all of them were answered.
         wall: epoch seconds, for `startTime` only.
+        keep_finished: `getProgress` keeps answering `done`; by default an operation is
+            forgotten by `getProgress` once it answered `done` (404 after), as OL Connect
+            does (OLCONNECT-FIDELITY.md B9); its results stay.
     """
 
     def __init__(
         self,
         steps: Sequence[int] = DEFAULT_PROGRESS_STEPS,
         wall: Callable[[], float] = time.time,
+        *,
+        keep_finished: bool = False,
     ) -> None:
         self.steps = tuple(steps)
+        self.keep_finished = keep_finished
         self._wall = wall
         self._operations: dict[str, Operation] = {}
         self._counter = 0
@@ -110,13 +117,17 @@ class Operations:
             return 100
         return self.steps[operation.polls - 1] if operation.polls else 0
 
-    async def poll(self, operation: Operation) -> str:
-        """Answer one `getProgress`: the next step, or `done` (running the work once)."""
+    async def poll(self, operation: Operation) -> str | None:
+        """Answer one `getProgress`: the next step, `done` (running the work once), or
+        None once `done` was answered (the operation is forgotten, unless `keep_finished`)."""
         if not self.done(operation):
             value = self.steps[operation.polls]
             operation.polls += 1
             return str(value)
+        if operation.answered_done and not self.keep_finished:
+            return None
         await self.finish(operation)
+        operation.answered_done = True
         return "done"
 
     async def finish(self, operation: Operation) -> Result:

@@ -165,6 +165,8 @@ class Simulator:
         clock: monotonic seconds; tests inject a fake one.
         spool_dir: where File Store uploads go; None for a private temporary directory.
         progress_steps: what successive `getProgress` polls answer before `done`.
+        keep_finished_operations: `getProgress` answers `done` for ever, instead of 404
+            after it answered `done` once (what OL Connect does).
     """
 
     def __init__(
@@ -179,6 +181,7 @@ class Simulator:
         clock: Callable[[], float] = time.monotonic,
         spool_dir: str | Path | None = None,
         progress_steps: Sequence[int] = DEFAULT_PROGRESS_STEPS,
+        keep_finished_operations: bool = False,
     ) -> None:
         self.username = username
         self._password = password
@@ -188,7 +191,7 @@ class Simulator:
         self.data = DataSet(segments, seed)
         self.entities = Entities(self.data)
         self.files = FileStore(Path(spool_dir) if spool_dir is not None else None)
-        self.operations = Operations(progress_steps)
+        self.operations = Operations(progress_steps, keep_finished=keep_finished_operations)
         self._tokens: dict[str, float] = {}  # token -> expiry on `clock`
         self.calls: collections.Counter[str] = collections.Counter()
         self.latency = 0.0
