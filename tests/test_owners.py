@@ -1,0 +1,185 @@
+"""Owners of operations and files (SPEC §11.1): groups cannot see each other's work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from conftest import MakeGatewayFor, MakeSimulator
+from operations_support import (
+    BASE,
+    CSV,
+    FS,
+    WF,
+    as_,
+    group_clients,
+    output_flow,
+    start,
+    upload,
+)
+from simulator_support import error_of, open_session
+
+from gateway.simulator import Simulator
+from gateway.simulator.model.operations import OperationType
+from gateway.state import METRICS
+
+Client = TestClient[Any, Any]
+OC = "workflow/outputcreation"
+# (method, path): every route that names an owned operation or file. {operation},
+# {file} (an uploaded data file) and {managed} (getManagedResult's id) are filled in.
+OWNED_ROUTES = [
+    ("GET", f"{BASE}/{OC}/getProgress/{{operation}}"),
+    ("POST", f"{BASE}/{OC}/getResult/{{operation}}"),
+    ("POST", f"{BASE}/{OC}/getResultTxt/{{operation}}"),
+    ("POST", f"{BASE}/{OC}/getManagedResult/{{operation}}"),
+    ("POST", f"{BASE}/{OC}/cancel/{{operation}}"),
+    ("GET", f"{BASE}/{OC}/getProgress/{{OPERATION}}"),  # the id in capitals
+    ("GET", "/operations/{operation}/events"),
+    ("GET", f"{FS}/file/{{file}}"),
+    ("GET", f"{FS}/file/{{managed}}"),
+    ("GET", f"{FS}/file/0{{file}}"),  # the same number, spelt otherwise
+    ("GET", f"{FS}/file/in.CSV"),  # the name it was uploaded under
+    ("HEAD", f"{FS}/file/{{file}}"),
+    ("GET", f"{FS}/file/{{managed}}/inner.pdf"),
+    ("GET", f"{FS}/delete/{{file}}"),
+    ("POST", f"{FS}/delete/{{file}}"),
+    ("POST", f"{FS}/file/{{file}}"),
+    ("POST", f"{FS}/dir/{{file}}"),
+    ("POST", f"{BASE}/converter/getResult/{{operation}}"),  # another service's route
+]
+
+
+def upstream_requests(gateway: Client) -> float:
+    """Requests the gateway sent to OL Connect (its own count: routes the simulator does
+    not serve are counted too)."""
+    return sum(
+        float(sample.value)
+        for family in gateway.app[METRICS].registry.collect()
+        if family.name == "olcg_upstream_requests"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    )
+
+
+def _path(template: str, ids: dict[str, str]) -> str:
+    return template.format(
+        operation=ids["operation"],
+        OPERATION=ids["operation"].upper(),
+        file=ids["file"],
+        managed=ids["managed"],
+    )
+
+
+@pytest.fixture
+async def owned(
+    make_simulator: MakeSimulator, make_gateway_for: MakeGatewayFor
+) -> tuple[Client, Simulator, dict[str, str]]:
+    """A gateway with groups, and what client a1 (team-a) made through it."""
+    sim = make_simulator(progress_steps=())
+    gateway = await make_gateway_for(
+        sim, clients=group_clients(), operations={"poll_interval": 0.05}
+    )
+    return gateway, sim, await output_flow(gateway, "a1")
+
+
+@pytest.mark.parametrize(("method", "template"), OWNED_ROUTES)
+async def test_another_group_gets_404_and_nothing_is_forwarded(
+    owned: tuple[Client, Simulator, dict[str, str]], method: str, template: str
+) -> None:
+    """b1 (another group) is answered 404 JSON Error — never 403 — and OL Connect is not asked."""
+    gateway, sim, ids = owned
+    before = sum(sim.calls.values()), upstream_requests(gateway)
+    async with gateway.request(method, _path(template, ids), headers=as_("b1")) as answer:
+        assert answer.status == 404
+        if method != "HEAD":
+            assert (await error_of(answer))["status"] == 404
+    assert (sum(sim.calls.values()), upstream_requests(gateway)) == before
+
+
+@pytest.mark.parametrize("who", ["a2", "ops"])
+@pytest.mark.parametrize(("method", "template"), OWNED_ROUTES)
+async def test_same_group_and_star_are_let_through(
+    owned: tuple[Client, Simulator, dict[str, str]], method: str, template: str, who: str
+) -> None:
+    """a2 (the same group) and ops (group "*") reach OL Connect (or the event stream)."""
+    gateway, _, ids = owned
+    before = upstream_requests(gateway)
+    async with gateway.request(method, _path(template, ids), headers=as_(who)) as answer:
+        if template.startswith("/operations/"):
+            assert answer.status == 200
+            assert "event: done" in await answer.text()
+            return
+        await answer.read()
+    assert upstream_requests(gateway) == before + 1
+
+
+async def test_operations_list_shows_only_the_callers_group(
+    make_simulator: MakeSimulator, make_gateway_for: MakeGatewayFor
+) -> None:
+    """`getOperations` lists the caller group's operations; "*" lists all, even unknown ones."""
+    sim = make_simulator(progress_steps=(0, 50, 100))
+    gateway = await make_gateway_for(sim, clients=group_clients())
+    file_a, file_b = await upload(gateway, "a1"), await upload(gateway, "b1")
+    op_a = await start(gateway, "a1", f"{WF}/datamining/c/{file_a}")
+    op_b = await start(gateway, "b1", f"{WF}/datamining/c/{file_b}")
+    unknown = sim.operations.start("/workflow/datamining", OperationType.DATA_MINING, _never).op_id
+
+    async def listed(who: str) -> set[str]:
+        async with gateway.get(f"{WF}/datamining/getOperations", headers=as_(who)) as answer:
+            assert answer.status == 200
+            assert answer.content_type == "application/json"
+            return {item["id"] for item in await answer.json()}
+
+    assert await listed("a1") == await listed("a2") == {op_a}
+    assert await listed("b1") == {op_b}
+    assert await listed("ops") == {op_a, op_b, unknown}
+
+
+async def _never() -> Any:
+    raise AssertionError("not run")
+
+
+@pytest.mark.parametrize("unknown_ids", ["allow", "deny"])
+async def test_ids_the_gateway_never_saw_follow_unknown_ids(
+    make_simulator: MakeSimulator,
+    make_simulator_server: Any,
+    make_gateway_for: MakeGatewayFor,
+    unknown_ids: str,
+) -> None:
+    """A file uploaded straight to OL Connect is anyone's under `allow`; under `deny` only
+    group "*" reaches it, and a refusal sends nothing upstream."""
+    sim = make_simulator()
+    gateway = await make_gateway_for(
+        sim, clients=group_clients(), isolation={"unknown_ids": unknown_ids}
+    )
+    async with (
+        open_session(await make_simulator_server(sim)) as direct,
+        direct.post(f"{FS}/DataFile?filename=x.csv", data=CSV) as answer,
+    ):
+        file_id = await answer.text()
+    for who in ("a1", "b1", "ops"):
+        before = sim.calls["filestore.download"]
+        async with gateway.get(f"{FS}/file/{file_id}", headers=as_(who)) as answer:
+            allowed = unknown_ids == "allow" or who == "ops"
+            assert answer.status == (200 if allowed else 404), who
+            await answer.read()
+        assert sim.calls["filestore.download"] == before + (1 if allowed else 0)
+
+
+async def test_isolation_disabled_lets_every_group_through(
+    make_simulator: MakeSimulator, make_gateway_for: MakeGatewayFor
+) -> None:
+    """`isolation.enabled: false`: no owner checks, no filtering (as before SPEC §11)."""
+    sim = make_simulator(progress_steps=(0, 50))
+    gateway = await make_gateway_for(
+        sim, clients=group_clients(), isolation={"enabled": False, "unknown_ids": "deny"}
+    )
+    file_id = await upload(gateway, "a1")
+    op_id = await start(gateway, "a1", f"{WF}/datamining/c/{file_id}")
+    async with gateway.get(f"{FS}/file/{file_id}", headers=as_("b1")) as answer:
+        assert (answer.status, await answer.read()) == (200, CSV)
+    async with gateway.get(f"{WF}/datamining/getProgress/{op_id}", headers=as_("b1")) as answer:
+        assert await answer.text() == "0"
+    async with gateway.get(f"{WF}/datamining/getOperations", headers=as_("b1")) as answer:
+        assert [item["id"] for item in await answer.json()] == [op_id]
