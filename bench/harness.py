@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import hdrs
 
-from bench.load import Loader, Sample
+from bench.clients.load import Loader, Sample
 from bench.procs import API_KEY, SIM_PASSWORD, SIM_USER, Fleet, Proc
 from bench.results import Results
 

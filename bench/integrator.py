@@ -74,8 +74,8 @@ def _kind(route: str) -> str:
 
 
 async def _replay(bench: Bench, base: str, name: str, secret: str) -> dict[str, float]:
-    """`bench.replay` in its own process; its JSON summary."""
-    argv = [sys.executable, "-m", "bench.replay", "--base", base]
+    """`bench.clients.replay` in its own process; its JSON summary."""
+    argv = [sys.executable, "-m", "bench.clients.replay", "--base", base]
     argv += ["--tasks", str(bench.args.day_tasks), "--job-sets", str(SEGMENTS // 4)]
     argv += ["--apps", str(bench.args.day_apps)]
     process = await asyncio.create_subprocess_exec(

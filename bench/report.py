@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import aiohttp
 
-from bench.load import Sample
+from bench.clients.load import Sample
 from bench.results import MIB, Results, stream_ratio, stream_runs
 from bench.verdicts import HIT, targets
 

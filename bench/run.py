@@ -26,15 +26,15 @@ import aiohttp
 
 from bench import cached, procs, report
 from bench.bare import loop_kind
+from bench.clients.load import Loader
+from bench.clients.storm import raise_fd_limit
 from bench.forward import forwarded
 from bench.harness import KEY, Bench, login, set_faults
 from bench.integrator import integrator
-from bench.load import Loader
 from bench.nginx import find_nginx, start_nginx
 from bench.procs import SEGMENTS, Fleet
 from bench.results import Results
 from bench.scaleout import scale_out
-from bench.storm import raise_fd_limit
 from bench.streams import streams
 
 SIM_SEGMENTS = 1_000_000  # derived on demand by the simulator: costs nothing

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
-from bench import transfer
+from bench.clients import transfer
 from bench.harness import KEY, Bench, rotate
 from bench.procs import HOST, Proc
 from bench.results import StreamRun

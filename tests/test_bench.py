@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import day
+from bench.clients import day
 from gateway.simulator.model.data import DataSet
 from gateway.simulator.model.entities import Entities, Family
 
