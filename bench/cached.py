@@ -20,7 +20,7 @@ import aiohttp
 from bench import results
 from bench.clients.load import Loader, Sample
 from bench.harness import AUTH, KEY, Bench, calls, rotate, set_faults
-from bench.procs import SEGMENTS, Proc
+from bench.targets.procs import SEGMENTS, Proc
 from bench.verdicts import HIT
 
 NO_CACHE = "Cache-Control: no-cache"

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import procs
-from bench.procs import API_KEY, SEGMENTS, Fleet, Proc
+from bench.targets import procs
+from bench.targets.procs import API_KEY, SEGMENTS, Fleet, Proc
 
 HOT_PATH = f"{SEGMENTS}/1"
 STARTUP_UNDER_VALGRIND = 300.0  # seconds: Python under callgrind starts ~50x slower

@@ -24,18 +24,19 @@ from pathlib import Path
 
 import aiohttp
 
-from bench import cached, procs, report
-from bench.bare import loop_kind
+from bench import cached, report
 from bench.clients.load import Loader
 from bench.clients.storm import raise_fd_limit
 from bench.forward import forwarded
 from bench.harness import KEY, Bench, login, set_faults
 from bench.integrator import integrator
-from bench.nginx import find_nginx, start_nginx
-from bench.procs import SEGMENTS, Fleet
 from bench.results import Results
 from bench.scaleout import scale_out
 from bench.streams import streams
+from bench.targets import procs
+from bench.targets.bare import loop_kind
+from bench.targets.nginx import find_nginx, start_nginx
+from bench.targets.procs import SEGMENTS, Fleet
 
 SIM_SEGMENTS = 1_000_000  # derived on demand by the simulator: costs nothing
 SCENARIOS = ("cached", "forwarded", "streams", "day", "scale")
