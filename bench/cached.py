@@ -17,11 +17,11 @@ from pathlib import Path
 
 import aiohttp
 
-from bench import results
 from bench.clients.load import Loader, Sample
 from bench.harness import AUTH, KEY, Bench, calls, rotate, set_faults
+from bench.report import results
+from bench.report.verdicts import HIT
 from bench.targets.procs import SEGMENTS, Proc
-from bench.verdicts import HIT
 
 NO_CACHE = "Cache-Control: no-cache"
 HOT_ID = 1

@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp import hdrs
 
 from bench.clients.load import Loader, Sample
-from bench.results import Results
+from bench.report.results import Results
 from bench.targets.procs import API_KEY, SIM_PASSWORD, SIM_USER, Fleet, Proc
 
 AUTH = f"X-API-Key: {API_KEY}"  # for the load generators

@@ -15,7 +15,7 @@ import json
 import sys
 
 from bench.harness import Bench, calls, set_faults
-from bench.results import DayRun
+from bench.report.results import DayRun
 from bench.targets import procs
 
 SEGMENTS = 1000  # → 250 job sets, 500 jobs, 1,000 segments, 3,000 document sets

@@ -24,13 +24,14 @@ from pathlib import Path
 
 import aiohttp
 
-from bench import cached, report
+from bench import cached
 from bench.clients.load import Loader
 from bench.clients.storm import raise_fd_limit
 from bench.forward import forwarded
 from bench.harness import KEY, Bench, login, set_faults
 from bench.integrator import integrator
-from bench.results import Results
+from bench.report import table
+from bench.report.results import Results
 from bench.scaleout import scale_out
 from bench.streams import streams
 from bench.targets import procs
@@ -157,6 +158,6 @@ async def _bench(args: argparse.Namespace, fleet: Fleet) -> None:
             await cached.memory(bench, gateway)
     settings = {"storm": args.storm, "entries": args.entries, "stream_mib": args.stream_mib}
     print(
-        report.render(bench.results, loop=loop_kind(), loader=loader.name, settings=settings),
+        table.render(bench.results, loop=loop_kind(), loader=loader.name, settings=settings),
         flush=True,
     )

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 
 from bench.clients import transfer
 from bench.harness import KEY, Bench, rotate
-from bench.results import StreamRun
+from bench.report.results import StreamRun
 from bench.targets.procs import HOST, Proc
 
 FILESTORE = "/rest/serverengine/filestore"
