@@ -9,9 +9,9 @@ is installed), and the simulator itself ("direct").
 Each round runs every scenario against every target in turn (A B A B …);
 ratios are taken per round, then the median is reported.
 
-Scenarios: cached reads a to e (`bench.cached`), forwarded requests f
-(`bench.forward`), streams s (`bench.streams`), an integrator's day i
-(`bench.integrator`), scale-out w (`bench.scaleout`).
+Scenarios: cached reads a to e (`bench.scenarios.cached`), forwarded requests f
+(`bench.scenarios.forward`), streams s (`bench.scenarios.streams`), an integrator's day i
+(`bench.scenarios.integrator`), scale-out w (`bench.scenarios.scaleout`).
 """
 
 from __future__ import annotations
@@ -24,16 +24,16 @@ from pathlib import Path
 
 import aiohttp
 
-from bench import cached
 from bench.clients.load import Loader
 from bench.clients.storm import raise_fd_limit
-from bench.forward import forwarded
 from bench.harness import KEY, Bench, login, set_faults
-from bench.integrator import integrator
 from bench.report import table
 from bench.report.results import Results
-from bench.scaleout import scale_out
-from bench.streams import streams
+from bench.scenarios import cached
+from bench.scenarios.forward import forwarded
+from bench.scenarios.integrator import integrator
+from bench.scenarios.scaleout import scale_out
+from bench.scenarios.streams import streams
 from bench.targets import procs
 from bench.targets.bare import loop_kind
 from bench.targets.nginx import find_nginx, start_nginx
