@@ -111,7 +111,7 @@ class Watchers:
         self._interval = interval
         self._metrics = metrics
         self._watches: dict[str, Watch] = {}
-        metrics.watch_operations(lambda: len(self._watches))
+        metrics.operations_watched.set_function(lambda: len(self._watches))
 
     def __len__(self) -> int:
         return len(self._watches)

@@ -129,16 +129,10 @@ class Metrics:
         )
         for reason in LOGIN_FAILURE_REASONS:  # every series from the start, at 0
             self.login_failures.labels(reason)
-        self.operations_watched = Gauge(
-            "olcg_operations_watched",
-            "Operations with clients waiting on them (Prefer: wait, events) in this process.",
-            registry=registry,
-        )
-        self.operation_polls = Counter(
-            "olcg_operation_polls",
-            "getProgress polls the gateway sent to OL Connect for waiting clients.",
-            registry=registry,
-        )
+        watched = "Operations that clients wait on in this process (Prefer: wait, events)."
+        self.operations_watched = Gauge("olcg_operations_watched", watched, registry=registry)
+        polls = "getProgress polls sent to OL Connect for waiting clients."
+        self.operation_polls = Counter("olcg_operation_polls", polls, registry=registry)
         self._upstream_children: dict[tuple[str, str], Callable[[], None]] = {}
         self._upstream_latency_children: dict[str, Callable[[float], None]] = {}
         self._rate_limited_children: dict[str, Callable[[], None]] = {}
@@ -193,10 +187,6 @@ class Metrics:
     def watch_readiness(self, up: Callable[[], float]) -> None:
         """Report readiness (1, 0 or NaN), read at scrape time."""
         self.upstream_ready.set_function(up)
-
-    def watch_operations(self, count: Callable[[], float]) -> None:
-        """Report how many operations are watched, read at scrape time."""
-        self.operations_watched.set_function(count)
 
     def watch_cache(self, stats: CacheCounters, entries: Callable[[], int | None]) -> None:
         """Export the cache's plain-int counters, read at scrape time."""
