@@ -23,6 +23,7 @@ STREAM_RSS_MB = 64.0
 DAY_CALLS = 0.25  # upstream calls through the gateway / direct
 DAY_P50 = 0.2  # client p50 through the gateway / direct
 SCALE = "w: hit, one id, load pinned to CPU 0"
+WAIT_RSS_MB = 20.0  # issue 20: 1,000 waiters cost the gateway less than this
 
 
 def _verdict(ok: bool) -> str:
@@ -38,6 +39,7 @@ def targets(results: Results, settings: dict[str, object]) -> list[str]:
         *_streams(results),
         *_day(results),
         *_scale(results),
+        *_waits(results),
     ]
 
 
@@ -158,4 +160,26 @@ def _scale(results: Results) -> Iterator[str]:
         yield (
             f"INFO  scale-out: --workers 2 serves {ratio:.2f}x the hits/s of --workers 1 "
             f"(load pinned to CPU 0; no threshold set)"
+        )
+
+
+def _waits(results: Results) -> Iterator[str]:
+    for run in results.waits:
+        if run.mode != "waiters":
+            yield (
+                f"INFO  waiting: the same {run.clients:,} clients polling themselves cost "
+                f"{run.polls_per_interval:.1f} upstream polls per operation per "
+                f"{run.interval:g} s, RSS growth {run.rss_growth_mb:.1f} MB"
+            )
+            continue
+        ok = run.upstream_polls <= run.poll_bound and run.errors == 0
+        yield (
+            f"{_verdict(ok)}  waiting: {run.clients:,} clients on {run.operations} operations "
+            f"cost {run.upstream_polls:,} upstream polls in {run.seconds:.1f} s, "
+            f"{run.polls_per_interval:.2f} per operation per {run.interval:g} s, "
+            f"{run.errors} errors (target ≤ 1 per interval: ≤ {run.poll_bound:,})"
+        )
+        yield (
+            f"{_verdict(run.rss_growth_mb < WAIT_RSS_MB)}  waiting: gateway RSS growth "
+            f"{run.rss_growth_mb:.1f} MB for {run.clients:,} waiters (target < {WAIT_RSS_MB:g} MB)"
         )

@@ -156,6 +156,8 @@ def start_simulator(fleet: Fleet, segments: int, *, name: str = "simulator") -> 
     argv += ["--username", SIM_USER, "--password", SIM_PASSWORD]
     argv += ["--segments", str(segments), "--expose-controls"]
     argv += ["--spool-dir", str(fleet.workdir / f"{name}-spool")]
+    # Scenario f polls one finished operation over and over: keep answering `done`.
+    argv += ["--keep-finished-operations"]
     return fleet.start(name, argv, port)
 
 
