@@ -16,8 +16,9 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
 ALLOWED_METHODS: Final = "GET, HEAD, POST, PUT, DELETE, PATCH"
-# The gateway's credential headers, and what a browser sends with a body.
-ALLOWED_HEADERS: Final = "auth_token, X-API-Key, Authorization, Content-Type"
+# The gateway's credential headers, what a browser sends with a body, and how it asks
+# to wait for an operation (`Prefer: wait`) or resumes an event stream.
+ALLOWED_HEADERS: Final = "auth_token, X-API-Key, Authorization, Content-Type, Prefer, Last-Event-ID"
 EXPOSED_HEADERS: Final = ", ".join(
     (
         "operationId",
@@ -33,6 +34,7 @@ EXPOSED_HEADERS: Final = ", ".join(
         "X-Data-Set-ID",
         "X-Content-Set-ID",
         "X-Job-Set-ID",
+        "Preference-Applied",
     )
 )
 MAX_AGE: Final = "600"  # seconds a browser may reuse a preflight
