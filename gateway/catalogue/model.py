@@ -106,7 +106,7 @@ class Owner(enum.StrEnum):
     MANAGED_RESULT = "managed_result"  # OPERATION; the file id it answers joins that group
     OPERATION_LIST = "operation_list"  # getOperations: only the caller group's operations
     FILE = "file"  # its {fileId} must belong to the caller's group
-    UPLOAD = "upload"  # the file id it answers belongs to the uploader's group
+    UPLOAD = "upload"  # the file id it answers (an upload's, a preview's) is the caller group's
 
 
 # The path parameter an owner rule reads.

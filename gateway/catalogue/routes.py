@@ -90,12 +90,25 @@ def _build() -> tuple[Route, ...]:
     cc = Table(CONTENT_CREATION)
     cc.forward(POST, "/{templateId}/{dataSetId}", Kind.OPERATION, "Create content for a data set")
     cc.forward(POST, "/{templateId}", Kind.OPERATION, "Create content for records or data (JSON)")
-    cc.forward(GET, "/pdfpreviewdirect", Kind.SYNC, "Preview PDF of a record (creates a file)")
-    cc.forward(POST, "/pdfpreviewdirect", Kind.SYNC, "Preview PDF of a record, runtime parameters")
+    made = Owner.UPLOAD  # the File Store file a preview makes is the caller group's
     cc.forward(
-        POST, "/pdfpreview/{templateId}/{dmConfigId}", Kind.SYNC, "Preview PDF of a data file"
+        GET, "/pdfpreviewdirect", Kind.SYNC, "Preview PDF of a record (creates a file)", owner=made
     )
-    cc.forward(POST, "/pdfpreview/{templateId}", Kind.SYNC, "Preview PDF of JSON data")
+    cc.forward(
+        POST,
+        "/pdfpreviewdirect",
+        Kind.SYNC,
+        "Preview PDF of a record, runtime parameters",
+        owner=made,
+    )
+    cc.forward(
+        POST,
+        "/pdfpreview/{templateId}/{dmConfigId}",
+        Kind.SYNC,
+        "Preview PDF of a data file",
+        owner=made,
+    )
+    cc.forward(POST, "/pdfpreview/{templateId}", Kind.SYNC, "Preview PDF of JSON data", owner=made)
     cc.forward(POST, "/imagepreview", Kind.SYNC, "Preview image of a record")
     cc.forward(POST, "/imagepreview/{templateId}", Kind.SYNC, "Preview image of JSON data")
     routes += operations(cc).version()

@@ -83,7 +83,7 @@ class OwnedForwarder(Forwarder):
     async def _relay(
         self, request: web.Request, answer: aiohttp.ClientResponse, *, timed_by_wire: bool
     ) -> web.StreamResponse:
-        if not self._reads(request, answer.status):
+        if not self._reads(request, answer.status, answer.content_type):
             return await super()._relay(request, answer, timed_by_wire=timed_by_wire)
         app = request.app
         limit = app[CONFIG].cache.max_body
@@ -106,7 +106,7 @@ class OwnedForwarder(Forwarder):
         app[METRICS].count_download(len(body))
         return web.Response(status=status, headers=headers, body=body)
 
-    def _reads(self, request: web.Request, status: int) -> bool:
+    def _reads(self, request: web.Request, status: int, content_type: str) -> bool:
         if request.method == hdrs.METH_HEAD or self.owner not in _READ_ANSWERS:
             return False
         if self.owner is Owner.PROGRESS:
@@ -117,7 +117,10 @@ class OwnedForwarder(Forwarder):
         if self.owner is Owner.OPERATION_LIST:
             client = request[FACTS].client
             return status == HTTPStatus.OK and client is not None and not client.sees_all
-        return HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES
+        # An id is text or JSON; anything else (a PDF, say) streams through, unread.
+        return HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES and (
+            content_type == _PLAIN or is_json_type(content_type)
+        )
 
     async def _learn(
         self, request: web.Request, status: int, content_type: str, body: bytes
