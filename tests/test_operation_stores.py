@@ -114,8 +114,8 @@ async def test_records_expire_and_file_owners_live_while_used(kind: str, tmp_pat
 async def test_redis_records_expire(redis_server: RedisServer, redis_prefix: str) -> None:
     """Redis holds each record for its ttl (milliseconds here), then forgets it."""
     store = RedisStore(connect(redis_server.url), prefix=redis_prefix)
+    await store.add_files(["1"], "g", 0.05)  # first: it expires before the operation
     await store.add_operation("op", OperationRecord("s", "g"), 0.05)
-    await store.add_files(["1"], "g", 0.05)
     assert await store.operation("op") is not None
     for _ in range(500):
         if await store.operation("op") is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from operations_support import (
     start,
     upload,
 )
+from redis_fixtures import MakeRedisServer
 from simulator_support import error_of, open_session
 
 from gateway.simulator import Simulator
@@ -183,3 +185,43 @@ async def test_isolation_disabled_lets_every_group_through(
         assert await answer.text() == "0"
     async with gateway.get(f"{WF}/datamining/getOperations", headers=as_("b1")) as answer:
         assert [item["id"] for item in await answer.json()] == [op_id]
+
+
+async def test_owners_fail_closed_while_redis_is_down(
+    make_simulator: MakeSimulator,
+    make_gateway_for: MakeGatewayFor,
+    make_redis_server: MakeRedisServer,
+    log_output: Any,
+) -> None:
+    """Redis down: a checked route answers 503 + Retry-After and forwards nothing; an upload
+    still gets its id (its work is done) and `owner_not_recorded` is logged. Redis back (empty):
+    owners are checked again."""
+    redis = make_redis_server()
+    sim = make_simulator()
+    gateway = await make_gateway_for(
+        sim,
+        clients=group_clients(),
+        cache={"backend": "redis", "redis_url": redis.url, "redis_prefix": "t:"},
+    )
+    file_id = await upload(gateway, "a1")
+    redis.stop()
+    before = upstream_requests(gateway)
+    async with gateway.get(f"{FS}/file/{file_id}", headers=as_("a1")) as answer:
+        assert answer.status == 503
+        assert answer.headers["Retry-After"] == "1"
+        assert (await error_of(answer))["status"] == 503
+    assert upstream_requests(gateway) == before
+    late = await upload(gateway, "a1")
+    assert "owner_not_recorded" in log_output.getvalue()
+    redis.start()
+
+    async def served() -> bool:
+        async with gateway.get(f"{FS}/file/{late}", headers=as_("b1")) as answer:
+            return (answer.status, await answer.read()) == (200, CSV)  # unknown: allowed
+
+    for _ in range(300):  # Redis is asked again a second after the failure
+        if await served():
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("owners never checked again")

@@ -17,6 +17,7 @@ an admin purge of the cache never drops an owner):
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Final, TypeVar
 
@@ -27,6 +28,9 @@ from gateway.operations.records import MAX_HISTORY, OperationRecord, decode, enc
 from gateway.operations.store import StoreUnavailable
 
 T = TypeVar("T")
+# After a failure Redis is not asked for this long (a hung Redis costs one 1 s wait per
+# interval, not one per request), as the cache back-end does.
+RETRY_INTERVAL: Final = 1.0
 
 # KEYS: the record. ARGV: value, ttl ms, history bound, the value meaning done.
 # Appends the value unless it repeats the last or the operation is done; returns the record.
@@ -57,10 +61,15 @@ class RedisStore:
     Args:
         client: the Redis client; `close` closes it.
         prefix: the cache's `redis_prefix`.
+        timer: monotonic seconds, for the retry interval.
     """
 
-    def __init__(self, client: Redis, *, prefix: str) -> None:
+    def __init__(
+        self, client: Redis, *, prefix: str, timer: Callable[[], float] = time.monotonic
+    ) -> None:
         self._client = client
+        self._timer = timer
+        self._down_until = 0.0
         self._prefix = prefix + "own:"
         self._advance = client.register_script(_ADVANCE)
 
@@ -113,7 +122,10 @@ class RedisStore:
         await self._client.aclose()
 
     async def _run(self, operation: Callable[[], Awaitable[T]]) -> T:
+        if self._timer() < self._down_until:
+            raise StoreUnavailable("redis failed recently")
         try:
             return await operation()
         except (RedisError, OSError) as exc:
+            self._down_until = self._timer() + RETRY_INTERVAL
             raise StoreUnavailable(type(exc).__name__) from None
