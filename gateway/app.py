@@ -29,8 +29,7 @@ from gateway.edge.middlewares import (
 )
 from gateway.edge.routing import Targets, add_routes
 from gateway.engines.validated_write import MAX_BODY
-from gateway.operations.owners import Owners
-from gateway.operations.stores import make_store
+from gateway.operations.owners import Owners, make_store
 from gateway.operations.watch import Watchers
 from gateway.state import (
     AUTHENTICATOR,

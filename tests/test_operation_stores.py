@@ -11,7 +11,7 @@ from conftest import FakeClock
 from redis_fixtures import RedisServer
 
 from gateway.cache.redis.backend import connect
-from gateway.operations.prefer import requested_wait
+from gateway.engines.waiting import requested_wait
 from gateway.operations.records import (
     MAX_HISTORY,
     OperationRecord,

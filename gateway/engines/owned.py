@@ -23,9 +23,8 @@ from gateway.catalogue import Owner, Route
 from gateway.engines.forward import Forwarder
 from gateway.engines.forward_headers import AnswerHeaders
 from gateway.engines.invalidation import Invalidate
-from gateway.engines.waiting import waited_progress
+from gateway.engines.waiting import requested_wait, waited_progress
 from gateway.errors import UpstreamError, UpstreamTimeout
-from gateway.operations.prefer import requested_wait
 from gateway.operations.records import DONE, OperationRecord, progress_value
 from gateway.state import CONFIG, FACTS, METRICS, OPERATION_RECORD, OWNERS
 from gateway.upstream.bodies import is_json_type, loads, read_bounded

@@ -2,22 +2,48 @@
 
 The request joins the operation's watch (`gateway.operations.watch`) instead
 of polling OL Connect itself: however many clients wait, the gateway polls
-once per `operations.poll_interval`.
+once per `operations.poll_interval`. `Prefer` is read as RFC 7240 §4.3 says: a
+preference the gateway does not understand (a malformed or zero ``wait``) is
+ignored — no wait, never a 400.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
+from typing import Final
 
 from aiohttp import web
 
 from gateway.errors import UpstreamError, UpstreamTimeout
-from gateway.operations.prefer import applied
 from gateway.operations.records import DONE, OperationRecord
 from gateway.operations.watch import Watch
 from gateway.state import WATCHERS
 
 _PLAIN = "text/plain"
+MAX_WAIT: Final = 60  # seconds (SPEC §11.3); a longer wait is cut to this
+PREFERENCE_APPLIED: Final = "Preference-Applied"
+
+
+def requested_wait(values: Iterable[str]) -> int | None:
+    """The seconds of the first ``wait`` preference in the ``Prefer`` header values, capped
+    at `MAX_WAIT`; None when there is none, or it is not a whole number above 0."""
+    for value in values:
+        for preference in value.split(","):
+            token = preference.split(";", 1)[0]
+            name, sep, raw = token.partition("=")
+            if name.strip().lower() != "wait":
+                continue
+            seconds = raw.strip().strip('"') if sep else ""
+            if not seconds.isascii() or not seconds.isdigit() or len(seconds) > 9:
+                return None
+            return min(int(seconds), MAX_WAIT) or None
+    return None
+
+
+def applied(seconds: int) -> dict[str, str]:
+    """The answer header saying the wait was honoured."""
+    return {PREFERENCE_APPLIED: f"wait={seconds}"}
 
 
 async def waited_progress(

@@ -1,4 +1,5 @@
-"""Who may use an operation or a file: the owner rules of SPEC §11.1 over an `OwnerStore`.
+"""Who may use an operation or a file: the owner rules of SPEC §11.1 over an `OwnerStore`,
+and the store that fits the configured cache back-end (`make_store`).
 
 A client of another group is answered 404 (never 403: no oracle of what
 exists) before anything is forwarded. An id the gateway never saw follows
@@ -19,12 +20,33 @@ from gateway.access.clients import Client
 from gateway.config.model import Config
 from gateway.errors import NotFound, ServiceUnavailable
 from gateway.operations.records import OperationRecord, file_key, operation_key
-from gateway.operations.store import OwnerStore, StoreUnavailable
+from gateway.operations.store import MemoryStore, OwnerStore, StoreUnavailable
 
 log = structlog.get_logger("gateway.owners")
 
 NO_OPERATION = "no such operation"
 NO_FILE = "no such managed file"
+
+
+def make_store(config: Config, owners_path: str | None) -> OwnerStore:
+    """The store for ``config`` (SPEC §10.4, §11.2).
+
+    ``cache.backend: redis``: `RedisStore` on the cache's Redis and prefix, shared by
+    every worker and replica and kept across restarts. Memory under ``serve --workers``
+    (``owners_path`` set): `SqliteStore` on the file the supervisor made for the set.
+    Memory, one process: `MemoryStore`.
+    """
+    if config.cache.backend == "redis":
+        # Imported here: redis is an optional extra, needed only for this back-end.
+        from gateway.cache.redis.backend import connect
+        from gateway.operations.redis_store import RedisStore
+
+        return RedisStore(connect(config.cache.redis_url), prefix=config.cache.redis_prefix)
+    if owners_path is not None:
+        from gateway.operations.sqlite_store import SqliteStore
+
+        return SqliteStore(owners_path)
+    return MemoryStore()
 
 
 class OwnersUnavailable(ServiceUnavailable):
