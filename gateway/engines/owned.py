@@ -131,17 +131,20 @@ class OwnedForwarder(Forwarder):
         match self.owner:
             case Owner.PROGRESS:
                 op_id = request.match_info["operationId"]
+                known: OperationRecord | None = request.get(OPERATION_RECORD)
                 value = progress_value(body) if status == HTTPStatus.OK else None
                 if value is not None:
-                    await owners.advance(op_id, value)
+                    # Only a change of an operation the gateway remembers is written.
+                    if known is not None and known.history[-1:] != (value,):
+                        await owners.advance(op_id, value)
                 elif status == HTTPStatus.NOT_FOUND and await owners.seen_done(op_id):
                     return HTTPStatus.OK, DONE.encode()
             case Owner.UPLOAD:
                 names = request.query.getall("filename", [])
                 await owners.owned_files(group, [*_file_ids(body), *names])
             case Owner.MANAGED_RESULT:
-                record: OperationRecord | None = request.get(OPERATION_RECORD)
-                await owners.owned_files(record.group if record else group, _file_ids(body))
+                owner: OperationRecord | None = request.get(OPERATION_RECORD)
+                await owners.owned_files(owner.group if owner else group, _file_ids(body))
             case Owner.OPERATION_LIST:
                 return status, await _visible(request, content_type, body)
         return status, body
