@@ -22,8 +22,10 @@ from operations_support import (
 from redis_fixtures import MakeRedisServer
 from simulator_support import error_of, open_session
 
+from gateway.engines.owned import managed_file_ids
 from gateway.simulator import Simulator
 from gateway.simulator.model.operations import OperationType
+from gateway.simulator.model.state import Fault
 from gateway.state import METRICS
 
 Client = TestClient[Any, Any]
@@ -225,3 +227,63 @@ async def test_owners_fail_closed_while_redis_is_down(
         await asyncio.sleep(0.01)
     else:
         raise AssertionError("owners never checked again")
+
+
+@pytest.mark.parametrize(
+    ("body", "ids"),
+    [
+        (b"42", ["42"]),
+        (b" 42\n", ["42"]),
+        (b'{"identifier": 90817, "files": ["a.pdf", "b.pdf"]}', ["90817"]),
+        (b'{"identifier": "out.pdf"}', ["out.pdf"]),
+        (b'{"identifier": true}', []),
+        (b'{"files": []}', []),
+        (b"{not json", []),
+        (b"two words", []),
+        (b"", []),
+    ],
+)
+def test_managed_result_names_its_file_as_text_or_json(body: bytes, ids: list[str]) -> None:
+    """`getManagedResult` answers a text id (up to 2023.2) or `{identifier, files}` (2024.2)."""
+    assert managed_file_ids(body) == ids
+
+
+@pytest.mark.parametrize(
+    ("method", "template"),
+    [
+        ("GET", f"{WF}/outputcreation/getResultFolder/{{operation}}"),
+        ("GET", f"{BASE}/converter/someday/{{operation}}/x"),
+        ("GET", f"{FS}/preview/{{file}}"),
+        ("GET", f"{FS}/preview/{{managed}}/page/1"),
+    ],
+)
+async def test_unlisted_routes_refuse_another_groups_ids(
+    owned: tuple[Client, Simulator, dict[str, str]], method: str, template: str
+) -> None:
+    """A route the catalogue does not list (a newer OL Connect's): a path segment naming
+    another group's operation or file is refused, and nothing is forwarded; the owner's
+    group is forwarded."""
+    gateway, _, ids = owned
+    path = _path(template, ids)
+    before = upstream_requests(gateway)
+    async with gateway.request(method, path, headers=as_("b1")) as answer:
+        assert answer.status == 404
+    assert upstream_requests(gateway) == before
+    async with gateway.request(method, path, headers=as_("a2")) as answer:
+        await answer.read()
+    assert upstream_requests(gateway) == before + 1
+
+
+async def test_an_operations_list_that_cannot_be_read_is_502(
+    make_simulator: MakeSimulator, make_gateway_for: MakeGatewayFor
+) -> None:
+    """Fail closed: a `getOperations` answer the gateway cannot filter is never passed on whole."""
+    sim = make_simulator()
+    gateway = await make_gateway_for(sim, clients=group_clients())
+    await start(gateway, "a1", f"{WF}/datamining/c/{await upload(gateway, 'a1')}")
+    sim.fault = Fault.NON_JSON
+    async with gateway.get(f"{WF}/datamining/getOperations", headers=as_("b1")) as answer:
+        assert answer.status == 502
+        assert (await error_of(answer))["status"] == 502
+    async with gateway.get(f"{WF}/datamining/getOperations", headers=as_("ops")) as answer:
+        assert answer.status == 200  # "*" sees OL Connect's answer as it is

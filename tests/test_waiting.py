@@ -13,6 +13,7 @@ from conftest import MakeGatewayFor, MakeSimulator
 from operations_support import BASE, WF, as_, group_clients, start, upload
 
 from gateway.simulator import Simulator
+from gateway.simulator.model.state import Fault
 from gateway.state import METRICS
 
 Client = TestClient[Any, Any]
@@ -219,3 +220,27 @@ async def test_an_operation_gone_before_done_is_passed_on(
     assert (await progress(gateway, op_id))[0] == 404
     status, applied, content_type, _ = await progress(gateway, op_id, Prefer="wait=5")
     assert (status, applied, content_type) == (404, "wait=5", "application/json")
+
+
+async def test_a_wait_while_ol_connect_fails_answers_the_failure_at_its_deadline(
+    make_simulator: MakeSimulator, make_gateway_for: MakeGatewayFor
+) -> None:
+    """Polls that fail do not end a wait (the next may work); at the deadline, with no
+    progress known, the failure is the answer; once OL Connect answers, progress is.
+    (The breaker is set not to open here: its own tests show it does.)"""
+    sim = make_simulator(progress_steps=tuple(range(1, 1000)))
+    gateway = await make_gateway_for(
+        sim,
+        clients=group_clients(),
+        operations={"poll_interval": INTERVAL},
+        upstream={"breaker_failures": 1000},
+    )
+    op_id = await started(gateway)
+    sim.fault = Fault.STATUS_500
+    status, _, content_type, _ = await progress(gateway, op_id, Prefer="wait=1")
+    assert (status, content_type) == (502, "application/json")
+    assert sim.calls["datamining.progress"] >= 2  # it kept trying within the wait
+    sim.fault = None
+    status, applied, _, value = await progress(gateway, op_id, Prefer="wait=1")
+    assert (status, applied) == (200, "wait=1")
+    assert value.isdigit()

@@ -141,16 +141,16 @@ class OwnedForwarder(Forwarder):
                     return HTTPStatus.OK, DONE.encode()
             case Owner.UPLOAD:
                 names = request.query.getall("filename", [])
-                await owners.owned_files(group, [*_file_ids(body), *names])
+                await owners.owned_files(group, [*managed_file_ids(body), *names])
             case Owner.MANAGED_RESULT:
                 owner: OperationRecord | None = request.get(OPERATION_RECORD)
-                await owners.owned_files(owner.group if owner else group, _file_ids(body))
+                await owners.owned_files(owner.group if owner else group, managed_file_ids(body))
             case Owner.OPERATION_LIST:
                 return status, await _visible(request, content_type, body)
         return status, body
 
 
-def _file_ids(body: bytes) -> list[str]:
+def managed_file_ids(body: bytes) -> list[str]:
     """The File Store id an answer names: a text id, or JSON ``{identifier, files}``."""
     text = body.decode("utf-8", "replace").strip()
     if text.startswith("{"):
