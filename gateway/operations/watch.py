@@ -72,7 +72,9 @@ class Watch:
     def learn(self, history: Iterable[str]) -> None:
         """Take a longer history (from a poll or the store) and wake the waiters."""
         known = list(history)
-        if len(known) > len(self.history) or (known and not self.done and known[-1] == DONE):
+        # Never back to a shorter history (an older read of the store); an equal length
+        # that differs is a history at its bound that moved on.
+        if known != self.history and len(known) >= len(self.history) and not self.done:
             self.history = known
             self._notify()
 
