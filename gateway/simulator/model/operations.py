@@ -57,7 +57,8 @@ class Operation:
     start_time_ms: int
     work: Work
     polls: int = 0
-    answered_done: bool = False
+    finished: bool = False
+    """`getProgress` has answered `done` once."""
     result: Result | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -124,10 +125,10 @@ class Operations:
             value = self.steps[operation.polls]
             operation.polls += 1
             return str(value)
-        if operation.answered_done and not self.keep_finished:
+        if operation.finished and not self.keep_finished:
             return None
         await self.finish(operation)
-        operation.answered_done = True
+        operation.finished = True
         return "done"
 
     async def finish(self, operation: Operation) -> Result:
