@@ -23,7 +23,8 @@ METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 def registered(make_config: MakeConfig) -> set[tuple[str, str]]:
     """(method, template) of every route, without the HEAD added to each GET, the catch-alls
-    of the services (described in the document's text) and the login path's 405."""
+    of the services (described in the document's text), the login path's 405 and the
+    trailing-slash twin of each OL Connect route (SPEC §10.6, in the document's text)."""
     targets = add_routes(web.Application(), make_config())
     routes = {
         (route.method, route.resource.canonical)
@@ -32,6 +33,7 @@ def registered(make_config: MakeConfig) -> set[tuple[str, str]]:
         and route.method != hdrs.METH_ANY
         and not target.label.endswith("/*")
         and target.label != UNMATCHED
+        and not route.resource.canonical.endswith("/")
     }
     listed_heads = {
         openapi._path(route.template) for route in ROUTES if route.method == hdrs.METH_HEAD

@@ -241,7 +241,11 @@ def _services() -> str:
     names = ", ".join(f"`{service.base}`" for service in SERVICES if service.forwards_unlisted)
     return (
         "A request for a route these paths do not list, under one of these services, is "
-        f"forwarded too, with the scope its service and method give it: {names}."
+        f"forwarded too, with the scope its service and method give it: {names}. "
+        "An OL Connect path with one trailing slash is served as the path without it; a "
+        "path a servlet container could read otherwise (a dot segment in any spelling, `;`, "
+        "an encoded `/` or `\\`, a `%u` escape, bytes that are not UTF-8, a `_method` "
+        "query parameter) is a 400 and never forwarded."
     )
 
 

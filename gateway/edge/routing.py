@@ -96,6 +96,11 @@ def add_routes(app: web.Application, config: Config) -> Targets:
     def add(method: str, path: str, handler: Handler, target: Target) -> None:
         route = router.add_route(method, path, handler)
         targets[route] = target
+        if path.startswith(BASE + "/") and not path.endswith(("+}", "*}")):
+            # SPEC §10.6: OL Connect (JAX-RS) serves a path with one trailing slash as the
+            # path without it: so does the gateway, route and scope included. A template
+            # that spans slashes matches it already.
+            targets[router.add_route(method, path + "/", handler)] = target
 
     for method, path, handler, scope in OWN_ROUTES:
         add(method, path, handler, Target(path, scope))

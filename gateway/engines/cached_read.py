@@ -18,8 +18,8 @@ from aiohttp import hdrs, web
 
 from gateway.cache import Fetched, cache_headers
 from gateway.catalogue import Route, Shape
+from gateway.catalogue.paths import request_path
 from gateway.catalogue.tags import ReadTags, entity_id
-from gateway.engines.forward_headers import request_target
 from gateway.errors import BadRequest, UpstreamError, error_body
 from gateway.state import CACHE, CONFIG, FACTS, UPSTREAM
 from gateway.upstream.bodies import is_json_type, loads
@@ -115,9 +115,9 @@ class CachedRead:
             entity = path_entity(request, self._noun)
             # Canonical: "0042" and "42" are one entry, and one id upstream too.
             path = path.replace("{id}", str(entity))
-        query = request_target(request).partition("?")
-        if query[1]:
-            path += "?" + query[2]  # the query string byte for byte: it is part of the key
+        query = request_path(request).query
+        if query is not None:
+            path += "?" + query  # the query string byte for byte: it is part of the key
         key = "GET " + path
         app = request.app
         facts = request[FACTS]

@@ -16,12 +16,8 @@ import aiohttp
 import structlog
 from aiohttp import hdrs, web
 
-from gateway.engines.forward_headers import (
-    AnswerHeaders,
-    request_headers,
-    request_target,
-    safe_path,
-)
+from gateway.catalogue.paths import request_path
+from gateway.engines.forward_headers import AnswerHeaders, request_headers
 from gateway.engines.invalidation import Invalidate
 from gateway.errors import NotFound, UpstreamError, UpstreamTimeout
 from gateway.state import CONFIG, FACTS, METRICS, UPSTREAM
@@ -48,11 +44,9 @@ class Forwarder:
         self._invalidate = invalidate
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        target = request_target(request)
-        if not safe_path(target):
-            # SECURITY: OL Connect would decode and resolve these segments: a read of
-            # one service could land on another (…/jobs/..%2F..%2Ffilestore/delete/1).
-            raise NotFound("no such route", parameter=request.path[:128])
+        # SECURITY: exactly the path the route and its scope were decided on (SPEC §10.6);
+        # an ambiguous one (…/jobs/..;/..;/filestore/delete/1) was refused before.
+        target = request_path(request).target
         app = request.app
         server = app[CONFIG].server
         metrics = app[METRICS]
@@ -67,7 +61,7 @@ class Forwarder:
         try:
             async with app[UPSTREAM].open(
                 request.method,
-                target,  # path and query string exactly as the client sent them
+                target,  # the client's path (its trailing slash dropped) and query as sent
                 route=self.label,
                 headers=request_headers(request.headers),
                 body=body,

@@ -1,4 +1,4 @@
-"""What crosses the gateway each way (SPEC §8.2): the request target, headers, upstream URLs.
+"""What crosses the gateway each way (SPEC §8.2, §10.7): headers, and upstream URLs in them.
 
 Requests lose every client credential and the hop-by-hop headers, and gain
 the gateway's own token (added by `UpstreamClient`). Answers lose the
@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import re
 from typing import Final
-from urllib.parse import unquote
 
-from aiohttp import hdrs, web
+from aiohttp import hdrs
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -136,23 +135,3 @@ class AnswerHeaders:
 
     def _rewrite_links(self, value: str) -> str:
         return _LINK_URL.sub(lambda match: f"<{self.relative(match.group(1))}>", value)
-
-
-def request_target(request: web.Request) -> str:
-    """The path and query the client sent, byte for byte, always origin-form.
-
-    A request line may carry an absolute URL (``GET http://host/rest/…``, RFC 9112
-    §3.2.2): only its path and query go upstream, never its host.
-    """
-    raw = request.raw_path
-    return raw if raw.startswith("/") else request.rel_url.raw_path_qs
-
-
-def safe_path(raw_path: str) -> bool:
-    """No dot segments, empty segments, or encoded slashes and backslashes, raw or decoded."""
-    path = raw_path.partition("?")[0]
-    for segment in path.split("/")[1:]:
-        decoded = unquote(segment)
-        if decoded in ("", ".", "..") or "/" in decoded or "\\" in decoded or "\x00" in decoded:
-            return False
-    return True
