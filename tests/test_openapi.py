@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from conftest import MakeConfig
 
 from gateway.catalogue import LOGIN as LOGIN_ROUTE
-from gateway.catalogue import ROUTES
+from gateway.catalogue import ROUTES, scope_names
 from gateway.edge import openapi
 from gateway.edge.routing import UNMATCHED, add_routes
 
@@ -80,13 +80,15 @@ def test_openapi_security_matches_route_scopes(make_config: MakeConfig) -> None:
     assert schemes == {"apiKey", "bearer", "authToken", "basic"}
     targets = add_routes(web.Application(), make_config())
     scopes = {
-        (route.method, route.resource.canonical): target.scope
+        (route.method, route.resource.canonical): target.scopes
         for route, target in targets.items()
         if route.resource is not None and target.service is None
     }
     for key, operation in described().items():
         scope = scopes[key]
-        assert operation.get("x-scope") == scope, key
+        assert operation.get("x-scopes") == (
+            None if scope is None else scope_names(scope).split(",")
+        ), key
         if scope is None:
             assert operation["security"] in ([], [{"basic": []}]), key
         else:
@@ -135,8 +137,8 @@ def test_openapi_describes_every_catalogue_route_with_its_kind() -> None:
     for route in ROUTES:
         path = openapi._path(route.template)
         operation = operations[(route.method, path)]
-        if route.scope is not None:
-            assert operation["x-scope"] == route.scope.value
+        if route.scopes is not None:
+            assert operation["x-scopes"] == scope_names(route.scopes).split(",")
             assert operation["x-kind"] == route.kind.value
         if route.cache is not None:
             assert operation["x-cache"] == route.cache.ttl.value

@@ -21,7 +21,6 @@ from gateway.catalogue.table import (
     POST,
     PROPERTIES,
     PUT,
-    ROOT_LIST,
     STATISTICS,
     STATISTICS_SERVICE,
     Service,
@@ -98,13 +97,13 @@ def _build() -> tuple[Route, ...]:
     cc.forward(POST, "/pdfpreview/{templateId}", Kind.SYNC, "Preview PDF of JSON data")
     cc.forward(POST, "/imagepreview", Kind.SYNC, "Preview image of a record")
     cc.forward(POST, "/imagepreview/{templateId}", Kind.SYNC, "Preview image of JSON data")
-    routes += operations(cc).version()
+    routes += operations(cc, creates=("contentsets",)).version()
 
     # §1.3 Content Creation (email): re-sending a start may send mail again; never retried.
     email = Table(EMAIL)
     email.forward(POST, "/{templateId}/{dataSetId}", Kind.OPERATION, "Create email for a data set")
     email.forward(POST, "/{templateId}", Kind.OPERATION, "Create email for records or data")
-    routes += operations(email).version()
+    routes += operations(email, creates=("contentsets",)).version()
 
     # §1.4 Content Creation (HTML): synchronous renders and template resources.
     html = Table(HTML)
@@ -121,8 +120,8 @@ def _build() -> tuple[Route, ...]:
     items.forward(PUT, "/properties", Kind.WRITE, "Update several items", invalidates=Reach.FAMILY)
     routes += items.version()
 
-    # §1.6 Content Set Entity. Its root GET is both the handshake and "get all" [U].
-    sets = Table(CONTENT_SETS, handshake=ROOT_LIST)
+    # §1.6 Content Set Entity. Its root GET is "get all" (SPEC §10.1).
+    sets = Table(CONTENT_SETS, get_all="content set")
     sets.cached(GET, "/{id}", Kind.READ, "Content items of a content set", CHILD_OBJECTS)
     sets.cached(GET, "/{id}/pages", Kind.READ, "Page details of a content set", CHILD_OBJECTS)
     sets.forward(
@@ -147,7 +146,7 @@ def _build() -> tuple[Route, ...]:
     dm.forward(POST, "/pdfvtcs/{dataFileId}", Kind.OPERATION, "PDF/VT to content set")
     dm.forward(POST, "/{configId}/{dataFileId}", Kind.OPERATION, "Map a data file")
     dm.forward(POST, "/{configId}", Kind.OPERATION, "Map a data file named in JSON")
-    routes += operations(dm).version()
+    routes += operations(dm, creates=("datasets", "contentsets")).version()
 
     # §1.9 Data Record Entity. `values?id=…&id=…` (composite) and POST values are never cached.
     records = Table(DATA_RECORDS)
@@ -172,7 +171,7 @@ def _build() -> tuple[Route, ...]:
     routes += properties(records, "data record").version()
 
     # §1.10 Data Set Entity.
-    datasets = Table(DATA_SETS, handshake=ROOT_LIST)
+    datasets = Table(DATA_SETS, get_all="data set")
     datasets.cached(GET, "/{id}", Kind.READ, "Data records of a data set", CHILDREN)
     datasets.forward(
         POST,
@@ -196,7 +195,7 @@ def _build() -> tuple[Route, ...]:
     jc = Table(JOB_CREATION)
     jc.forward(POST, "", Kind.OPERATION, "Create jobs from a job set structure (JSON)")
     jc.forward(POST, "/{configId}", Kind.OPERATION, "Create jobs from content sets")
-    routes += operations(jc).version()
+    routes += operations(jc, creates=("jobsets",)).version()
 
     # §1.14 Job Entity.
     jobs = Table(JOBS)
@@ -233,7 +232,7 @@ def _build() -> tuple[Route, ...]:
     routes += segments.version()
 
     # §1.16 Job Set Entity.
-    jobsets = Table(JOB_SETS, handshake=ROOT_LIST)
+    jobsets = Table(JOB_SETS, get_all="job set")
     jobsets.cached(GET, "/{id}", Kind.READ, "Jobs of a job set", CHILDREN)
     jobsets.forward(
         POST,
@@ -259,13 +258,15 @@ def _build() -> tuple[Route, ...]:
     # §1.18 All-In-One. The ad hoc route takes a data file; in sync mode it answers the output.
     aio = Table(ALL_IN_ONE)
     aio.forward(POST, "/submit", Kind.OPERATION, "Run an all-in-one configuration (JSON)")
+    made = ("datasets", "contentsets", "jobsets")
     aio.forward(
         POST,
         "/{dmConfigId}/{templateId}/{jcConfigId}/{ocConfigId}",
         Kind.UPLOAD,
         "Run all-in-one on an uploaded data file (async or sync)",
+        lists=made,  # in sync mode the answer is the result
     )
-    routes += operations(aio, text_result=True, managed=True).version()
+    routes += operations(aio, text_result=True, managed=True, creates=made).version()
 
     # §1.19 File Store: raw uploads, streamed downloads, and a destructive GET.
     fs = Table(FILE_STORE)

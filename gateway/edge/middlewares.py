@@ -18,6 +18,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from gateway.access.clients import Authenticator, read_credential
 from gateway.access.ratelimit import retry_after
+from gateway.catalogue import scope_names
 from gateway.catalogue.paths import PathRefused, request_path
 from gateway.edge.routing import UNMATCHED, Targets
 from gateway.errors import Forbidden, GatewayError, RateLimited, error_body
@@ -200,8 +201,11 @@ def auth_middleware(*, authenticator: Authenticator, targets: Targets) -> Middle
         client = authenticator.identify(read_credential(request.headers))
         request[FACTS].client = client
         bind_request(client=client.name)
-        if required not in client.scopes:
-            raise Forbidden(f"the client lacks the {required} scope", parameter=required)
+        if required.isdisjoint(client.scopes):
+            names = scope_names(required)
+            raise Forbidden(
+                f"the client lacks the {names.replace(',', ' or ')} scope", parameter=names
+            )
         return await handler(request)
 
     return auth

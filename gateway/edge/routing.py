@@ -24,6 +24,7 @@ from gateway.catalogue import (
     Action,
     Route,
     Scope,
+    Scopes,
     Service,
     scope_for,
 )
@@ -56,34 +57,37 @@ class Target:
     Args:
         label: the route template for metrics and logs (``<service>/*`` for routes
             of a known service that the catalogue does not list).
-        scope: the scope it needs; None: public.
-        service: set for a service's catch-all: its scope follows from each
+        scopes: the scopes it accepts, any one of them; None: public.
+        service: set for a service's catch-all: its scopes follow from each
             request's method and path (SPEC §8.3).
     """
 
     label: str
-    scope: Scope | None
+    scopes: Scopes | None
     service: Service | None = None
 
-    def required(self, method: str, path: str) -> Scope | None:
-        """The scope this request needs."""
+    def required(self, method: str, path: str) -> Scopes | None:
+        """The scopes this request accepts (any one of them); None: public."""
         if self.service is None:
-            return self.scope
+            return self.scopes
         return scope_for(self.service.base, method, path)
 
 
 Targets = dict[AbstractRoute, Target]
 
-# The gateway's own routes: (method, path, handler, scope). Health, metrics and the
+ADMIN: Final = frozenset({Scope.ADMIN})
+# The gateway's own routes: (method, path, handler, scopes). Health, metrics and the
 # OpenAPI document are public; the admin routes need `admin`.
 OWN_ROUTES: Final = (
     (hdrs.METH_GET, "/healthz", health.healthz, None),
     (hdrs.METH_GET, "/readyz", health.readyz, None),
     (hdrs.METH_GET, "/metrics", health.metrics, None),
     (hdrs.METH_GET, "/openapi.json", openapi.serve, None),
-    (hdrs.METH_DELETE, own_routes.ADMIN_CACHE, own_routes.purge_cache, Scope.ADMIN),
-    (hdrs.METH_DELETE, own_routes.ADMIN_SEGMENT, own_routes.purge_segment, Scope.ADMIN),
-    (hdrs.METH_DELETE, own_routes.ADMIN_ENTITY, own_routes.purge_entity, Scope.ADMIN),
+    (hdrs.METH_DELETE, own_routes.ADMIN_CACHE, own_routes.purge_cache, ADMIN),
+    (hdrs.METH_DELETE, own_routes.ADMIN_SEGMENT, own_routes.purge_segment, ADMIN),
+    (hdrs.METH_DELETE, own_routes.ADMIN_ENTITY, own_routes.purge_entity, ADMIN),
+    (hdrs.METH_DELETE, own_routes.ADMIN_FAMILY_ENTITY, own_routes.purge_entity, ADMIN),
+    (hdrs.METH_DELETE, own_routes.ADMIN_FAMILY, own_routes.purge_family, ADMIN),
 )
 
 
@@ -114,7 +118,7 @@ def add_routes(app: web.Application, config: Config) -> Targets:
             continue
         label = _label(route.template)
         serve = _handler(route, label, config, answer_headers)
-        target = Target(label, route.scope)
+        target = Target(label, route.scopes)
         add(route.method, route.template, serve, target)
         if route.method == hdrs.METH_GET and route.template not in explicit_heads:
             add(hdrs.METH_HEAD, route.template, serve, target)
@@ -143,7 +147,8 @@ def _handler(route: Route, label: str, config: Config, answer_headers: AnswerHea
         case Action.CACHED_READ:
             assert route.cache is not None  # noqa: S101 - Route checks it
             ttl = getattr(config.cache.ttl, route.cache.ttl.value)
-            return CachedRead(route, label, float(ttl)).handle
+            service_info = float(config.cache.ttl.service_info)
+            return CachedRead(route, label, float(ttl), service_info).handle
         case Action.VALIDATED_WRITE:
             return ValidatedWrite(route, label).handle
         case Action.FORWARD:

@@ -68,20 +68,19 @@ def is_name_values(data: Any) -> bool:
 
 _JSON_CHECKS: Final[dict[Shape, Callable[[Any], bool]]] = {
     Shape.IDENTIFIERS: is_identifiers,
+    Shape.ALL_SETS: is_identifiers,
     Shape.NAME_VALUES: is_name_values,
     Shape.JSON: lambda _data: True,
 }
 
 
 def storable(shape: Shape, content_type: str, body: bytes) -> bool | None:
-    """Whether a 200 answer has the route's shape: True store it, None answer it
-    unstored (a root list, not a handshake), False refuse it (a 502)."""
+    """Whether a 200 answer has the route's shape: True store it, False refuse it (a
+    502), None store it as service info (a set service's root answering its handshake)."""
     if shape is Shape.TEXT:
         return True
-    if shape is Shape.HANDSHAKE_OR_LIST:
-        return True if not is_json_type(content_type) else None
     if not is_json_type(content_type):
-        return False
+        return None if shape is Shape.ALL_SETS else False
     try:
         return _JSON_CHECKS[shape](loads(body))
     except ValueError:  # not JSON, or nested too deeply for the parser
@@ -95,15 +94,20 @@ class CachedRead:
         route: its catalogue entry (``route.cache`` is set).
         label: its metrics label.
         ttl: fresh lifetime of a stored 200 answer, from `cache.ttl`.
+        service_info_ttl: `cache.ttl.service_info`, for a set service's root that
+            answers its handshake text rather than its get-all list.
     """
 
-    def __init__(self, route: Route, label: str, ttl: float) -> None:
+    def __init__(
+        self, route: Route, label: str, ttl: float, service_info_ttl: float | None = None
+    ) -> None:
         if route.cache is None:
             raise ValueError(f"{route.template} is not cacheable")
         self.route = route
         self.label = label
         self._policy = route.cache
         self._ttl = ttl
+        self._service_info_ttl = ttl if service_info_ttl is None else service_info_ttl
         self._by_id = "{id}" in route.template
         self._noun = NOUNS.get(route.family or "", "entity")
         self._tags = ReadTags(route)
@@ -155,12 +159,12 @@ class CachedRead:
             )
         if status == HTTPStatus.OK:
             verdict = storable(self._policy.shape, content_type, body)
-            if verdict is not None:
-                if verdict:
-                    return Fetched(status, content_type, body)
-                # Garbage is never cached; stale-if-error may stand in.
-                raise UpstreamError("upstream sent an invalid answer")
-            return Fetched(status, content_type, body, store=False)
+            if verdict is None:
+                return Fetched(status, content_type, body, ttl=self._service_info_ttl)
+            if verdict:
+                return Fetched(status, content_type, body)
+            # Garbage is never cached; stale-if-error may stand in.
+            raise UpstreamError("upstream sent an invalid answer")
         if HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR:
             return Fetched(status, content_type, body, store=False)  # the client's mistake
         raise UpstreamError("upstream sent an unexpected answer")
