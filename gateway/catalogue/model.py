@@ -150,6 +150,9 @@ class Route:
         invalidates: what a successful call drops from the cache; None: nothing.
         family: the entity family its ``{id}`` names (``jobs``), for cache tags and
             invalidation; None outside the entity model.
+        unsafe: a GET that changes state in OL Connect (SPEC §10.2): JAX-RS answers HEAD
+            by running the GET, so HEAD is a 405 and never forwarded; never cached, never
+            sent twice after a broken connection, never a read.
 
     A path parameter named ``id`` is an entity id: on cached reads it must be a
     decimal integer in 1..2^63-1 (else 400, no upstream call), and it names the
@@ -166,6 +169,7 @@ class Route:
     cache: CachePolicy | None = None
     invalidates: Invalidation | None = None
     family: str | None = None
+    unsafe: bool = False
 
     def __post_init__(self) -> None:
         # The table states each action; a record whose fields contradict it is a bug in the table.
@@ -176,6 +180,9 @@ class Route:
             raise ValueError(f"{self.method} {self.template}: a validated write invalidates")
         if (self.action is Action.OWN) != (self.kind is Kind.LOGIN):
             raise ValueError(f"{self.method} {self.template}: only the login is the gateway's own")
+        forwarded_get = self.method == hdrs.METH_GET and self.action is Action.FORWARD
+        if self.unsafe and (not forwarded_get or self.kind is Kind.READ):
+            raise ValueError(f"{self.method} {self.template}: an unsafe route is a forwarded GET")
 
 
 def entity_family(service: str) -> str | None:

@@ -89,7 +89,10 @@ def _build() -> tuple[Route, ...]:
     cc = Table(CONTENT_CREATION)
     cc.forward(POST, "/{templateId}/{dataSetId}", Kind.OPERATION, "Create content for a data set")
     cc.forward(POST, "/{templateId}", Kind.OPERATION, "Create content for records or data (JSON)")
-    cc.forward(GET, "/pdfpreviewdirect", Kind.SYNC, "Preview PDF of a record (creates a file)")
+    # SPEC §10.2: GETs that change state (a file, a render, an operation, a delete): `unsafe`.
+    cc.forward(
+        GET, "/pdfpreviewdirect", Kind.SYNC, "Preview PDF of a record (creates a file)", unsafe=True
+    )
     cc.forward(POST, "/pdfpreviewdirect", Kind.SYNC, "Preview PDF of a record, runtime parameters")
     cc.forward(
         POST, "/pdfpreview/{templateId}/{dmConfigId}", Kind.SYNC, "Preview PDF of a data file"
@@ -107,7 +110,8 @@ def _build() -> tuple[Route, ...]:
 
     # §1.4 Content Creation (HTML): synchronous renders and template resources.
     html = Table(HTML)
-    html.forward(GET, "/{templateId}/{dataRecordId:[0-9]+}", Kind.SYNC, "Render HTML of a record")
+    record = "/{templateId}/{dataRecordId:[0-9]+}"
+    html.forward(GET, record, Kind.SYNC, "Render HTML of a record", unsafe=True)
     html.forward(POST, "/{templateId}/{dataRecordId:[0-9]+}", Kind.SYNC, "Render HTML, parameters")
     html.forward(POST, "/{templateId}", Kind.SYNC, "Render HTML of JSON data, or of no data")
     html.forward(GET, "/{templateId}/{relPath:.+}", Kind.READ, "A resource of a template")
@@ -251,7 +255,11 @@ def _build() -> tuple[Route, ...]:
     oc.forward(POST, "/{configId}/{jobSetId}", Kind.OPERATION, "Create output for a job set")
     oc.forward(POST, "/{configId}", Kind.OPERATION, "Create output for a job set named in JSON")
     oc.forward(
-        GET, "/execute/{args}/{size}", Kind.OPERATION, "Run a PReS Enhance configuration [U]"
+        GET,
+        "/execute/{args}/{size}",
+        Kind.OPERATION,
+        "Run a PReS Enhance configuration [U]",
+        unsafe=True,
     )
     routes += operations(oc, text_result=True, managed=True).version()
 
@@ -275,7 +283,7 @@ def _build() -> tuple[Route, ...]:
     fs.forward(GET, "/file/{fileId}/{relPath:.+}", Kind.DOWNLOAD, "Download a file in a directory")
     fs.forward(POST, "/file/{fileId}", Kind.UPLOAD, "Synchronize a file (internal)")
     fs.forward(POST, "/dir/{fileId}", Kind.UPLOAD, "Synchronize a directory (internal)")
-    fs.forward(GET, "/delete/{fileId}", Kind.DELETE, "Delete a managed file (a GET)")
+    fs.forward(GET, "/delete/{fileId}", Kind.DELETE, "Delete a managed file (a GET)", unsafe=True)
     fs.forward(GET, "/resources", Kind.READ, "List persistent resources")
     fs.forward(POST, "/DataFile", Kind.UPLOAD, "Upload a data file")
     fs.forward(POST, "/DataMiningConfig", Kind.UPLOAD, "Upload a data mapping configuration")

@@ -111,6 +111,7 @@ class Table:
         also: tuple[str, ...] = (),
         lists: tuple[str, ...] = (),
         family: str | None = None,
+        unsafe: bool = False,
     ) -> Table:
         base = self.service.base
         template = f"{BASE}/{base}{rel}"
@@ -131,6 +132,7 @@ class Table:
                 cache=cache,
                 invalidates=None if invalidates is None else Invalidation(invalidates, also, lists),
                 family=family,
+                unsafe=unsafe,
             )
         )
         return self

@@ -215,6 +215,13 @@ def _forwarded(route: Route) -> dict[str, Any]:
     has_body = route.method not in ("GET", "HEAD")
     errors = (*_FORWARD_ERRORS, *((408, 413) if has_body else ()))
     extra: dict[str, Any] = {"x-kind": route.kind.value, "x-forwarded": True}
+    if route.unsafe:
+        # SPEC §10.2: OL Connect runs the GET for a HEAD; the gateway answers HEAD 405.
+        extra["x-unsafe"] = True
+        extra["description"] = (
+            "This GET changes state in OL Connect: HEAD on it is a 405 and is never "
+            "forwarded; it is never cached and never sent twice."
+        )
     if has_body:
         extra["requestBody"] = {
             "required": False,

@@ -31,7 +31,7 @@ from gateway.catalogue import (
 from gateway.config.model import Config
 from gateway.edge import health, openapi, own_routes
 from gateway.engines.cached_read import CachedRead
-from gateway.engines.forward import Forwarder, unknown_service
+from gateway.engines.forward import Forwarder, refuse_head, unknown_service
 from gateway.engines.forward_headers import AnswerHeaders
 from gateway.engines.invalidation import route_invalidation, service_invalidation
 from gateway.engines.validated_write import ValidatedWrite
@@ -120,7 +120,11 @@ def add_routes(app: web.Application, config: Config) -> Targets:
         serve = _handler(route, label, config, answer_headers)
         target = Target(label, route.scopes)
         add(route.method, route.template, serve, target)
-        if route.method == hdrs.METH_GET and route.template not in explicit_heads:
+        if route.unsafe:
+            # SPEC §10.2: OL Connect would run the GET for a HEAD. Registered here, a HEAD
+            # never falls through to the service's catch-all (which would forward it).
+            add(hdrs.METH_HEAD, route.template, refuse_head, Target(label, None))
+        elif route.method == hdrs.METH_GET and route.template not in explicit_heads:
             add(hdrs.METH_HEAD, route.template, serve, target)
     for service in SERVICES:
         if service.forwards_unlisted:
@@ -152,7 +156,8 @@ def _handler(route: Route, label: str, config: Config, answer_headers: AnswerHea
         case Action.VALIDATED_WRITE:
             return ValidatedWrite(route, label).handle
         case Action.FORWARD:
-            return Forwarder(label, answer_headers, route_invalidation(route)).handle
+            invalidate = route_invalidation(route)
+            return Forwarder(label, answer_headers, invalidate, resend=not route.unsafe).handle
         case Action.OWN:
             raise ValueError(f"{route.template} is served by the gateway's own handler")
         case _:

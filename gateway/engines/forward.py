@@ -19,7 +19,7 @@ from aiohttp import hdrs, web
 from gateway.catalogue.paths import request_path
 from gateway.engines.forward_headers import AnswerHeaders, request_headers
 from gateway.engines.invalidation import Invalidate
-from gateway.errors import NotFound, UpstreamError, UpstreamTimeout
+from gateway.errors import MethodNotAllowed, NotFound, UpstreamError, UpstreamTimeout
 from gateway.state import CONFIG, FACTS, METRICS, UPSTREAM
 from gateway.upstream.bodies import content_length, read_body
 from gateway.upstream.events import TIMEOUT, connection_cause
@@ -34,14 +34,21 @@ class Forwarder:
         label: the route's metrics label (its template, or ``<service>/*``).
         answer_headers: filters and rewrites answer headers for `upstream.url`.
         invalidate: for writes the catalogue marks: drops the cached reads they change.
+        resend: False for a GET that changes state (SPEC §10.2): never sent twice.
     """
 
     def __init__(
-        self, label: str, answer_headers: AnswerHeaders, invalidate: Invalidate | None = None
+        self,
+        label: str,
+        answer_headers: AnswerHeaders,
+        invalidate: Invalidate | None = None,
+        *,
+        resend: bool = True,
     ) -> None:
         self.label = label
         self._answer_headers = answer_headers
         self._invalidate = invalidate
+        self._resend = resend
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         # SECURITY: exactly the path the route and its scope were decided on (SPEC §10.6);
@@ -65,6 +72,7 @@ class Forwarder:
                 route=self.label,
                 headers=request_headers(request.headers),
                 body=body,
+                resend=self._resend,
             ) as answer:
                 request[FACTS].upstream_seconds = time.perf_counter() - started
                 if self._invalidate is not None:
@@ -134,6 +142,16 @@ def _cut(request: web.Request, response: web.StreamResponse) -> web.StreamRespon
     if request.transport is not None:
         request.transport.close()
     return response
+
+
+async def refuse_head(request: web.Request) -> web.StreamResponse:
+    """HEAD on a GET that changes state (SPEC §10.2): OL Connect, a JAX-RS server, answers
+    HEAD by running the GET (`HEAD filestore/delete/7` deletes), so it never goes upstream."""
+    raise MethodNotAllowed(
+        "HEAD would run this GET, which changes state in OL Connect",
+        parameter=request.method,
+        headers={hdrs.ALLOW: hdrs.METH_GET},
+    )
 
 
 async def unknown_service(request: web.Request) -> web.StreamResponse:
