@@ -98,10 +98,10 @@ def test_openapi_security_matches_route_scopes(make_config: MakeConfig) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "statuses"),
     [
-        ("GET", SEGMENT, {400, 401, 403, 404, 429, 502, 504}),
-        ("GET", SEGMENT + "/metadata", {400, 401, 403, 404, 429, 502, 504}),
-        ("PUT", SEGMENT + "/metadata", {400, 401, 403, 404, 408, 413, 429, 502, 504}),
-        ("GET", JOBSEGMENTS, {401, 403, 404, 429, 502, 504}),
+        ("GET", SEGMENT, {400, 401, 403, 404, 415, 429, 502, 504}),
+        ("GET", SEGMENT + "/metadata", {400, 401, 403, 404, 415, 429, 502, 504}),
+        ("PUT", SEGMENT + "/metadata", {400, 401, 403, 404, 408, 413, 415, 429, 502, 504}),
+        ("GET", JOBSEGMENTS, {401, 403, 404, 415, 429, 502, 504}),
         ("POST", LOGIN, {401, 429}),
         ("DELETE", "/admin/cache/jobsegments/{id}", {400, 401, 403, 429}),
         ("DELETE", "/admin/cache/entity/{family}/{id}", {400, 401, 403, 404, 429}),

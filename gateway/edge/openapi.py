@@ -39,13 +39,16 @@ _ANY_KEY: list[dict[str, list[str]]] = [
     {"basic": []},
 ]
 _ERROR_TEXT = {
-    400: "Bad request: an id that is not a decimal integer in 1..2^63-1, or an invalid body.",
+    400: "Bad request: an id that is not a decimal integer in 1..2^63-1, an invalid body, or "
+    "a path a servlet container could read otherwise (refused before routing).",
     401: "No credential (with `WWW-Authenticate`), or an expired session token.",
     403: "Unknown key, or a key with none of the route's scopes (`x-scopes`).",
     404: "No such entity (negative-cached for `cache.ttl.not_found`).",
     405: "The login path takes POST only.",
     408: "The request body did not arrive within `server.client_timeout`.",
     413: "Request body over its limit (1 MiB validated, `server.max_body` forwarded).",
+    415: "A `Content-Encoding` other than identity on a route that reads the body (or has "
+    "none): the gateway never inflates a request body.",
     429: "Over the client's `rate_limit` (with `Retry-After`).",
     502: "Upstream unreachable, 5xx, invalid answer, refused the gateway's login, "
     "or its circuit is open — and no usable stale entry.",
@@ -178,7 +181,7 @@ def _cached(route: Route) -> dict[str, Any]:
         ok = _ok(route.summary, _JSON, {}, **_CACHE_HEADERS)
     else:
         ok = {"description": route.summary, "headers": {**_REQUEST_ID, **_CACHE_HEADERS}}
-    errors = (404, *_UPSTREAM_ERRORS) + ((400,) if "{id}" in route.template else ())
+    errors = (404, 415, *_UPSTREAM_ERRORS) + ((400,) if "{id}" in route.template else ())
     return _operation(
         f"{route.summary} (cached)",
         route.scopes,
@@ -193,7 +196,7 @@ def _validated(route: Route) -> dict[str, Any]:
         f"{route.summary}: passed through; the entity's cached reads are dropped",
         route.scopes,
         {200: _ok("OL Connect's answer, `true`", _TEXT, None)},
-        (400, 404, 408, 413, *_UPSTREAM_ERRORS),
+        (400, 404, 408, 413, 415, *_UPSTREAM_ERRORS),
         requestBody={
             "required": True,
             "description": f"at most {MAX_BODY} bytes; `id` must equal the path id",
@@ -331,7 +334,7 @@ def build() -> dict[str, Any]:
                     "many of its entities itself)",
                     _ADMIN,
                     {204: _no_content()},
-                    (404,),
+                    (400, 404),
                 ),
             },
         },

@@ -20,7 +20,7 @@ from gateway.cache import Fetched, cache_headers
 from gateway.catalogue import Route, Shape
 from gateway.catalogue.paths import request_path
 from gateway.catalogue.tags import ReadTags, entity_id
-from gateway.errors import BadRequest, UpstreamError, error_body
+from gateway.errors import BadRequest, UnsupportedMediaType, UpstreamError, error_body
 from gateway.state import CACHE, CONFIG, FACTS, UPSTREAM
 from gateway.upstream.bodies import is_json_type, loads
 from gateway.upstream.events import INVALID_ANSWER
@@ -48,6 +48,16 @@ def path_entity(request: web.Request, noun: str) -> int:
     if entity is None:
         raise BadRequest(f"{noun} id must be a decimal integer in 1..2^63-1", parameter=raw[:64])
     return entity
+
+
+def refuse_encoded_body(request: web.Request) -> None:
+    """415 for a request body under a `Content-Encoding` other than identity, on a route
+    that reads its body (or has none): the gateway never inflates one (issue 23 F2)."""
+    encoding = request.headers.get(hdrs.CONTENT_ENCODING)
+    if encoding is not None and encoding.strip().lower() not in ("", "identity"):
+        raise UnsupportedMediaType(
+            "request bodies here must not be compressed", parameter=hdrs.CONTENT_ENCODING
+        )
 
 
 def is_identifiers(data: Any) -> bool:
@@ -113,6 +123,7 @@ class CachedRead:
         self._tags = ReadTags(route)
 
     async def handle(self, request: web.Request) -> web.Response:
+        refuse_encoded_body(request)  # a read has no body: an encoded one is a client's error
         entity: int | None = None
         path = self.route.template
         if self._by_id:
