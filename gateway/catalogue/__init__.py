@@ -11,8 +11,10 @@ from gateway.catalogue.model import (
     Reach,
     Route,
     Scope,
+    Scopes,
     Shape,
     scope_for,
+    scope_names,
 )
 from gateway.catalogue.routes import LOGIN, ROUTES, SERVICES
 from gateway.catalogue.table import Service
@@ -31,7 +33,9 @@ __all__ = [
     "Reach",
     "Route",
     "Scope",
+    "Scopes",
     "Service",
     "Shape",
     "scope_for",
+    "scope_names",
 ]

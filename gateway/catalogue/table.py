@@ -57,7 +57,7 @@ CHILDREN: Final = CachePolicy(TTL.CHILDREN, Shape.IDENTIFIERS)
 CHILD_OBJECTS: Final = CachePolicy(TTL.CHILDREN, Shape.JSON)
 PROPERTIES: Final = CachePolicy(TTL.PROPERTIES, Shape.JSON)
 STATISTICS: Final = CachePolicy(TTL.STATISTICS, Shape.JSON)
-ROOT_LIST: Final = CachePolicy(TTL.SERVICE_INFO, Shape.HANDSHAKE_OR_LIST)
+ALL_SETS: Final = CachePolicy(TTL.ALL_SETS, Shape.ALL_SETS)
 
 STATISTICS_SERVICE: Final = "statistics"
 # Writes anywhere in the job-set hierarchy change what the job-set statistics report.
@@ -72,10 +72,14 @@ class Table:
     (full template, scope, entity family, the job-set statistics a write changes).
     """
 
-    def __init__(self, service: Service, *, handshake: CachePolicy = SERVICE_INFO) -> None:
+    def __init__(self, service: Service, *, get_all: str | None = None) -> None:
         self.service = service
         self.routes: list[Route] = []
-        self.cached(GET, "", Kind.HANDSHAKE, "Service handshake", handshake)
+        if get_all is None:
+            self.cached(GET, "", Kind.HANDSHAKE, "Service handshake", SERVICE_INFO)
+        else:
+            # SPEC §10.1: a set service's root is "get all", a read that operations change.
+            self.cached(GET, "", Kind.READ, f"Every {get_all} (JSON Identifier List)", ALL_SETS)
 
     def cached(
         self, method: str, rel: str, kind: Kind, summary: str, policy: CachePolicy, **extra: Any
@@ -106,14 +110,18 @@ class Table:
         cache: CachePolicy | None = None,
         invalidates: Reach | None = None,
         also: tuple[str, ...] = (),
+        lists: tuple[str, ...] = (),
         family: str | None = None,
         owner: Owner | None = None,
+        unsafe: bool = False,
     ) -> Table:
         base = self.service.base
         template = f"{BASE}/{base}{rel}"
         family = family or entity_family(base)
         if invalidates is not None and family in IN_JOB_SETS:
             also = (*also, *JOB_SET_STATISTICS)
+        if lists and invalidates is None:
+            invalidates = Reach.NONE
         self.routes.append(
             Route(
                 service=base,
@@ -121,12 +129,13 @@ class Table:
                 template=template,
                 kind=kind,
                 action=action,
-                scope=None if kind is Kind.LOGIN else scope_for(base, method, template),
+                scopes=None if kind is Kind.LOGIN else scope_for(base, method, template),
                 summary=summary,
                 cache=cache,
-                invalidates=None if invalidates is None else Invalidation(invalidates, also),
+                invalidates=None if invalidates is None else Invalidation(invalidates, also, lists),
                 family=family,
                 owner=owner,
+                unsafe=unsafe,
             )
         )
         return self
@@ -137,10 +146,18 @@ class Table:
         return self.routes
 
 
-def operations(table: Table, *, text_result: bool = False, managed: bool = False) -> Table:
+def operations(
+    table: Table,
+    *,
+    text_result: bool = False,
+    managed: bool = False,
+    creates: tuple[str, ...] = (),
+) -> Table:
     """The polling, result and cancel routes every workflow service shares.
 
-    Each names the owner rule it follows (SPEC §11.1): the operation's group only.
+    ``creates``: the set families its operations make; their get-all lists are
+    dropped when a result passes through (SPEC §10.1). Each route names the owner
+    rule it follows (SPEC §11.1): the operation's group only.
     """
     op = Owner.OPERATION
     table.forward(
@@ -153,17 +170,20 @@ def operations(table: Table, *, text_result: bool = False, managed: bool = False
         "Progress: 0..100, then done (Prefer: wait=N)",
         owner=Owner.PROGRESS,
     )
+    result = "/getResult/{operationId}"
     table.forward(
-        POST, "/getResult/{operationId}", Kind.RESULT, "Result of a finished operation", owner=op
+        POST, result, Kind.RESULT, "Result of a finished operation", lists=creates, owner=op
     )
     if text_result:
-        table.forward(POST, "/getResultTxt/{operationId}", Kind.RESULT, "Result as text", owner=op)
+        text = "/getResultTxt/{operationId}"
+        table.forward(POST, text, Kind.RESULT, "Result as text", lists=creates, owner=op)
     if managed:
         table.forward(
             POST,
             "/getManagedResult/{operationId}",
             Kind.RESULT,
             "Result as a File Store id",
+            lists=creates,
             owner=Owner.MANAGED_RESULT,
         )
     return table.forward(

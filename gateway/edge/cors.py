@@ -16,21 +16,29 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
 ALLOWED_METHODS: Final = "GET, HEAD, POST, PUT, DELETE, PATCH"
-# The gateway's credential headers, what a browser sends with a body, and how it asks
-# to wait for an operation (`Prefer: wait`) or resumes an event stream.
-ALLOWED_HEADERS: Final = "auth_token, X-API-Key, Authorization, Content-Type, Prefer, Last-Event-ID"
+# The gateway's credential headers, what a browser sends with a body, a reload
+# (`Cache-Control: no-cache`), the vendor client's `trace_id` (SPEC §10.7), and how it
+# waits for an operation (`Prefer: wait`) or resumes an event stream (SPEC §11.3).
+ALLOWED_HEADERS: Final = ", ".join(
+    (
+        *("auth_token", "X-API-Key", "Authorization", "Content-Type", "Cache-Control"),
+        *("trace_id", "Prefer", "Last-Event-ID"),
+    )
+)
 EXPOSED_HEADERS: Final = ", ".join(
     (
         "operationId",
         "Link",
         "Location",
         "Content-Disposition",
+        "OL-Original-Filename",  # File Store downloads (the vendor client reads it)
+        "Token-Expires-In",  # the gateway's own login
         "X-Cache",
         "Cache-Status",
         "Age",
         "X-Request-ID",
         "Retry-After",
-        "X-Result-Type",
+        "X-Result-Type",  # all-in-one results with returnIdInHeader
         "X-Data-Set-ID",
         "X-Content-Set-ID",
         "X-Job-Set-ID",

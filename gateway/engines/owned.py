@@ -54,7 +54,9 @@ class OwnedForwarder(Forwarder):
     ) -> None:
         if route.owner is None:
             raise ValueError(f"{route.template} has no owner rule")
-        super().__init__(label, answer_headers, invalidate, service=route.service)
+        super().__init__(
+            label, answer_headers, invalidate, resend=not route.unsafe, service=route.service
+        )
         self.owner = route.owner
 
     def upstream_headers(self, request: web.Request) -> CIMultiDict[str]:
