@@ -3,13 +3,24 @@
 from gateway.simulator.http.app import SIMULATOR_KEY, create_simulator_app
 from gateway.simulator.model.data import load_seed
 from gateway.simulator.model.filestore import pattern_bytes
-from gateway.simulator.model.state import ROUTES, Compress, Fault, SeenRequest, Simulator, Stall
+from gateway.simulator.model.state import (
+    ROUTES,
+    AuthErrors,
+    Compress,
+    Fault,
+    ManagedResult,
+    SeenRequest,
+    Simulator,
+    Stall,
+)
 
 __all__ = [
     "ROUTES",
     "SIMULATOR_KEY",
+    "AuthErrors",
     "Compress",
     "Fault",
+    "ManagedResult",
     "SeenRequest",
     "Simulator",
     "Stall",
