@@ -124,11 +124,14 @@ SCOPE_TABLE = [
     ("POST", f"{BASE}/workflow/outputcreation/cancel/1", "run"),
     ("GET", f"{BASE}/workflow/contentcreation/html/t/1", "run"),
     ("POST", f"{BASE}/converter/pstopdf/1", "run"),
+    ("POST", f"{BASE}/workflow/rasterize/1", "run"),  # the Conversion Service (SPEC 10.5)
+    ("POST", f"{BASE}/workflow/jobcreation/default", "run"),
     ("GET", f"{BASE}/converter/getProgress/1", "run"),  # unlisted
     ("POST", f"{BASE}/filestore/DataFile?filename=a", "files"),
     ("GET", f"{BASE}/filestore/file/1", "files"),
     ("HEAD", f"{BASE}/filestore/file/1", "files"),
     ("GET", f"{BASE}/filestore/delete/1", "files"),
+    ("POST", f"{BASE}/filestore/delete/1", "files"),
     ("GET", f"{BASE}/filestore/resources", "files"),
     ("DELETE", "/admin/cache", "admin"),
     ("DELETE", "/admin/cache/entity/jobs/1", "admin"),
@@ -198,3 +201,26 @@ async def test_all_in_one_result_headers_pass_back_through_the_gateway(gateway: 
     data_set = await read_json(gateway, f"{BASE}/entity/datasets/{headers['X-Data-Set-ID']}")
     assert data_set["identifiers"]
     assert headers["X-Content-Set-ID"].isdigit()
+
+
+async def test_real_routes_of_spec_10_5_through_the_gateway(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """The Conversion Service answers images at once, `POST filestore/delete` deletes, job
+    creation without a preset starts: each forwarded, each with its catalogue label."""
+    pdf = b"%PDF-1.4\n1 0 obj /Type /Page\n%%EOF\n"
+    async with gateway.post(
+        f"{BASE}/filestore/DataFile?filename=d.pdf", data=pdf, headers=ALL
+    ) as a:
+        file_id = await a.text()
+    async with gateway.post(f"{WF}/rasterize/{file_id}", json={"type": "png"}, headers=ALL) as a:
+        assert a.status == 200, await a.text()
+        assert a.headers[hdrs.CONTENT_TYPE] == "image/png"
+        assert (await a.read()).startswith(b"\x89PNG")
+    links = await start(gateway, f"{WF}/jobcreation/default", {"identifiers": [1]})
+    assert int(await finish(gateway, links)) > 0
+    async with gateway.post(f"{BASE}/filestore/delete/{file_id}", headers=ALL) as a:
+        assert (a.status, await a.text()) == (200, "true")
+    assert simulator.files.find(file_id) is None
+    assert simulator.calls["rasterize.render"] == 1
+    assert simulator.calls["filestore.delete_post"] == 1

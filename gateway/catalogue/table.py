@@ -71,10 +71,13 @@ class Table:
     (full template, scope, entity family, the job-set statistics a write changes).
     """
 
-    def __init__(self, service: Service, *, handshake: CachePolicy = SERVICE_INFO) -> None:
+    def __init__(self, service: Service, *, handshake: CachePolicy | None = SERVICE_INFO) -> None:
         self.service = service
         self.routes: list[Route] = []
-        self.cached(GET, "", Kind.HANDSHAKE, "Service handshake", handshake)
+        # None: a service OL Connect documents without handshake and version (rasterize).
+        self.info = handshake is not None
+        if handshake is not None:
+            self.cached(GET, "", Kind.HANDSHAKE, "Service handshake", handshake)
 
     def cached(
         self, method: str, rel: str, kind: Kind, summary: str, policy: CachePolicy, **extra: Any
@@ -130,7 +133,8 @@ class Table:
 
     def version(self) -> list[Route]:
         """Close the table with the service's version route; return every route."""
-        self.cached(GET, "/version", Kind.VERSION, "Service version", SERVICE_INFO)
+        if self.info:
+            self.cached(GET, "/version", Kind.VERSION, "Service version", SERVICE_INFO)
         return self.routes
 
 

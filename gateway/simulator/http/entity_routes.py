@@ -114,7 +114,8 @@ table.get(_SEGMENT_METADATA, "metadata_get")(_names_get(Family.JOBSEGMENTS, Enti
 table.put(_SEGMENT_METADATA, "metadata_put")(_names_put(Family.JOBSEGMENTS, Entities.set_metadata))
 for _family in (Family.CONTENTSETS, Family.DATASETS, Family.JOBSETS):
     # "Get all": OL Connect's reference, its own client and rest.js agree (FIDELITY B1).
-    table.get(f"/entity/{_family}", f"{_family}.all")(_all_sets(_family))
+    for _path in (f"/entity/{_family}", f"/entity/{_family}/"):  # JAX-RS: a trailing slash too
+        table.get(_path, f"{_family}.all")(_all_sets(_family))
 for _family in (Family.JOBSETS, Family.JOBS, Family.DOCUMENTSETS, Family.DATASETS):
     table.get(f"/entity/{_family}/{{id}}", f"{_family}.get")(_children(_family))
 for _family in sorted(METADATA_FAMILIES - {Family.JOBSEGMENTS}):

@@ -82,12 +82,16 @@ def _text(text: str, *, cookie: bool) -> Handler:
     return answer
 
 
+# Each root answers with a trailing slash too, as a JAX-RS template does [I]; the C#
+# client sends `GET filestore/` before every call (FIDELITY A5).
 _SEGMENTS_HANDSHAKE = "Server Engine REST Service available: JobSegmentEntityRestService"
-table.get("/entity/jobsegments", "handshake")(_text(_SEGMENTS_HANDSHAKE, cookie=True))
+for _path in ("/entity/jobsegments", "/entity/jobsegments/"):
+    table.get(_path, "handshake")(_text(_SEGMENTS_HANDSHAKE, cookie=True))
 table.get("/entity/jobsegments/version", "version")(_text(SERVICE_VERSION, cookie=False))
 for _base, _prefix, _internal in SERVICES:
     _message = f"Server Engine REST Service available: {_internal}"
-    table.get(_base, f"{_prefix}.handshake")(_text(_message, cookie=True))
+    for _path in (_base, f"{_base}/"):
+        table.get(_path, f"{_prefix}.handshake")(_text(_message, cookie=True))
     table.get(f"{_base}/version", f"{_prefix}.version")(_text(SERVICE_VERSION, cookie=False))
 for _family in ALL_SETS:  # their root is "get all" (entity_routes); their version is here
     table.get(f"/entity/{_family}/version", f"{_family}.version")(
