@@ -220,7 +220,7 @@ class World:
                 CIMultiDictProxy(CIMultiDict(answer.headers)),
                 await answer.read(),
             )
-        self.sent.append((Sent(row["method"], BASE + row["path"], sent_body), result))
+        self.sent.append((Sent(row["method"], BASE + path, sent_body), result))
         return result
 
 

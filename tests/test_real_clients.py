@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from real_clients import BY_ID, CONTENT, ROWS, Answer, World
+from schema_check import answer_problems, request_problems
 
 Client = TestClient[Any, Any]
 JSON_TYPE = "application/json"
@@ -173,11 +174,33 @@ async def _succeeds(row: dict[str, Any], answer: Answer, world: World) -> Any:
     return value
 
 
+def _bodies_match_the_document(row: dict[str, Any], world: World) -> None:
+    """Every JSON body sent (the starts a call needed too) is described by its route's
+    request schema and fits it — but the body that makes a call fail; every JSON answer fits
+    its route's response schema (issue 19 item 6: schemas, simulator and clients agree)."""
+    for sent, answer in world.sent:
+        if sent.body is not None:
+            problems = request_problems(sent.method, sent.path, sent.body)
+            assert problems is not None, f"{sent.method} {sent.path} takes JSON: undescribed"
+            own = sent is world.sent[-1][0]
+            if own and "fails" in row and answer.status == 500:
+                assert problems, f"{row['id']}: a body OL Connect refuses fits the schema"
+            else:
+                assert problems == [], (row["id"], sent.path, problems)
+        label = answer.headers.get("Content-Type")
+        problems = answer_problems(sent.method, sent.path, answer.status, label, answer.body)
+        if label == JSON_TYPE and answer.status < 300:
+            assert problems is not None, f"{sent.method} {sent.path} answers JSON: undescribed"
+        assert not problems, (row["id"], sent.path, problems)
+
+
 @pytest.mark.parametrize("row", ROWS, ids=[row["id"] for row in ROWS])
 async def test_real_client_call(gateway: Client, row: dict[str, Any]) -> None:
-    """One call of a real client, through the gateway, judged as that client judges it."""
+    """One call of a real client, through the gateway, judged as that client judges it; its
+    bodies held to /openapi.json."""
     world = World(gateway)
     answer = await world.call(row)
+    _bodies_match_the_document(row, world)
     if "fails" in row:
         assert answer.status in row["fails"]["status"], (answer.status, answer.text[:300])
         error = json.loads(answer.body)["error"]  # OL Connect's JSON Error, passed back

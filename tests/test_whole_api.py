@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from aiohttp import hdrs
 from aiohttp.test_utils import TestClient
 from conftest import KEYS, MakeConfig, MakeGateway, client_entries, key_header
+from schema_check import answer_problems, request_problems
 from yarl import URL
 
 from gateway.config.model import key_digest
@@ -21,7 +23,10 @@ CSV = b"name,amount\nalice,10\nbob,20\ncarol,30\n"
 
 
 async def start(gateway: Client, path: str, body: object = None) -> dict[str, str]:
-    """Start an operation through the gateway; its Links, which must point at the gateway."""
+    """Start an operation through the gateway; its Links, which must point at the gateway.
+    A JSON body must fit the route's request schema in /openapi.json."""
+    if body is not None:
+        assert request_problems("POST", path, body) == [], path
     async with gateway.post(path, json=body, headers=ALL) as answer:
         assert answer.status == 202, await answer.text()
         assert answer.headers["operationId"]
@@ -53,10 +58,13 @@ async def finish(gateway: Client, links: dict[str, str]) -> str:
 
 
 async def read_json(gateway: Client, path: str) -> Any:
+    """A JSON read through the gateway; its answer must fit the route's response schema."""
     async with gateway.get(path, headers=ALL) as answer:
         assert answer.status == 200, await answer.text()
         assert answer.headers[hdrs.CONTENT_TYPE] == "application/json"
-        return await answer.json()
+        raw = await answer.read()
+    assert answer_problems("GET", path, 200, "application/json", raw) == [], path
+    return json.loads(raw)
 
 
 async def test_whole_flow_through_the_gateway_with_only_a_gateway_key(
