@@ -119,7 +119,8 @@ async def test_head_on_delete_deletes_as_jax_rs_does(
     client: aiohttp.ClientSession, simulator: Simulator
 ) -> None:
     """OL Connect is a JAX-RS server: HEAD on a GET route runs the GET, so `HEAD delete/{id}`
-    deletes the file (FIDELITY A2) — what makes the gateway's refusal of it testable."""
+    deletes the file (FIDELITY A2, SPEC §10.2) — the gateway must never send it
+    (tests/test_unsafe.py)."""
     file_id = await upload(client, b"gone")
     async with client.head(f"{FILES}/delete/{file_id}") as resp:
         assert resp.status == 200

@@ -212,6 +212,7 @@ def _simulator(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from gateway.simulator import (
+        SERVER_OPTIONS,
         AuthErrors,
         ManagedResult,
         Simulator,
@@ -248,6 +249,7 @@ def _simulator(args: argparse.Namespace) -> int:
         port=args.port,
         print=lambda _default: print(banner, flush=True),
         access_log=None,
+        **SERVER_OPTIONS,
     )
     return 0
 

@@ -4,8 +4,9 @@ Generated once from the route catalogue and the gateway's own routes, so the
 error schema, the credential forms and the cache headers are written once;
 `tests/test_openapi.py` checks that it names every route the app registers,
 with the catalogue's scopes, and nothing more. Every operation carries
-``x-scope`` (the scope it needs), ``x-kind`` and, when cached, ``x-cache``
-(the `cache.ttl` key); forwarded operations are marked ``x-forwarded``.
+``x-scopes`` (the scopes it accepts, any one of them), ``x-kind`` and, when
+cached, ``x-cache`` (the `cache.ttl` key); forwarded operations are marked
+``x-forwarded``.
 """
 
 from __future__ import annotations
@@ -19,31 +20,37 @@ from aiohttp import web
 from gateway import __version__
 from gateway.catalogue import LOGIN, ROUTES, SERVICES, Action, Route, Shape
 from gateway.edge.openapi_parts import (
+    ADMIN,
     CACHE_HEADERS,
+    FAMILY,
     FORWARD_ERRORS,
+    ID,
     JSON,
     REQUEST_ID,
     SECURITY_SCHEMES,
     TEXT,
     UPSTREAM_ERRORS,
     new_operation,
+    no_content,
     ok_answer,
+    public,
+    purge_entity,
     string_header,
 )
 from gateway.edge.openapi_schemas import BODIES, SCHEMAS, ref
-from gateway.edge.own_routes import ADMIN_CACHE, ADMIN_ENTITY, ADMIN_SEGMENT
+from gateway.edge.own_routes import (
+    ADMIN_CACHE,
+    ADMIN_ENTITY,
+    ADMIN_FAMILY,
+    ADMIN_FAMILY_ENTITY,
+    ADMIN_SEGMENT,
+)
 from gateway.engines.validated_write import MAX_BODY
 
 _PARAMETER = re.compile(r"\{([A-Za-z_]+)(?::([^}]*))?\}")
-_ID = {
-    "name": "id",
-    "in": "path",
-    "required": True,
-    "description": "entity id: a decimal integer in 1..2^63-1",
-    "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1},
-}
 _SCHEMA_OF_SHAPE = {
     Shape.IDENTIFIERS: "IdentifierList",
+    Shape.ALL_SETS: "IdentifierList",
     Shape.NAME_VALUES: "NameValueListPropertiesOnly",
 }
 
@@ -57,7 +64,7 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
     parameters: list[dict[str, Any]] = []
     for name, pattern in _PARAMETER.findall(route.template):
         if name == "id" and route.cache is not None:
-            parameters.append(_ID)
+            parameters.append(ID)
             continue
         schema: dict[str, Any] = {"type": "string"}
         if pattern and pattern != ".+":
@@ -89,10 +96,10 @@ def _cached(route: Route) -> dict[str, Any]:
         ok = ok_answer(route.summary, JSON, {}, **CACHE_HEADERS)
     else:
         ok = {"description": route.summary, "headers": {**REQUEST_ID, **CACHE_HEADERS}}
-    errors = (404, *UPSTREAM_ERRORS) + ((400,) if "{id}" in route.template else ())
+    errors = (404, 415, *UPSTREAM_ERRORS) + ((400,) if "{id}" in route.template else ())
     return new_operation(
         f"{route.summary} (cached)",
-        route.scope,
+        route.scopes,
         {200: ok},
         errors,
         **{"x-kind": route.kind.value, "x-cache": route.cache.ttl.value},
@@ -102,9 +109,9 @@ def _cached(route: Route) -> dict[str, Any]:
 def _validated(route: Route) -> dict[str, Any]:
     return new_operation(
         f"{route.summary}: passed through; the entity's cached reads are dropped",
-        route.scope,
+        route.scopes,
         {200: ok_answer("OL Connect's answer, `true`", TEXT, None)},
-        (400, 404, 408, 413, *UPSTREAM_ERRORS),
+        (400, 404, 408, 413, 415, *UPSTREAM_ERRORS),
         requestBody={
             "required": True,
             "description": f"at most {MAX_BODY} bytes; `id` must equal the path id",
@@ -126,6 +133,13 @@ def _forwarded(route: Route) -> dict[str, Any]:
     has_body = route.method not in ("GET", "HEAD")
     errors = (*FORWARD_ERRORS, *((408, 413) if has_body else ()))
     extra: dict[str, Any] = {"x-kind": route.kind.value, "x-forwarded": True}
+    if route.unsafe:
+        # SPEC §10.2: OL Connect runs the GET for a HEAD; the gateway answers HEAD 405.
+        extra["x-unsafe"] = True
+        extra["description"] = (
+            "This GET changes state in OL Connect: HEAD on it is a 405 and is never "
+            "forwarded; it is never cached and never sent twice."
+        )
     bodies = BODIES.get((route.method, route.template))
     if bodies is not None and bodies.request:
         extra["requestBody"] = {
@@ -145,7 +159,7 @@ def _forwarded(route: Route) -> dict[str, Any]:
         if bodies.text:  # the reference's other form: an id as text/plain
             answer["content"][TEXT] = {"schema": {"type": "string"}}
         success[200] = answer
-    operation = new_operation(route.summary, route.scope, success, errors, **extra)
+    operation = new_operation(route.summary, route.scopes, success, errors, **extra)
     operation["responses"] = {"default": _PASSED_BACK, **operation["responses"]}
     return operation
 
@@ -176,7 +190,11 @@ def _services() -> str:
     names = ", ".join(f"`{service.base}`" for service in SERVICES if service.forwards_unlisted)
     return (
         "A request for a route these paths do not list, under one of these services, is "
-        f"forwarded too, with the scope its service and method give it: {names}."
+        f"forwarded too, with the scope its service and method give it: {names}. "
+        "An OL Connect path with one trailing slash is served as the path without it; a "
+        "path a servlet container could read otherwise (a dot segment in any spelling, `;`, "
+        "an encoded `/` or `\\`, a `%u` escape, bytes that are not UTF-8, a `_method` "
+        "query parameter) is a 400 and never forwarded."
     )
 
 
@@ -209,7 +227,7 @@ def build() -> dict[str, Any]:
                 )
             },
             **_catalogue_paths(),
-            "/healthz": {"get": _public("Liveness", JSON, "Health")},
+            "/healthz": {"get": public("Liveness", JSON, "Health")},
             "/readyz": {
                 "get": new_operation(
                     "Readiness: the upstream answers and a token is held or obtainable",
@@ -223,53 +241,35 @@ def build() -> dict[str, Any]:
                     (),
                 )
             },
-            "/metrics": {"get": _public("Prometheus text exposition", TEXT, None)},
-            "/openapi.json": {"get": _public("This document", JSON, {"type": "object"})},
+            "/metrics": {"get": public("Prometheus text exposition", TEXT, None)},
+            "/openapi.json": {"get": public("This document", JSON, {"type": "object"})},
             ADMIN_CACHE: {
-                "delete": new_operation(
-                    "Drop every cached entry", "admin", {204: _no_content()}, ()
-                )
+                "delete": new_operation("Drop every cached entry", ADMIN, {204: no_content()}, ())
             },
             ADMIN_SEGMENT: {
-                "parameters": [_ID],
+                "parameters": [ID],
                 "delete": new_operation(
                     "Drop every cached read of one job segment",
-                    "admin",
-                    {204: _no_content()},
+                    ADMIN,
+                    {204: no_content()},
                     (400,),
                 ),
             },
-            ADMIN_ENTITY: {
-                "parameters": [
-                    {
-                        "name": "family",
-                        "in": "path",
-                        "required": True,
-                        "description": "entity family, e.g. jobs, datarecords",
-                        "schema": {"type": "string"},
-                    },
-                    _ID,
-                ],
+            ADMIN_ENTITY: purge_entity(),
+            ADMIN_FAMILY_ENTITY: purge_entity(),
+            ADMIN_FAMILY: {
+                "parameters": [FAMILY],
                 "delete": new_operation(
-                    "Drop every cached read of one entity",
-                    "admin",
-                    {204: _no_content()},
+                    "Drop every cached read of one entity family (after OL Connect changed "
+                    "many of its entities itself)",
+                    ADMIN,
+                    {204: no_content()},
                     (400, 404),
                 ),
             },
         },
         "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES},
     }
-
-
-def _public(summary: str, media_type: str, schema: str | dict[str, Any] | None) -> dict[str, Any]:
-    if isinstance(schema, str):
-        schema = {"$ref": f"#/components/schemas/{schema}"}
-    return new_operation(summary, None, {200: ok_answer(summary, media_type, schema)}, ())
-
-
-def _no_content() -> dict[str, Any]:
-    return ok_answer("done", None, None)
 
 
 DOCUMENT = json.dumps(build(), separators=(",", ":")).encode()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.catalogue import Scope, Scopes
+
 JSON = "application/json"
 TEXT = "text/plain"
 # Any one of the four credential forms of SPEC §5 will do.
@@ -18,13 +20,16 @@ ANY_KEY: list[dict[str, list[str]]] = [
     {"basic": []},
 ]
 ERROR_TEXT = {
-    400: "Bad request: an id that is not a decimal integer in 1..2^63-1, or an invalid body.",
+    400: "Bad request: an id that is not a decimal integer in 1..2^63-1, an invalid body, or "
+    "a path a servlet container could read otherwise (refused before routing).",
     401: "No credential (with `WWW-Authenticate`), or an expired session token.",
-    403: "Unknown key, or a key without the route's scope.",
+    403: "Unknown key, or a key with none of the route's scopes (`x-scopes`).",
     404: "No such entity (negative-cached for `cache.ttl.not_found`).",
     405: "The login path takes POST only.",
     408: "The request body did not arrive within `server.client_timeout`.",
     413: "Request body over its limit (1 MiB validated, `server.max_body` forwarded).",
+    415: "A `Content-Encoding` other than identity on a route that reads the body (or has "
+    "none): the gateway never inflates a request body.",
     429: "Over the client's `rate_limit` (with `Retry-After`).",
     502: "Upstream unreachable, 5xx, invalid answer, refused the gateway's login, "
     "or its circuit is open — and no usable stale entry.",
@@ -85,20 +90,23 @@ def ok_answer(
     return answer
 
 
+ADMIN = frozenset({Scope.ADMIN})
+
+
 def new_operation(
     summary: str,
-    scope: str | None,
+    scopes: Scopes | None,
     success: dict[int, dict[str, Any]],
     errors: tuple[int, ...],
     **extra: Any,
 ) -> dict[str, Any]:
     responses: dict[str, Any] = {str(status): answer for status, answer in success.items()}
-    for status in sorted(set(errors) | (set(AUTH_ERRORS) if scope else set())):
+    for status in sorted(set(errors) | (set(AUTH_ERRORS) if scopes else set())):
         responses[str(status)] = error_answer(status)
     operation: dict[str, Any] = {"summary": summary, "responses": responses, **extra}
-    operation["security"] = ANY_KEY if scope else []
-    if scope:
-        operation["x-scope"] = scope
+    operation["security"] = ANY_KEY if scopes else []
+    if scopes:
+        operation["x-scopes"] = [scope.value for scope in Scope if scope in scopes]
     return operation
 
 
@@ -117,3 +125,43 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "description": "`<client name>:<api key>`, as an OL Connect client sends its login",
     },
 }
+
+
+ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "description": "entity id: a decimal integer in 1..2^63-1",
+    "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1},
+}
+FAMILY = {
+    "name": "family",
+    "in": "path",
+    "required": True,
+    "description": "entity family: jobsets, jobs, jobsegments, documentsets, documents, "
+    "datasets, datarecords, contentsets, contentitems",
+    "schema": {"type": "string"},
+}
+
+
+def purge_entity() -> dict[str, Any]:
+    return {
+        "parameters": [FAMILY, ID],
+        "delete": new_operation(
+            "Drop every cached read of one entity (and the job-set statistics above it, "
+            "and a set's get-all list)",
+            ADMIN,
+            {204: no_content()},
+            (400, 404),
+        ),
+    }
+
+
+def public(summary: str, media_type: str, schema: str | dict[str, Any] | None) -> dict[str, Any]:
+    if isinstance(schema, str):
+        schema = {"$ref": f"#/components/schemas/{schema}"}
+    return new_operation(summary, None, {200: ok_answer(summary, media_type, schema)}, ())
+
+
+def no_content() -> dict[str, Any]:
+    return ok_answer("done", None, None)
