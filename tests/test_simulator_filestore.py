@@ -115,7 +115,7 @@ async def test_head_and_delete(client: aiohttp.ClientSession, simulator: Simulat
         assert (await error_of(resp))["parameter"] == file_id
 
 
-async def test_head_on_delete_deletes_as_jax_rs_does(
+async def test_head_on_delete_runs_the_get_as_jax_rs_does(
     client: aiohttp.ClientSession, simulator: Simulator
 ) -> None:
     """OL Connect is a JAX-RS server: HEAD on a GET route runs the GET, so `HEAD delete/{id}`
