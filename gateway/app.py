@@ -74,7 +74,7 @@ def create_app(
         session_secret: signs session tokens when `server.session_secret` is
             unset; `serve --workers` gives every worker the same one. Random if None.
     """
-    metrics = Metrics(registry or CollectorRegistry())
+    metrics = Metrics(registry or CollectorRegistry(), client_labels=config.metrics.client_labels)
     configured_secret = config.server.session_secret
     register_secret(config.upstream.password.get_secret_value())
     if configured_secret is not None:

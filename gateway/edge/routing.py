@@ -74,12 +74,13 @@ class Target:
 
 Targets = dict[AbstractRoute, Target]
 
+METRICS_PATH: Final = "/metrics"
 # The gateway's own routes: (method, path, handler, scope). Health, metrics and the
 # OpenAPI document are public; the admin routes need `admin`.
 OWN_ROUTES: Final = (
     (hdrs.METH_GET, "/healthz", health.healthz, None),
     (hdrs.METH_GET, "/readyz", health.readyz, None),
-    (hdrs.METH_GET, "/metrics", health.metrics, None),
+    (hdrs.METH_GET, METRICS_PATH, health.metrics, None),
     (hdrs.METH_GET, "/openapi.json", openapi.serve, None),
     (hdrs.METH_DELETE, own_routes.ADMIN_CACHE, own_routes.purge_cache, Scope.ADMIN),
     (hdrs.METH_DELETE, own_routes.ADMIN_SEGMENT, own_routes.purge_segment, Scope.ADMIN),
@@ -98,6 +99,8 @@ def add_routes(app: web.Application, config: Config) -> Targets:
         targets[route] = target
 
     for method, path, handler, scope in OWN_ROUTES:
+        if path == METRICS_PATH and not config.metrics.public:
+            scope = Scope.ADMIN  # the names of routes and clients are not for everyone
         add(method, path, handler, Target(path, scope))
         if method == hdrs.METH_GET:
             add(hdrs.METH_HEAD, path, handler, Target(path, scope))
