@@ -25,9 +25,9 @@ def test_security_threat_table_names_existing_tests() -> None:
     rows = [
         line
         for line in DOC.read_text(encoding="utf-8").splitlines()
-        if re.match(r"\| (\d+|F\d+|\d+\.\d+) \|", line)
+        if re.match(r"\| \d+ \|", line)
     ]
-    assert len(rows) >= 15  # issue 14's eleven, and issue 23's findings
+    assert len(rows) == 20
     for row in rows:
         cell = row.rstrip("|").rsplit("|", 1)[1]
         files = _FILE.findall(cell)
