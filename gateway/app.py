@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from urllib.parse import quote
+from typing import TYPE_CHECKING
 
 import aiohttp
-from aiohttp import hdrs, web
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from gateway.access.clients import Authenticator
@@ -16,7 +16,6 @@ from gateway.access.loginguard import FailureLog, FailureStore, LoginGuard
 from gateway.access.ratelimit import RateLimiter
 from gateway.access.sessions import SessionTokens, new_secret
 from gateway.cache import CacheBackend, CacheService, CacheStats, MemoryBackend
-from gateway.catalogue import BASE
 from gateway.config.model import Config
 from gateway.edge.cors import Cors
 from gateway.edge.middlewares import (
@@ -30,8 +29,7 @@ from gateway.edge.middlewares import (
 )
 from gateway.edge.routing import Targets, add_routes
 from gateway.engines.validated_write import MAX_BODY
-from gateway.operations.owners import Owners, make_store
-from gateway.operations.watch import Watchers
+from gateway.operations.watch import running
 from gateway.state import (
     AUTHENTICATOR,
     CACHE,
@@ -52,10 +50,10 @@ from gateway.upstream.client import UpstreamClient
 from gateway.upstream.events import UpstreamEvents
 from gateway.upstream.readiness import Readiness
 from gateway.upstream.tokens import UpstreamTokens
-from gateway.upstream.wire import UpstreamResponse
 
-# A progress answer is a number or `done`; anything longer is not one.
-PROGRESS_MAX_BODY = 4096
+if TYPE_CHECKING:
+    from gateway.cache.redis.backend import RedisBackend
+
 # Connections beyond upstream.max_connections, so a login never waits behind the
 # streams that hold every request slot.
 LOGIN_CONNECTIONS = 2
@@ -80,11 +78,10 @@ def create_app(
         registry: the Prometheus registry; a fresh one per app by default.
         session_secret: signs session tokens when `server.session_secret` is
             unset; `serve --workers` gives every worker the same one. Random if None.
-        owners_path: with the memory back-end, the file where `serve --workers`
-            processes share owners of operations and files (SPEC §11.2); None: this
-            process keeps them alone.
+        owners_path: the file where `serve --workers` share owners of operations and
+            files on the memory back-end (SPEC §11.2); None: this process alone.
     """
-    metrics = Metrics(registry or CollectorRegistry())
+    metrics = Metrics(registry or CollectorRegistry(), client_labels=config.metrics.client_labels)
     configured_secret = config.server.session_secret
     register_secret(config.upstream.password.get_secret_value())
     if configured_secret is not None:
@@ -112,7 +109,7 @@ def create_app(
         from gateway.cache.redis.backend import connect
 
         shared = SharedLimits(
-            connect(config.cache.redis_url),
+            connect(config.cache.redis_url, config.cache.redis_timeout),
             prefix=config.cache.redis_prefix,
             limiter=limiter,
             failures=failures,
@@ -227,20 +224,44 @@ def make_backend(config: Config, stats: CacheStats, clock: Callable[[], float]) 
         # Imported here: redis is an optional extra, needed only for this backend.
         from gateway.cache.redis.backend import RedisBackend, connect
 
-        return RedisBackend(
-            connect(cache.redis_url),
+        shared = RedisBackend(
+            connect(cache.redis_url, cache.redis_timeout),
             prefix=cache.redis_prefix,
             retention=retention,
             max_wait=config.upstream.timeout,
+            max_entries=cache.max_entries,
+            max_not_found=cache.max_not_found,
+            max_bytes=cache.max_bytes,
+            timeout=cache.redis_timeout,
+            stats=stats,
             clock=clock,
         )
+        if cache.near_ttl <= 0:
+            return shared
+        return _near(config, shared)
     return MemoryBackend(
         max_entries=cache.max_entries,
         max_not_found=cache.max_not_found,
+        max_bytes=cache.max_bytes,
         retention=retention,
         stats=stats,
         clock=clock,
     )
+
+
+def _near(config: Config, shared: RedisBackend) -> CacheBackend:
+    from gateway.cache.near import NearCache
+    from gateway.cache.redis.near import NearBackend
+    from gateway.cache.redis.subscriber import Invalidations
+
+    cache = config.cache
+    near = NearCache(
+        ttl=cache.near_ttl, max_entries=cache.max_entries, max_bytes=cache.near_max_bytes
+    )
+    invalidations = Invalidations(
+        cache.redis_url, channel=shared.channel, near=near, timeout=cache.redis_timeout
+    )
+    return NearBackend(shared, near, invalidations)
 
 
 def _cache_ctx(
@@ -271,25 +292,9 @@ def _cache_ctx(
 
 def _operations_ctx(owners_path: str | None) -> Callable[[web.Application], AsyncIterator[None]]:
     async def operations(app: web.Application) -> AsyncIterator[None]:
-        config = app[CONFIG]
-        owners = app[OWNERS] = Owners(make_store(config, owners_path), config)
-
-        async def fetch(service: str, op_id: str) -> UpstreamResponse:
-            return await app[UPSTREAM].request(
-                hdrs.METH_GET,
-                f"{BASE}/{service}/getProgress/{quote(op_id, safe='')}",
-                route=f"{BASE}/{service}/getProgress/{{operationId}}",
-                headers={hdrs.ACCEPT: "text/plain"},
-                max_body=PROGRESS_MAX_BODY,
-            )
-
-        watchers = app[WATCHERS] = Watchers(
-            owners, fetch, interval=config.operations.poll_interval, metrics=app[METRICS]
-        )
-        try:
+        upstream = lambda: app[UPSTREAM]  # noqa: E731 - made later, by the upstream's ctx
+        async with running(app[CONFIG], owners_path, upstream, app[METRICS]) as (owners, watch):
+            app[OWNERS], app[WATCHERS] = owners, watch
             yield
-        finally:
-            await watchers.close()
-            await owners.store.close()
 
     return operations

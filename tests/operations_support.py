@@ -6,6 +6,7 @@ base URL alike (both take a path and give a context-managed answer).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from gateway.config.model import key_digest
@@ -106,4 +107,6 @@ async def output_flow(session: Any, who: str) -> dict[str, str]:
     )
     output = await start(session, who, f"{WF}/outputcreation/o/{job_set}")
     managed = await result(session, who, "workflow/outputcreation", output, "getManagedResult")
+    if managed.startswith("{"):  # 2024.2's {identifier, files}
+        managed = str(json.loads(managed)["identifier"])
     return {"file": data_file, "operation": output, "managed": managed}

@@ -33,7 +33,7 @@ from gateway.catalogue.table import (
 AUTHENTICATION = Service("authentication", "AuthenticationRestService", forwards_unlisted=False)
 CONTENT_CREATION = Service("workflow/contentcreation", "ContentCreationRestService")
 EMAIL = Service("workflow/contentcreation/email", "EmailExportRestService")
-HTML = Service("workflow/contentcreation/html", "HTMLContentCreationRestService")
+HTML = Service("workflow/contentcreation/html", "HTMLMergeRestService")
 CONTENT_ITEMS = Service("entity/contentitems", "ContentItemEntityRestService")
 CONTENT_SETS = Service("entity/contentsets", "ContentSetEntityRestService")
 ENTITY = Service("entity", "EntityRestService", forwards_unlisted=False)
@@ -51,6 +51,8 @@ ALL_IN_ONE = Service("workflow/print", "PrintRestService")
 FILE_STORE = Service("filestore", "FileStoreRestService")
 STATISTICS_SVC = Service(STATISTICS_SERVICE, "StatisticsRestService")
 CONVERSION = Service("converter", "ConversionRestService")
+# The "Conversion Service" of the reference: one route, no handshake or version documented.
+RASTERIZE = Service("workflow/rasterize", "Conversion Service")
 
 SERVICES: Final = (
     AUTHENTICATION,
@@ -74,6 +76,7 @@ SERVICES: Final = (
     FILE_STORE,
     STATISTICS_SVC,
     CONVERSION,
+    RASTERIZE,
 )
 
 
@@ -217,6 +220,10 @@ def _build() -> tuple[Route, ...]:
     # §1.13 Job Creation: three bodies share `/{configId}`.
     jc = Table(JOB_CREATION)
     jc.forward(POST, "", Kind.OPERATION, "Create jobs from a job set structure (JSON)")
+    # Without a preset (2024.1): the reference puts the content set in the path, the
+    # vendor's client sends it as a JSON Identifier List; both are listed.
+    jc.forward(POST, "/default", Kind.OPERATION, "Create jobs without a preset (JSON)")
+    jc.forward(POST, "/default/{contentSetId}", Kind.OPERATION, "Create jobs without a preset")
     jc.forward(POST, "/{configId}", Kind.OPERATION, "Create jobs from content sets")
     routes += operations(jc, creates=("jobsets",)).version()
 
@@ -381,6 +388,11 @@ def _build() -> tuple[Route, ...]:
     conversion.forward(POST, "/pstopdf/{fileId}", Kind.OPERATION, "Convert PostScript to PDF")
     # Its operations are polled like every workflow service's [U]; listed so owners apply.
     routes += operations(conversion).version()
+
+    # Conversion Service (2022.2+): PDF/PS/AFP/PCL to images, answered at once (200, not 202).
+    rasterize = Table(RASTERIZE, info=False)
+    rasterize.forward(POST, "/{dataFileId}", Kind.SYNC, "Rasterize a file (JSON Bitmap Parameters)")
+    routes += rasterize.version()
     return tuple(routes)
 
 

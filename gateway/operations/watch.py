@@ -15,19 +15,62 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import Final
+from urllib.parse import quote
 
 import structlog
+from aiohttp import hdrs
 
+from gateway.catalogue import BASE
+from gateway.config.model import Config
 from gateway.errors import GatewayError, UpstreamError
-from gateway.operations.owners import Owners
+from gateway.operations.owners import Owners, make_store
 from gateway.operations.records import DONE, OperationRecord, operation_key, progress_value
 from gateway.operations.store import StoreUnavailable
 from gateway.telemetry.metrics import Metrics
+from gateway.upstream.client import UpstreamClient
 from gateway.upstream.wire import UpstreamResponse
 
 log = structlog.get_logger("gateway.operations")
 
 Fetch = Callable[[str, str], Awaitable[UpstreamResponse]]
+# A progress answer is a number or `done`; anything longer is not one.
+PROGRESS_MAX_BODY: Final = 4096
+
+
+@contextlib.asynccontextmanager
+async def running(
+    config: Config,
+    owners_path: str | None,
+    upstream: Callable[[], UpstreamClient],
+    metrics: Metrics,
+) -> AsyncIterator[tuple[Owners, Watchers]]:
+    """The owners (on the store that fits ``config``) and the watchers of one app, for its
+    lifetime; the pollers stop and the store closes on the way out.
+
+    Args:
+        config: the gateway's config.
+        owners_path: the file `serve --workers` shares on the memory back-end, if any.
+        upstream: the app's upstream client (made by another lifecycle, so read late).
+        metrics: where polls and watched operations are counted.
+    """
+
+    async def fetch(service: str, op_id: str) -> UpstreamResponse:
+        return await upstream().request(
+            hdrs.METH_GET,
+            f"{BASE}/{service}/getProgress/{quote(op_id, safe='')}",
+            route=f"{BASE}/{service}/getProgress/{{operationId}}",
+            headers={hdrs.ACCEPT: "text/plain"},
+            max_body=PROGRESS_MAX_BODY,
+        )
+
+    owners = Owners(make_store(config, owners_path), config)
+    watchers = Watchers(owners, fetch, interval=config.operations.poll_interval, metrics=metrics)
+    try:
+        yield owners, watchers
+    finally:
+        await watchers.close()
+        await owners.store.close()
 
 
 @dataclass(frozen=True, slots=True)
