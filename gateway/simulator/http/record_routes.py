@@ -17,9 +17,21 @@ from gateway.simulator.model.errors import SimulatorError, bad_request
 table = RouteTable()
 
 
+def _unknown_record_500(request: web.Request, error: SimulatorError) -> SimulatorError:
+    """OL Connect answers an unknown record id on `values` with 500 + JSON Error (when set)."""
+    if error.status == HTTPStatus.NOT_FOUND and sim_of(request).unknown_record_500:
+        return SimulatorError(
+            HTTPStatus.INTERNAL_SERVER_ERROR, "Invalid Data Record ID", error.parameter
+        )
+    return error
+
+
 @table.get("/entity/datarecords/{id}/values", "datarecords.values_get")
 async def values_get(request: web.Request) -> web.StreamResponse:
-    value = entity_id(request, Family.DATARECORDS)
+    try:
+        value = entity_id(request, Family.DATARECORDS)
+    except SimulatorError as exc:
+        raise _unknown_record_500(request, exc) from None
     recursive, fmt = records.query_flags(request.query)
     entities = sim_of(request).entities
     return json_answer(records.content(entities, value, recursive=recursive, fmt=fmt))
@@ -87,7 +99,10 @@ async def values_multi_post(request: web.Request) -> web.StreamResponse:
         raise bad_request("recursive must be true or false", "recursive")
     fmt = records.output_format(body.get("outputFormat", "default"))
     entities = sim_of(request).entities
-    return json_answer(records.contents(entities, ids, recursive=recursive, fmt=fmt))
+    try:
+        return json_answer(records.contents(entities, ids, recursive=recursive, fmt=fmt))
+    except SimulatorError as exc:
+        raise _unknown_record_500(request, exc) from None
 
 
 def _new_records(item: object, where: str) -> tuple[Ref, str, list[Properties]]:

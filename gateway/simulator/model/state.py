@@ -84,7 +84,9 @@ class Fault(enum.StrEnum):
     """A failure injected into every non-login request while it is set."""
 
     STATUS_500 = "status_500"
-    """Answer 500 with a JSON Error."""
+    """Answer 500 with the servlet container's HTML error page: a crash, an outage."""
+    PROXY_502 = "proxy_502"
+    """Answer 502 with a reverse proxy's HTML page, as when OL Connect behind it is down."""
     DROP = "drop"
     """Close the connection without an answer."""
     RESET_MID_BODY = "reset_mid_body"
@@ -153,7 +155,9 @@ class Simulator:
     `compress`, `redirect_to` (a path on this
     server's own origin, or an absolute URL: every non-login route answers 302 to
     it), `stall` and `download_delay` (seconds before each chunk of a file
-    download); `last_request[route]` holds what arrived on each route last.
+    download), `unknown_record_500` (an unknown data-record id on `values`
+    answers 500 + JSON Error, as OL Connect does, instead of 404);
+    `last_request[route]` holds what arrived on each route last.
 
     Args:
         username: the one account that may log in.
@@ -200,6 +204,7 @@ class Simulator:
         self.redirect_to: str | None = None
         self.stall: Stall | None = None
         self.download_delay = 0.0
+        self.unknown_record_500 = False
         self.last_request: dict[str, SeenRequest] = {}
 
     def __repr__(self) -> str:
@@ -261,6 +266,7 @@ class Simulator:
         self.redirect_to = None
         self.stall = None
         self.download_delay = 0.0
+        self.unknown_record_500 = False
         self.last_request.clear()
         self.entities.reset()
         self.files.clear()
