@@ -29,6 +29,7 @@ from gateway.edge.routing import Targets, add_routes
 from gateway.engines.validated_write import MAX_BODY
 from gateway.state import (
     AUTHENTICATOR,
+    BODIES,
     CACHE,
     CONFIG,
     LOGIN_GUARD,
@@ -41,6 +42,7 @@ from gateway.state import (
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.redaction import register_secret
 from gateway.upstream.breaker import CircuitBreaker
+from gateway.upstream.budgets import BodyBudget
 from gateway.upstream.client import UpstreamClient
 from gateway.upstream.events import UpstreamEvents
 from gateway.upstream.readiness import Readiness
@@ -183,6 +185,11 @@ def _upstream_ctx(
                 on_transition=events.breaker,
             )
             app[METRICS].watch_breaker(lambda: breaker.state)
+            app[BODIES] = BodyBudget(
+                max_buffered=app[CONFIG].server.max_buffered,
+                client_timeout=app[CONFIG].server.client_timeout,
+                events=events,
+            )
             app[UPSTREAM] = UpstreamClient(
                 session,
                 tokens,
