@@ -78,7 +78,7 @@ async def test_slots_hand_a_place_given_up_as_it_was_handed_to_the_next_waiter()
     waiters += [asyncio.create_task(hold("b")), asyncio.create_task(hold("c"))]
     await until(lambda: slots.waiting == 2)
     leave.set()
-    await asyncio.wait([first, *waiters])
+    await asyncio.wait([first, *waiters], timeout=5)
     assert order == ["a", "c"]
     assert waiters[0].cancelled()
     assert (slots.in_use, slots.waiting, slots.pending) == (0, 0, 0)
@@ -97,10 +97,13 @@ async def test_a_client_over_its_share_waits_then_gets_503_while_others_get_slot
         asyncio.create_task(answer(gateway, "GET", RESOURCES, headers=key_header("admin")))
         for _ in range(12)
     ]
-    await until(lambda: slots.pending == 12)  # every one of them holds or waits
-
-    assert await read_segments(gateway, 3) == 3
-    results = await asyncio.gather(*flood)
+    try:
+        await until(lambda: slots.pending == 12)  # every one of them holds or waits
+        assert await read_segments(gateway, 3) == 3
+        results = await asyncio.gather(*flood)
+    finally:
+        for request in flood:
+            request.cancel()
     refused = [(headers, body) for status, headers, body in results if status == 503]
     assert refused, [status for status, _, _ in results]
     for headers, body in refused:
@@ -167,9 +170,13 @@ async def test_trickled_uploads_are_cut_off_with_408_and_free_their_slots(
             )
             for n in range(100)
         ]
-        await until(lambda: slots.in_use == 4)  # the large ones hold every slot
-        assert await read_segments(gateway, 5) == 5
-        results = await asyncio.gather(*uploads)
+        try:
+            await until(lambda: slots.in_use == 4)  # the large ones hold every slot
+            assert await read_segments(gateway, 5) == 5
+            results = await asyncio.gather(*uploads)
+        finally:
+            for upload in uploads:
+                upload.cancel()
     assert [status for status, _, _ in results] == [408] * 100
     assert json.loads(results[0][2])["error"]["parameter"] == "body"
     assert simulator.calls["filestore.upload"] == 4  # only the large ones went upstream
