@@ -11,6 +11,7 @@ a crash page does. Hang-ups are tried against the production runner
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from typing import Any
 
@@ -25,6 +26,7 @@ from gateway.simulator import Simulator
 from gateway.simulator.model.state import Fault
 from gateway.state import BODIES, UPSTREAM
 from gateway.upstream.breaker import BreakerState
+from gateway.upstream.decoding import decoded, is_json_error
 
 Client = TestClient[Any, Any]
 BASE = "/rest/serverengine"
@@ -150,6 +152,10 @@ async def test_client_hang_ups_mid_upload_and_download_are_no_outage(
     await served_and_idle(gateway)
     async with aiohttp.ClientSession(base_url=gateway.url) as session:
         await assert_still_up(session, gateway.app[UPSTREAM].breaker.state)
+        async with session.get("/metrics") as response:
+            metrics = await response.text()
+    upload = 'olcg_upstream_requests_total{route="/rest/serverengine/filestore/DataFile",'
+    assert f'{upload}status="client"}} {float(FAILURES)}' in metrics  # the client's, counted so
 
 
 async def test_oversized_and_stalled_bodies_are_no_outage(
@@ -182,11 +188,15 @@ async def test_oversized_and_stalled_bodies_are_no_outage(
 
 
 def test_json_error_shapes() -> None:
-    """Only OL Connect's JSON Error shape, labelled JSON, makes a 5xx an answer."""
-    from gateway.upstream.decoding import is_json_error
-
+    """Only OL Connect's JSON Error shape, labelled JSON, makes a 5xx an answer; a compressed
+    one is read whole, within its bound, or not at all."""
     good = json.dumps({"error": {"status": 500, "message": "Invalid Data Record ID"}}).encode()
     assert is_json_error("application/json;charset=UTF-8", good)
     assert not is_json_error("text/html", good)
     for bad in (b"{}", b'{"error": "x"}', b'{"error": {"message": "m"}}', b"[", b"<html>"):
         assert not is_json_error("application/json", bad), bad
+    packed = gzip.compress(good)
+    assert decoded(packed, "gzip", 1024) == good
+    assert decoded(packed[:-8], "gzip", 1024) is None  # truncated
+    assert decoded(gzip.compress(b" " * 4096), "gzip", 1024) is None  # decodes past the bound
+    assert decoded(b"not gzip", "gzip", 1024) is None
