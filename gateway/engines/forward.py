@@ -71,6 +71,8 @@ class Forwarder:
                 body=body,
                 share=request[FACTS].share(),
             ) as answer:
+                if body is not None:
+                    body.release()  # sent: no longer held for a retry
                 request[FACTS].upstream_seconds = time.perf_counter() - started
                 if self._invalidate is not None:
                     invalidated = True
