@@ -93,6 +93,11 @@ class ClientGone(GatewayError):
     message = "request body broken off"
 
 
+class UnsupportedMediaType(GatewayError):
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    message = "unsupported content encoding"
+
+
 class RateLimited(GatewayError):
     status = HTTPStatus.TOO_MANY_REQUESTS
     message = "rate limit exceeded"

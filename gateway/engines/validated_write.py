@@ -15,7 +15,7 @@ from aiohttp import hdrs, web
 
 from gateway.catalogue import Route
 from gateway.catalogue.tags import write_tags
-from gateway.engines.cached_read import is_name_values, path_entity
+from gateway.engines.cached_read import is_name_values, path_entity, refuse_encoded_body
 from gateway.errors import BadRequest, NotFound, UpstreamError
 from gateway.state import BODIES, CACHE, FACTS, UPSTREAM
 from gateway.upstream.bodies import KEEP_LIMIT, loads, read_body
@@ -42,6 +42,7 @@ class ValidatedWrite:
 
     async def handle(self, request: web.Request) -> web.Response:
         segment = path_entity(request, "job segment")
+        refuse_encoded_body(request)  # it reads the body: never an inflated one
         # Over MAX_BODY (a Content-Length, or a chunked body growing past it): 413; a
         # body at most that large is always kept whole.
         held = await read_body(request, max_body=MAX_BODY, budget=request.app[BODIES])

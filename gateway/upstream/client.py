@@ -143,11 +143,15 @@ class UpstreamClient:
         headers: Mapping[str, str],
         body: RequestBody | None,
         share: Share | None = None,
+        resend: bool = True,
     ) -> AsyncIterator[Answer]:
         """Send a forwarded request and yield the answer once its head is in.
 
         Upstream 3xx, 4xx and 5xx answers are yielded as they are: only a missing
         answer is an error. The slot is held until the caller is done with the answer.
+        ``resend=False`` (a GET that changes state, SPEC §10.2): a broken connection
+        is never followed by a second send; a refused token still is, since OL
+        Connect ran nothing then.
 
         Raises:
             UpstreamError: unreachable, or the connection broke before the head.
@@ -156,7 +160,7 @@ class UpstreamClient:
             CircuitOpen, UpstreamBusy, ClientBusy: nothing was sent.
             PayloadTooLarge, RequestTimeout, ClientGone: the client's body was cut off.
         """
-        async with self._exchange(method, path, route, headers, body, share) as call:
+        async with self._exchange(method, path, route, headers, body, share, resend) as call:
             answer = call.answer
             ok = answer.status < HTTPStatus.INTERNAL_SERVER_ERROR or await answer.is_json_error()
             self._judge(call, route, ok=ok)
@@ -217,6 +221,7 @@ class UpstreamClient:
         headers: Mapping[str, str],
         body: RequestBody | None,
         share: Share | None,
+        resend: bool = True,
     ) -> AsyncIterator[_Call]:
         """The policy around one exchange: breaker, slot, token, one retry; then the verdict.
 
@@ -229,7 +234,7 @@ class UpstreamClient:
         call: _Call | None = None
         try:
             async with self.slots.hold(share):
-                call = _Call(await self._send(method, path, route, headers, body))
+                call = _Call(await self._send(method, path, route, headers, body, resend))
                 try:
                     yield call
                 finally:
@@ -265,11 +270,12 @@ class UpstreamClient:
         route: str,
         headers: Mapping[str, str],
         body: RequestBody | None,
+        resend: bool,
     ) -> Answer:
         """Send with the current token; after a refusal, log in again (once, shared) and
         resend — only a body that was kept."""
         token = await self._token()
-        answer = await self._wire.open(method, path, route, token, headers, body)
+        answer = await self._wire.open(method, path, route, token, headers, body, resend=resend)
         if answer.status not in TOKEN_REFUSED:
             return answer
         answer.release()
@@ -281,7 +287,7 @@ class UpstreamClient:
             # A streamed body is gone: sending it twice is impossible, and for an
             # operation it would start a second job. The client's retry finds `renewed`.
             raise TokenRefused(headers=dict(RETRY_NOW))
-        return await self._wire.open(method, path, route, renewed, headers, body)
+        return await self._wire.open(method, path, route, renewed, headers, body, resend=resend)
 
     async def _token(self) -> str:
         # The breaker does not count login failures: UpstreamTokens backs off on its

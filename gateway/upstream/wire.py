@@ -27,6 +27,7 @@ from gateway.telemetry.metrics import Metrics
 from gateway.upstream.bodies import RequestBody, is_json_type
 from gateway.upstream.decoding import decoded, is_json_error, read_bounded
 from gateway.upstream.events import INVALID_ANSWER, TIMEOUT, UpstreamEvents, connection_cause
+from gateway.upstream.send_once import SEND_ONCE
 
 TOKEN_HEADER: Final = "auth_token"  # noqa: S105 - a header name, not a secret
 OCTETS: Final = "application/octet-stream"
@@ -79,8 +80,12 @@ class Wire:
         token: str,
         headers: Mapping[str, str],
         body: RequestBody | None,
+        *,
+        resend: bool = True,
     ) -> Answer:
         """Send one request; return its answer once the head is in (the caller releases it).
+
+        ``resend=False``: never let aiohttp send it again after a broken connection.
 
         Raises:
             UpstreamTimeout: the upstream kept us waiting upstream.timeout for the head.
@@ -115,6 +120,7 @@ class Wire:
                         allow_redirects=False,
                         auto_decompress=False,
                         timeout=_NO_TOTAL if streamed else self._read_timeout,
+                        middlewares=None if resend else SEND_ONCE,
                     )
                 finally:
                     waiting_for_head = False
@@ -237,21 +243,6 @@ class Answer:
             self._wire.events.failure(self._route, cause, stage="body", error=type(exc).__name__)
             raise UpstreamError() from None
 
-    async def peek(self, limit: int) -> tuple[bytes, bool]:
-        """Read up to about ``limit`` bytes of the body, kept for `next_chunk`.
-
-        Returns:
-            What was read, and whether that is the whole body.
-        """
-        size = sum(map(len, self._peeked))
-        while size <= limit:
-            chunk = await self._read()
-            if not chunk:
-                return b"".join(self._peeked), True
-            self._peeked.append(chunk)
-            size += len(chunk)
-        return b"".join(self._peeked), False
-
     async def is_json_error(self) -> bool:
         """Whether the body is an OL Connect JSON Error (read ahead, kept for `next_chunk`).
 
@@ -260,9 +251,13 @@ class Answer:
         """
         if not is_json_type(self.content_type):
             return False
-        head, whole = await self.peek(ERROR_PEEK)
-        if not whole:
-            return False
+        size = 0
+        while chunk := await self._read():
+            self._peeked.append(chunk)
+            size += len(chunk)
+            if size > ERROR_PEEK:
+                return False
+        head = b"".join(self._peeked)
         body = decoded(head, self.headers.get(hdrs.CONTENT_ENCODING), ERROR_PEEK)
         return body is not None and is_json_error(self.content_type, body)
 
