@@ -30,8 +30,8 @@ from gateway.upstream.decoding import decoded, is_json_error
 
 Client = TestClient[Any, Any]
 BASE = "/rest/serverengine"
-BAD_RECORD = f"{BASE}/entity/datarecords/99999/values"  # cached read
-RECORD_VALUES = f"{BASE}/entity/datarecords/values"  # forwarded read (POST)
+BAD_RECORD = f"{BASE}/entity/datarecords/99999/values"  # cached read: OL Connect's 500
+BAD_TYPE = f"{BASE}/filestore/resources?type=NOSUCH"  # forwarded: OL Connect's 500 too
 SEGMENT = f"{BASE}/entity/jobsegments/1"
 RESOURCES = f"{BASE}/filestore/resources"  # forwarded GET
 UPLOAD = f"{BASE}/filestore/DataFile?filename=big.bin"
@@ -62,26 +62,24 @@ async def assert_still_up(client: Session, breaker_state: BreakerState) -> None:
     assert await status_of(client, "GET", SEGMENT, headers=key_header("writer")) == 200
 
 
-async def test_bad_record_reads_answered_500_json_error_are_no_outage(
+async def test_bad_requests_answered_500_json_error_are_no_outage(
     make_gateway: MakeGateway, simulator: Simulator
 ) -> None:
-    """Twice the breaker's threshold of bad-record reads leave it closed and /readyz ready."""
+    """Twice the breaker's threshold of reads OL Connect answers 500 + JSON Error (an
+    unknown data-record id, an unknown resource type) leave it closed and /readyz ready."""
     gateway = await make_gateway(upstream={"breaker_failures": FAILURES})
     upstream = app_of(gateway)[UPSTREAM]
-    simulator.unknown_record_500 = True
     for _ in range(FAILURES):
         async with gateway.get(BAD_RECORD, headers=key_header()) as response:
             assert response.status == 502  # a cached route: SPEC §5's mapping
             body = await response.json()
             assert body["error"]["message"] == "upstream answered with an error"
     for _ in range(FAILURES):
-        async with gateway.post(
-            RECORD_VALUES, json={"recordids": [99999]}, headers=key_header()
-        ) as response:
+        async with gateway.get(BAD_TYPE, headers=key_header("admin")) as response:
             assert response.status == 500  # a forwarded route: the answer as it is
             assert response.content_type == "application/json"
             error = (await response.json())["error"]
-            assert (error["status"], error["parameter"]) == (500, "99999")
+            assert (error["status"], error["parameter"]) == (500, "NOSUCH")
     assert simulator.calls["datarecords.values_get"] == FAILURES  # never cached, never refused
     await assert_still_up(gateway, upstream.breaker.state)
 

@@ -3,7 +3,7 @@
 * `GET /_sim/calls`: calls per route name (every name in `ROUTES`).
 * `PUT /_sim/fault`: set any of `fault`, `latency`, `route_latency`, `route_hold`, `reject_logins`,
   `compress`, `redirect_to`, `stall` (`{"after_bytes", "seconds"}` or null),
-  `download_delay`, `progress_steps`, `unknown_record_500`; answers every setting.
+  `download_delay`, `progress_steps`; answers every setting.
 * `GET /_sim/requests`: the last request per route (method, raw path, query, headers).
 * `POST /_sim/files`: `{"name", "size"}` adds a generated file; answers `{"id"}`.
 * `POST /_sim/expire-tokens`, `POST /_sim/reset`.
@@ -98,7 +98,6 @@ def settings(sim: Simulator) -> dict[str, Any]:
         else {"after_bytes": stall.after_bytes, "seconds": stall.seconds},
         "download_delay": sim.download_delay,
         "progress_steps": list(sim.progress_steps),
-        "unknown_record_500": sim.unknown_record_500,
     }
 
 
@@ -156,13 +155,10 @@ def _route_seconds(name: str) -> Callable[[object], dict[str, float]]:
     return parse
 
 
-def _flag(name: str) -> Callable[[object], bool]:
-    def parse(value: object) -> bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{name}: must be true or false")
-        return value
-
-    return parse
+def _reject_logins(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("reject_logins: must be true or false")
+    return value
 
 
 def _progress_steps(value: object) -> list[int]:
@@ -184,8 +180,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "latency": lambda v: _seconds("latency", v),
     "route_latency": _route_seconds("route_latency"),
     "route_hold": _route_seconds("route_hold"),
-    "reject_logins": _flag("reject_logins"),
-    "unknown_record_500": _flag("unknown_record_500"),
+    "reject_logins": _reject_logins,
     "compress": _compress,
     "redirect_to": _redirect_to,
     "stall": _stall,
