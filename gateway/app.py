@@ -29,23 +29,23 @@ from gateway.edge.middlewares import (
 )
 from gateway.edge.routing import Targets, add_routes
 from gateway.engines.validated_write import MAX_BODY
-from gateway.operations.watch import running
+from gateway.engines.waiting import operations_ctx
 from gateway.state import (
     AUTHENTICATOR,
+    BODIES,
     CACHE,
     CONFIG,
     LOGIN_GUARD,
     METRICS,
-    OWNERS,
     RATE_LIMITER,
     READINESS,
     TOKENS,
     UPSTREAM,
-    WATCHERS,
 )
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.redaction import register_secret
 from gateway.upstream.breaker import CircuitBreaker
+from gateway.upstream.budgets import BodyBudget
 from gateway.upstream.client import UpstreamClient
 from gateway.upstream.events import UpstreamEvents
 from gateway.upstream.readiness import Readiness
@@ -141,7 +141,7 @@ def create_app(
     app.cleanup_ctx.append(_upstream_ctx(clock))
     app.cleanup_ctx.append(_cache_ctx(wall_clock))
     # After the upstream's: its pollers stop before the upstream session closes.
-    app.cleanup_ctx.append(_operations_ctx(owners_path))
+    app.cleanup_ctx.append(operations_ctx(owners_path))
     targets.update(add_routes(app, config))
     app.on_response_prepare.append(stamp_response)
     if cors is not None:
@@ -197,6 +197,11 @@ def _upstream_ctx(
                 on_transition=events.breaker,
             )
             app[METRICS].watch_breaker(lambda: breaker.state)
+            app[BODIES] = BodyBudget(
+                max_buffered=app[CONFIG].server.max_buffered,
+                client_timeout=app[CONFIG].server.client_timeout,
+                events=events,
+            )
             app[UPSTREAM] = UpstreamClient(
                 session,
                 tokens,
@@ -288,13 +293,3 @@ def _cache_ctx(
             await service.close()
 
     return cache
-
-
-def _operations_ctx(owners_path: str | None) -> Callable[[web.Application], AsyncIterator[None]]:
-    async def operations(app: web.Application) -> AsyncIterator[None]:
-        upstream = lambda: app[UPSTREAM]  # noqa: E731 - made later, by the upstream's ctx
-        async with running(app[CONFIG], owners_path, upstream, app[METRICS]) as (owners, watch):
-            app[OWNERS], app[WATCHERS] = owners, watch
-            yield
-
-    return operations

@@ -15,6 +15,7 @@ from gateway.operations.owners import Owners
 from gateway.operations.records import OperationRecord
 from gateway.operations.watch import Watchers
 from gateway.telemetry.metrics import Metrics
+from gateway.upstream.budgets import BodyBudget, Share
 from gateway.upstream.client import UpstreamClient
 from gateway.upstream.readiness import Readiness
 from gateway.upstream.tokens import UpstreamTokens
@@ -30,6 +31,7 @@ CACHE = web.AppKey("cache", CacheService)
 READINESS = web.AppKey("readiness", Readiness)
 OWNERS = web.AppKey("owners", Owners)
 WATCHERS = web.AppKey("watchers", Watchers)
+BODIES = web.AppKey("bodies", BodyBudget)
 
 
 @dataclass(slots=True)
@@ -49,6 +51,11 @@ class RequestFacts:
     client: Client | None = None
     cache_outcome: str = "-"
     upstream_seconds: float | None = None
+
+    def share(self) -> Share | None:
+        """The client's share of upstream slots (`clients[].max_concurrent`), if a client called."""
+        client = self.client
+        return None if client is None else Share(client.name, client.max_concurrent)
 
 
 FACTS = web.RequestKey("facts", RequestFacts)

@@ -323,7 +323,8 @@ async def test_latency_delays_answers(
 @pytest.mark.parametrize(
     ("fault", "status", "content_type"),
     [
-        (Fault.STATUS_500, 500, JSON),
+        (Fault.STATUS_500, 500, "text/html"),
+        (Fault.PROXY_502, 502, "text/html"),
         (Fault.UNAUTHORIZED, 401, JSON),
         (Fault.TRUNCATED_JSON, 200, JSON),
         (Fault.NON_JSON, 200, "text/html"),

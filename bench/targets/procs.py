@@ -192,6 +192,9 @@ def start_gateway(
                 "name": "bench",
                 "key_sha256": key_digest(API_KEY),
                 "scopes": list(SCOPES),
+                # The one client: every upstream slot is its share (the default is a
+                # quarter, which would cap the miss and forward scenarios at 25 in flight).
+                "max_concurrent": 100,
             }
         ],
         "logging": {"level": "info", "format": "json"},

@@ -40,6 +40,7 @@ class Client:
     scopes: frozenset[str]
     rate_limit: float | None
     expires_at: datetime | None
+    max_concurrent: int | None = None  # its share of upstream slots; None: the fair share
     group: str = ""
 
     @property
@@ -104,7 +105,8 @@ class ClientRegistry:
                 frozenset(entry.scopes),
                 entry.rate_limit,
                 entry.expires_at,
-                entry.group or entry.name,
+                group=entry.group or entry.name,
+                max_concurrent=entry.max_concurrent,
             )
             bindings = tuple(binding(digest) for digest in entry.key_sha256)
             self._by_name[client.name] = (client, bindings)

@@ -123,7 +123,12 @@ async def _demo(port: int) -> None:
     )
     try:
         gateway_runner = await start(
-            create_app(config), "127.0.0.1", port, 5, **runner_options(config.server)
+            create_app(config),
+            "127.0.0.1",
+            port,
+            5,
+            max_connections=config.server.max_connections,
+            **runner_options(config.server),
         )
     except BaseException:
         await sim_runner.cleanup()

@@ -104,6 +104,13 @@ class ServerConfig(_Model):
     # Largest forwarded request body (SPEC §8.2): a bigger Content-Length is 413 before
     # anything goes upstream; a chunked body growing past it is cut off and answered 413.
     max_body: int = Field(default=1024 * MIB, ge=1)
+    # Bytes of request bodies held in memory at once (bodies up to 1 MiB are read whole
+    # before a slot); past it a request with a body gets 503 + Retry-After. At least two
+    # bodies' worth: a streamed body holds its first 1 MiB and a chunk.
+    max_buffered: int = Field(default=64 * MIB, ge=2 * MIB)
+    # Client connections open at once, per process; the next one is answered 503 at once.
+    # Keep below the file-descriptor limit (systemd LimitNOFILE), with room for upstream.
+    max_connections: int = Field(default=1000, ge=1)
     # Browser origins allowed to call the gateway directly (SPEC §8.6); empty: no CORS.
     cors_origins: tuple[str, ...] = Field(default=(), strict=False)
 
@@ -228,6 +235,9 @@ class ClientConfig(_Model):
         default=(Scope.READ,), min_length=1, strict=False
     )
     rate_limit: Duration | None = None
+    # Upstream requests of this client in flight at once; unset: a fair share, a
+    # quarter of upstream.max_connections (at least 1).
+    max_concurrent: int | None = Field(default=None, ge=1)
 
 
 class OperationsConfig(_Model):

@@ -10,12 +10,10 @@ their path segments (`UnlistedForwarder`).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from http import HTTPStatus
 from typing import Any, Final
 
-import aiohttp
 from aiohttp import hdrs, web
 from multidict import CIMultiDict
 
@@ -24,10 +22,11 @@ from gateway.engines.forward import Forwarder
 from gateway.engines.forward_headers import AnswerHeaders
 from gateway.engines.invalidation import Invalidate
 from gateway.engines.waiting import requested_wait, waited_progress
-from gateway.errors import UpstreamError, UpstreamTimeout
+from gateway.errors import UpstreamError
 from gateway.operations.records import DONE, OperationRecord, progress_value
 from gateway.state import CONFIG, FACTS, METRICS, OPERATION_RECORD, OWNERS
-from gateway.upstream.bodies import is_json_type, loads, read_bounded
+from gateway.upstream.bodies import is_json_type, loads
+from gateway.upstream.wire import Answer
 
 _OPERATION_RULES: Final = frozenset({Owner.OPERATION, Owner.PROGRESS, Owner.MANAGED_RESULT})
 # The rules whose answers the gateway reads; it asks OL Connect not to compress them.
@@ -81,27 +80,15 @@ class OwnedForwarder(Forwarder):
                     return await waited_progress(request, op_id, self.service, record, wait)
         return await super().handle(request)
 
-    async def _relay(
-        self, request: web.Request, answer: aiohttp.ClientResponse, *, timed_by_wire: bool
-    ) -> web.StreamResponse:
-        if not self._reads(request, answer.status, answer.content_type):
-            return await super()._relay(request, answer, timed_by_wire=timed_by_wire)
+    async def _relay(self, request: web.Request, answer: Answer) -> web.StreamResponse:
+        media_type = answer.content_type.partition(";")[0].strip().lower()
+        if not self._reads(request, answer.status, media_type):
+            return await super()._relay(request, answer)
         app = request.app
-        limit = app[CONFIG].cache.max_body
-        try:
-            async with asyncio.timeout(app[CONFIG].upstream.timeout):
-                body = await read_bounded(
-                    answer.content.iter_any(),
-                    limit=limit,
-                    content_encoding=answer.headers.get(hdrs.CONTENT_ENCODING),
-                )
-        except TimeoutError:
-            raise UpstreamTimeout() from None
-        except aiohttp.ClientError:
-            raise UpstreamError("upstream answer broke off") from None
+        body = await answer.read(app[CONFIG].cache.max_body)  # decoded, bounded, timed
         headers = self._answer_headers.filter(answer.headers)
         headers.popall(hdrs.CONTENT_ENCODING, None)  # the body is decoded now
-        status, body = await self._learn(request, answer.status, answer.content_type, body)
+        status, body = await self._learn(request, answer.status, media_type, body)
         if status != answer.status:  # the gateway's own answer (SPEC §10.4)
             headers = CIMultiDict({hdrs.CONTENT_TYPE: _PLAIN})
         app[METRICS].count_download(len(body))

@@ -1,4 +1,5 @@
-"""`getProgress` with `Prefer: wait=N`: one answer when the operation is done, gone, or N s passed.
+"""`getProgress` with `Prefer: wait=N`: one answer when the operation is done, gone, or N s passed;
+and the app lifecycle of the owners and watchers it waits with (`operations_ctx`).
 
 The request joins the operation's watch (`gateway.operations.watch`) instead
 of polling OL Connect itself: however many clients wait, the gateway polls
@@ -10,15 +11,15 @@ ignored — no wait, never a 400.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Final
 
 from aiohttp import web
 
 from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.operations.records import DONE, OperationRecord
-from gateway.operations.watch import Watch
-from gateway.state import WATCHERS
+from gateway.operations.watch import Watch, running
+from gateway.state import CONFIG, METRICS, OWNERS, UPSTREAM, WATCHERS
 
 _PLAIN = "text/plain"
 MAX_WAIT: Final = 60  # seconds (SPEC §11.3); a longer wait is cut to this
@@ -89,3 +90,19 @@ def _answer(watch: Watch, headers: dict[str, str]) -> web.Response:
     if watch.history:
         return web.Response(body=watch.history[-1].encode(), content_type=_PLAIN, headers=headers)
     raise watch.error or UpstreamTimeout()
+
+
+def operations_ctx(owners_path: str | None) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The app's owners and watchers (`app[OWNERS]`, `app[WATCHERS]`) for its lifetime.
+
+    Args:
+        owners_path: the file `serve --workers` share on the memory back-end, if any.
+    """
+
+    async def operations(app: web.Application) -> AsyncIterator[None]:
+        upstream = lambda: app[UPSTREAM]  # noqa: E731 - made later, by the upstream's ctx
+        async with running(app[CONFIG], owners_path, upstream, app[METRICS]) as (owners, watch):
+            app[OWNERS], app[WATCHERS] = owners, watch
+            yield
+
+    return operations

@@ -28,8 +28,7 @@ from gateway.operations.owners import Owners, make_store
 from gateway.operations.records import DONE, OperationRecord, operation_key, progress_value
 from gateway.operations.store import StoreUnavailable
 from gateway.telemetry.metrics import Metrics
-from gateway.upstream.client import UpstreamClient
-from gateway.upstream.wire import UpstreamResponse
+from gateway.upstream.client import UpstreamClient, UpstreamResponse
 
 log = structlog.get_logger("gateway.operations")
 

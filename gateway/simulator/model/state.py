@@ -28,7 +28,9 @@ class Fault(enum.StrEnum):
     """A failure injected into every non-login request while it is set."""
 
     STATUS_500 = "status_500"
-    """Answer 500 with a JSON Error."""
+    """Answer 500 with the servlet container's HTML error page: a crash, an outage."""
+    PROXY_502 = "proxy_502"
+    """Answer 502 with a reverse proxy's HTML page, as when OL Connect behind it is down."""
     DROP = "drop"
     """Close the connection without an answer."""
     DROP_AFTER = "drop_after"
