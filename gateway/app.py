@@ -26,6 +26,7 @@ from gateway.edge.middlewares import (
     stamp_response,
 )
 from gateway.edge.routing import Targets, add_routes
+from gateway.edge.worker_metrics import sibling_endpoint
 from gateway.engines.validated_write import MAX_BODY
 from gateway.state import (
     AUTHENTICATOR,
@@ -37,7 +38,9 @@ from gateway.state import (
     READINESS,
     TOKENS,
     UPSTREAM,
+    WORKERS,
 )
+from gateway.telemetry.aggregate import WorkerSet
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.redaction import register_secret
 from gateway.upstream.breaker import CircuitBreaker
@@ -58,6 +61,7 @@ def create_app(
     wall_clock: Callable[[], float] = time.time,
     registry: CollectorRegistry | None = None,
     session_secret: bytes | None = None,
+    workers: WorkerSet | None = None,
 ) -> web.Application:
     """Build the gateway for `config`.
 
@@ -69,6 +73,8 @@ def create_app(
         registry: the Prometheus registry; a fresh one per app by default.
         session_secret: signs session tokens when `server.session_secret` is
             unset; `serve --workers` gives every worker the same one. Random if None.
+        workers: this worker's place under `serve --workers N`: /metrics then
+            answers for every worker. None for a single process.
     """
     metrics = Metrics(registry or CollectorRegistry())
     configured_secret = config.server.session_secret
@@ -128,6 +134,9 @@ def create_app(
         app.cleanup_ctx.append(shared_ctx)
     app.cleanup_ctx.append(_upstream_ctx(clock))
     app.cleanup_ctx.append(_cache_ctx(wall_clock))
+    if workers is not None:
+        app[WORKERS] = workers
+        app.cleanup_ctx.append(sibling_endpoint)
     targets.update(add_routes(app, config))
     app.on_response_prepare.append(stamp_response)
     if cors is not None:
@@ -172,7 +181,7 @@ def _upstream_ctx(
             app[METRICS].watch_token(tokens.seconds_left)
             app[TOKENS] = tokens
             readiness = app[READINESS] = Readiness(wait=settings.timeout, clock=clock)
-            app[METRICS].watch_readiness(readiness.up)
+            app[METRICS].watch_readiness(readiness.up, readiness.age)
             events = UpstreamEvents(clock=clock, on_failure=readiness.failed)
             breaker = CircuitBreaker(
                 failures=settings.breaker_failures,

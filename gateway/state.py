@@ -11,6 +11,7 @@ from gateway.access.loginguard import LoginGuard
 from gateway.access.ratelimit import RateLimiter
 from gateway.cache import CacheService
 from gateway.config.model import Config
+from gateway.telemetry.aggregate import WorkerSet
 from gateway.telemetry.metrics import Metrics
 from gateway.upstream.client import UpstreamClient
 from gateway.upstream.readiness import Readiness
@@ -25,6 +26,8 @@ TOKENS = web.AppKey("tokens", UpstreamTokens)
 UPSTREAM = web.AppKey("upstream", UpstreamClient)
 CACHE = web.AppKey("cache", CacheService)
 READINESS = web.AppKey("readiness", Readiness)
+# Set only under `serve --workers N`: this worker's place among its siblings.
+WORKERS = web.AppKey("workers", WorkerSet)
 
 
 @dataclass(slots=True)

@@ -20,6 +20,7 @@ from gateway.cli.startup import load_or_exit, start, until_signalled, use_uvloop
 from gateway.config.filecheck import warn_if_exposed
 from gateway.config.model import Config
 from gateway.edge.runner_options import runner_options
+from gateway.telemetry.aggregate import WorkerSet
 from gateway.telemetry.log import configure_logging
 
 log = structlog.get_logger("gateway.server")
@@ -38,7 +39,11 @@ def _freeze_startup_objects() -> int:
 
 
 def serve(
-    config_path: str, *, reuse_port: bool = False, session_secret: bytes | None = None
+    config_path: str,
+    *,
+    reuse_port: bool = False,
+    session_secret: bytes | None = None,
+    workers: WorkerSet | None = None,
 ) -> int:
     """Run the gateway from the config file at `config_path` until SIGTERM/SIGINT.
 
@@ -46,6 +51,7 @@ def serve(
         config_path: the config file.
         reuse_port: bind with SO_REUSEPORT, so worker processes share the port.
         session_secret: signs session tokens (workers share one); random if None.
+        workers: this process's place under `serve --workers N`; None alone.
     """
     # Until the loop's handler is installed, a SIGHUP (a reload) must not kill the
     # process; the config read just below is the newest anyway.
@@ -54,7 +60,15 @@ def serve(
     configure_logging(config.logging.level, config.logging.format, buffered=True)
     warn_if_exposed(config_path)
     use_uvloop()
-    asyncio.run(_serve(config, config_path, reuse_port=reuse_port, session_secret=session_secret))
+    asyncio.run(
+        _serve(
+            config,
+            config_path,
+            reuse_port=reuse_port,
+            session_secret=session_secret,
+            workers=workers,
+        )
+    )
     return 0
 
 
@@ -64,8 +78,9 @@ async def _serve(
     *,
     reuse_port: bool = False,
     session_secret: bytes | None = None,
+    workers: WorkerSet | None = None,
 ) -> None:
-    app = create_app(config, session_secret=session_secret)
+    app = create_app(config, session_secret=session_secret, workers=workers)
     server = config.server
     try:
         runner = await start(

@@ -7,6 +7,7 @@ never raw paths, ids or keys — so the series count stays bounded.
 from __future__ import annotations
 
 import bisect
+import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -14,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from gateway.cache import CacheStats
+from gateway.telemetry.aggregate import GaugeMerge, GaugeRule
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 # The `method` label's values; anything else (the pure-Python HTTP parser accepts any
@@ -31,6 +33,20 @@ LOGIN_FAILURE_REASONS = (
     "expired",  # the client's expires_at has passed
     "blocked",  # refused with 429: too many recent failures for the name or address
 )
+
+
+# How `serve --workers N` merges each gauge across its workers (SPEC §12.1); a gauge not
+# listed is one series per worker with a `worker` label (token, breaker). Counters and
+# histograms are always summed.
+WORKER_MERGE = {
+    # Each worker holds its own memory cache: the entries held in all of them.
+    "olcg_cache_entries": GaugeMerge(GaugeRule.SUM),
+    # The gateway's last upstream outcome is the most recent of any worker's.
+    "olcg_upstream_ready": GaugeMerge(
+        GaugeRule.LATEST, latest_by="olcg_upstream_last_outcome_timestamp_seconds"
+    ),
+    "olcg_upstream_last_outcome_timestamp_seconds": GaugeMerge(GaugeRule.MAX),
+}
 
 
 def method_label(method: str) -> str:
@@ -88,6 +104,12 @@ class Metrics:
             "olcg_upstream_ready",
             "1 while the last upstream outcome was a success, 0 while it was a failure "
             "(the /readyz rule without its probe); NaN before the first.",
+            registry=registry,
+        )
+        self.upstream_last_outcome = Gauge(
+            "olcg_upstream_last_outcome_timestamp_seconds",
+            "When the last upstream outcome (success or failure) was seen, in Unix seconds; "
+            "NaN before the first.",
             registry=registry,
         )
         self.breaker_rejected = Counter(
@@ -162,9 +184,15 @@ class Metrics:
         """Report the circuit breaker's state, read at scrape time."""
         self.breaker_state.set_function(state)
 
-    def watch_readiness(self, up: Callable[[], float]) -> None:
-        """Report readiness (1, 0 or NaN), read at scrape time."""
+    def watch_readiness(self, up: Callable[[], float], age: Callable[[], float]) -> None:
+        """Report readiness (1, 0 or NaN) and when it was last decided, read at scrape time.
+
+        Args:
+            up: 1, 0 or NaN.
+            age: seconds since the last outcome (NaN before any).
+        """
         self.upstream_ready.set_function(up)
+        self.upstream_last_outcome.set_function(lambda: time.time() - age())
 
     def watch_cache(self, stats: CacheStats, entries: Callable[[], int | None]) -> None:
         """Export the cache's plain-int counters, read at scrape time."""
