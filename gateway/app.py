@@ -10,6 +10,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from gateway.access.addresses import ClientAddress
 from gateway.access.clients import Authenticator
 from gateway.access.loginguard import FailureLog, FailureStore, LoginGuard
 from gateway.access.ratelimit import RateLimiter
@@ -38,11 +39,13 @@ from gateway.state import (
     READINESS,
     TOKENS,
     UPSTREAM,
+    WARNINGS,
     WORKERS,
 )
 from gateway.telemetry.aggregate import WorkerSet
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.redaction import register_secret
+from gateway.telemetry.throttle import RepeatedWarnings
 from gateway.upstream.breaker import CircuitBreaker
 from gateway.upstream.client import UpstreamClient
 from gateway.upstream.events import UpstreamEvents
@@ -113,23 +116,26 @@ def create_app(
         acquire = shared.acquire
         shared_ctx = _closing(shared.close)
     targets: Targets = {}  # filled by add_routes below, read by the middlewares
+    address = ClientAddress(config.server.trusted_proxies)
+    warnings = RepeatedWarnings(clock=clock)
     cors = Cors(config.server.cors_origins) if config.server.cors_origins else None
     app = web.Application(
         client_max_size=MAX_BODY,
         middlewares=[
             request_id_middleware,
-            access_log_middleware(metrics=metrics, targets=targets),
+            access_log_middleware(metrics=metrics, targets=targets, address=address),
             error_middleware,
             *([cors.middleware()] if cors is not None else []),  # preflights need no key
             auth_middleware(authenticator=authenticator, targets=targets),
-            rate_limit_middleware(acquire=acquire, metrics=metrics),
+            rate_limit_middleware(acquire=acquire, metrics=metrics, warnings=warnings),
         ],
     )
     app[CONFIG] = config
     app[METRICS] = metrics
     app[AUTHENTICATOR] = authenticator
     app[RATE_LIMITER] = limiter
-    app[LOGIN_GUARD] = LoginGuard(store, metrics=metrics)
+    app[WARNINGS] = warnings
+    app[LOGIN_GUARD] = LoginGuard(store, metrics=metrics, address=address, warnings=warnings)
     if shared_ctx is not None:
         app.cleanup_ctx.append(shared_ctx)
     app.cleanup_ctx.append(_upstream_ctx(clock))
@@ -250,6 +256,7 @@ def _cache_ctx(
             wait_timeout=config.upstream.timeout,
             stats=stats,
             clock=clock,
+            warnings=app[WARNINGS],
         )
         app[METRICS].watch_cache(stats, backend.entry_count)
         app[CACHE] = service

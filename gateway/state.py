@@ -13,6 +13,7 @@ from gateway.cache import CacheService
 from gateway.config.model import Config
 from gateway.telemetry.aggregate import WorkerSet
 from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.throttle import RepeatedWarnings
 from gateway.upstream.client import UpstreamClient
 from gateway.upstream.readiness import Readiness
 from gateway.upstream.tokens import UpstreamTokens
@@ -26,6 +27,7 @@ TOKENS = web.AppKey("tokens", UpstreamTokens)
 UPSTREAM = web.AppKey("upstream", UpstreamClient)
 CACHE = web.AppKey("cache", CacheService)
 READINESS = web.AppKey("readiness", Readiness)
+WARNINGS = web.AppKey("warnings", RepeatedWarnings)
 # Set only under `serve --workers N`: this worker's place among its siblings.
 WORKERS = web.AppKey("workers", WorkerSet)
 
@@ -42,11 +44,17 @@ class RequestFacts:
         client: the authenticated client (None on public routes or before auth).
         cache_outcome: the ``X-Cache`` value, or "-" when the cache was not asked.
         upstream_seconds: the upstream call's duration, when one was made.
+        reason: why the request was refused (`gateway.access.refusals`), or "".
+        named: the configured client a refused request named or proved, or "".
+        bytes_out: answer body bytes a streamed answer sent (None: not streamed).
     """
 
     client: Client | None = None
     cache_outcome: str = "-"
     upstream_seconds: float | None = None
+    reason: str = ""
+    named: str = ""
+    bytes_out: int | None = None
 
 
 FACTS = web.RequestKey("facts", RequestFacts)

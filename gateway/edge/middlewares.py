@@ -17,7 +17,8 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
 from gateway.access.clients import Authenticator, read_credential
-from gateway.access.ratelimit import retry_after
+from gateway.access.ratelimit import rate_policy, refusal_headers
+from gateway.access.refusals import RATE_LIMITED, missing_scope
 from gateway.edge.routing import UNMATCHED, Targets
 from gateway.errors import Forbidden, GatewayError, RateLimited, error_body
 from gateway.state import FACTS, RequestFacts
@@ -25,6 +26,7 @@ from gateway.telemetry.access_line import log_request
 from gateway.telemetry.context import bind_request, start_request
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.stdlog import log_rejection, parser_error
+from gateway.telemetry.throttle import RepeatedWarnings
 
 REQUEST_ID = "X-Request-ID"
 SERVER_NAME = "olconnect-gateway"
@@ -94,18 +96,46 @@ def _milliseconds(seconds: float) -> float:
     return round(seconds * 100_000) / 100
 
 
-def access_log_middleware(*, metrics: Metrics, targets: Targets) -> Middleware:
+_USER_AGENT_MAX = 200  # characters of User-Agent on the access line
+
+
+def user_agent(value: str | None) -> str:
+    """The User-Agent for a log line: at most 200 characters, control characters replaced.
+
+    The common case (printable and short) costs one C-level check.
+    """
+    if value is None:
+        return "-"
+    if len(value) <= _USER_AGENT_MAX and value.isprintable():
+        return value
+    return "".join(c if c.isprintable() else "?" for c in value[:_USER_AGENT_MAX])
+
+
+def _bytes_out(response: web.StreamResponse | None, facts: RequestFacts, method: str) -> int:
+    """Answer body bytes: counted by a streamed answer, else the body about to be sent."""
+    if facts.bytes_out is not None:
+        return facts.bytes_out
+    if response is None or method == hdrs.METH_HEAD:
+        return 0
+    return response.content_length or 0
+
+
+def access_log_middleware(
+    *, metrics: Metrics, targets: Targets, address: Callable[[web.BaseRequest], str]
+) -> Middleware:
     """One canonical log event and the request metrics for every request.
 
     Args:
         metrics: where request counts and latencies go.
         targets: the route table's labels (filled once routes are added).
+        address: the client's address (the peer, or a trusted proxy's X-Forwarded-For).
     """
 
     @web.middleware
     async def access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         status = CLIENT_GONE
+        response = None
         facts = request[FACTS] = RequestFacts()
         try:
             response = await handler(request)
@@ -115,21 +145,28 @@ def access_log_middleware(*, metrics: Metrics, targets: Targets) -> Middleware:
             seconds = time.perf_counter() - started
             route = route_template(request, targets)
             client = facts.client
-            client_name = client.name if client is not None else "-"
+            client_name = client.name if client is not None else facts.named or "-"
             upstream = facts.upstream_seconds
+            method = request.method
             fields = {
-                "method": request.method,
+                "method": method,
                 "path": request.path,
                 "route": route,
                 "status": status,
                 "client": client_name,
                 "cache": facts.cache_outcome,
                 "duration_ms": _milliseconds(seconds),
+                "remote": address(request),
+                "user_agent": user_agent(request.headers.get(hdrs.USER_AGENT)),
+                "bytes_in": request.content.total_bytes,
+                "bytes_out": _bytes_out(response, facts, method),
             }
             if upstream is not None:
                 fields["upstream_ms"] = _milliseconds(upstream)
+            if facts.reason:
+                fields["reason"] = facts.reason
             log_request(fields)
-            metrics.observe_request(route, request.method, status, client_name, seconds)
+            metrics.observe_request(route, method, status, client_name, seconds)
 
     return access_log
 
@@ -140,6 +177,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except GatewayError as exc:
+        if exc.reason:  # a refusal: why, and whom, for the access line only
+            facts = request[FACTS]
+            facts.reason = exc.reason
+            facts.named = exc.client
         return error_response(exc.status, exc.message, exc.parameter, **exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -179,22 +220,30 @@ def auth_middleware(*, authenticator: Authenticator, targets: Targets) -> Middle
         request[FACTS].client = client
         bind_request(client=client.name)
         if required not in client.scopes:
-            raise Forbidden(f"the client lacks the {required} scope", parameter=required)
+            raise Forbidden(
+                f"the client lacks the {required} scope",
+                parameter=required,
+                reason=missing_scope(required),
+            )
         return await handler(request)
 
     return auth
 
 
 def rate_limit_middleware(
-    *, acquire: Callable[[str, float], Awaitable[float]], metrics: Metrics
+    *,
+    acquire: Callable[[str, float], Awaitable[float]],
+    metrics: Metrics,
+    warnings: RepeatedWarnings,
 ) -> Middleware:
-    """429 with Retry-After once a client exceeds its `rate_limit`.
+    """429 once a client exceeds its `rate_limit`, saying when to come back.
 
     Args:
         acquire: takes one request of a client's limit; 0 when allowed, else the
             seconds to wait (`RateLimiter.take` in this process, or
             `SharedLimits.acquire` across every gateway on a Redis).
         metrics: counts refusals per client.
+        warnings: ``client_rate_limited``, once a minute per client at most.
     """
 
     @web.middleware
@@ -204,7 +253,17 @@ def rate_limit_middleware(
             wait = await acquire(client.name, client.rate_limit)
             if wait > 0:
                 metrics.count_rate_limited(client.name)
-                raise RateLimited(headers={hdrs.RETRY_AFTER: retry_after(wait)})
+                warnings.warning(
+                    "client_rate_limited",
+                    client.name,
+                    client=client.name,
+                    rate_limit=client.rate_limit,
+                )
+                quota, window = rate_policy(client.rate_limit)
+                raise RateLimited(
+                    headers=refusal_headers("default", quota, window, wait),
+                    reason=RATE_LIMITED,
+                )
         return await handler(request)
 
     return rate_limit

@@ -27,7 +27,9 @@ from aiohttp import hdrs, web
 
 from gateway.edge.middlewares import REQUEST_ID, SERVER_NAME
 from gateway.errors import error_body
+from gateway.state import WARNINGS
 from gateway.telemetry.stdlog import log_rejection, parser_error
+from gateway.telemetry.throttle import RepeatedWarnings
 
 log = structlog.get_logger("gateway.server")
 
@@ -40,7 +42,9 @@ _MESSAGES: dict[int, str] = {
 class GatewayRequestHandler(web.RequestHandler):
     """aiohttp's connection protocol, answering its own errors the gateway's way."""
 
-    __slots__ = ()
+    __slots__ = ("warnings",)
+
+    warnings: RepeatedWarnings
 
     def handle_error(
         self,
@@ -55,7 +59,8 @@ class GatewayRequestHandler(web.RequestHandler):
             status = HTTPStatus.BAD_REQUEST
             log_rejection(rejected, request.remote)
         elif status == HTTPStatus.GATEWAY_TIMEOUT:
-            log.warning("request_timed_out", path=request.path)
+            # One per request while clients are slow: at most one a minute.
+            self.warnings.warning("request_timed_out", "-", path=request.path)
         elif isinstance(exc, ConnectionError):
             # The client went away mid-request: nobody to answer, nothing to fix.
             log.debug("client_disconnected", path=request.path)
@@ -86,12 +91,22 @@ class GatewayServer(web.Server):
         protocol: keyword arguments of `web.RequestHandler` (limits, timeouts, logging).
     """
 
-    def __init__(self, handler: Any, *, request_factory: Any, **protocol: Any) -> None:
+    def __init__(
+        self,
+        handler: Any,
+        *,
+        request_factory: Any,
+        warnings: RepeatedWarnings,
+        **protocol: Any,
+    ) -> None:
         super().__init__(handler, request_factory=request_factory, **protocol)
         self._protocol = protocol
+        self._warnings = warnings
 
     def __call__(self) -> web.RequestHandler:
-        return GatewayRequestHandler(self, loop=asyncio.get_running_loop(), **self._protocol)
+        connection = GatewayRequestHandler(self, loop=asyncio.get_running_loop(), **self._protocol)
+        connection.warnings = self._warnings
+        return connection
 
 
 class GatewayRunner(web.AppRunner):
@@ -115,5 +130,6 @@ class GatewayRunner(web.AppRunner):
         return GatewayServer(
             app_server.request_handler,
             request_factory=app_server.request_factory,
+            warnings=self.app.get(WARNINGS) or RepeatedWarnings(),
             **self._protocol,
         )

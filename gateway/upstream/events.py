@@ -19,6 +19,7 @@ import aiohttp
 import structlog
 
 from gateway.errors import UpstreamAuthError
+from gateway.telemetry.throttle import DEFAULT_INTERVAL, Throttle
 
 # Failure causes: constant strings, the `cause` field of `upstream_failed`.
 CONNECTION_REFUSED = "connection_refused"
@@ -31,8 +32,6 @@ INVALID_ANSWER = "invalid_answer"
 TOKEN_REFUSED = "token_refused"  # noqa: S105 - a cause name, not a token
 LOGIN_REJECTED = "login_rejected"
 LOGIN_FAILED = "login_failed"
-
-DEFAULT_INTERVAL = 60.0
 
 log = structlog.get_logger("gateway.upstream")
 
@@ -52,28 +51,6 @@ def connection_cause(exc: BaseException) -> str:
     if code in _RESET or isinstance(exc, ConnectionResetError):
         return CONNECTION_RESET
     return CONNECTION_ERROR
-
-
-class _Throttle:
-    """Per-key gate: open for the first event, then once per `interval`; counts the rest."""
-
-    __slots__ = ("_clock", "_interval", "_last", "_suppressed")
-
-    def __init__(self, interval: float, clock: Callable[[], float]) -> None:
-        self._interval = interval
-        self._clock = clock
-        self._last: dict[tuple[str, str], float] = {}
-        self._suppressed: dict[tuple[str, str], int] = {}
-
-    def admit(self, key: tuple[str, str]) -> int | None:
-        """None when this event is left out; else how many were left out before it."""
-        now = self._clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self._interval:
-            self._suppressed[key] = self._suppressed.get(key, 0) + 1
-            return None
-        self._last[key] = now
-        return self._suppressed.pop(key, 0)
 
 
 def login_cause(error: BaseException) -> str:
@@ -109,8 +86,8 @@ class UpstreamEvents:
         clock: Callable[[], float] = time.monotonic,
         on_failure: Callable[[str], object] = lambda _cause: None,
     ) -> None:
-        self._failures = _Throttle(interval, clock)
-        self._transitions = _Throttle(interval, clock)
+        self._failures = Throttle(interval, clock)
+        self._transitions = Throttle(interval, clock)
         self._on_failure = on_failure
 
     def failure(self, route: str, cause: str, **fields: Any) -> None:
