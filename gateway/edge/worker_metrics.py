@@ -24,6 +24,8 @@ from gateway.state import METRICS, WORKERS
 from gateway.telemetry.aggregate import Families, Family, WorkerSet, merge, snapshot
 from gateway.telemetry.metrics import WORKER_MERGE
 
+# Gauges only a `serve --workers N` scrape has (a single process has no siblings).
+WORKER_GAUGES = ("olcg_workers", "olcg_workers_reporting")
 SIBLING_TIMEOUT = 2.0  # seconds; well inside Prometheus's default scrape_timeout (10 s)
 
 
@@ -90,13 +92,14 @@ async def gateway_exposition(app: web.Application) -> bytes:
 
 
 def _worker_gauges(count: int, reporting: int) -> list[Metric]:
-    total = Metric("olcg_workers", "Worker processes of this gateway (serve --workers).", "gauge")
-    total.add_sample("olcg_workers", {}, count)
+    workers, reporting_name = WORKER_GAUGES
+    total = Metric(workers, "Worker processes of this gateway (serve --workers).", "gauge")
+    total.add_sample(workers, {}, count)
     answered = Metric(
-        "olcg_workers_reporting",
+        reporting_name,
         "Workers whose metrics this scrape holds; fewer than olcg_workers while one is "
         "starting, stopping or stuck.",
         "gauge",
     )
-    answered.add_sample("olcg_workers_reporting", {}, reporting)
+    answered.add_sample(reporting_name, {}, reporting)
     return [total, answered]
