@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import hdrs
+from docpages import doc_section
 
 from gateway.catalogue import (
     BASE,
@@ -224,10 +225,9 @@ def test_reads_and_writes_meet_on_tags() -> None:
     assert dropped & set(read_tags(stats, 4))
 
 
-def test_readme_caching_table_names_every_cached_read() -> None:
-    """README → Caching lists every cacheable entity and statistics route of the catalogue."""
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Caching\n") : readme.index("## Operations\n")]
+def test_caching_doc_table_names_every_cached_read() -> None:
+    """docs/caching.md → Cached reads lists every cacheable entity and statistics route."""
+    table = doc_section("caching", "## Cached reads")
     for route in ROUTES:
         if route.cache is not None and route.kind not in (Kind.HANDSHAKE, Kind.VERSION):
-            assert f"`{route.template.removeprefix(BASE + '/')}" in section, route.template
+            assert f"`{route.template.removeprefix(BASE + '/')}" in table, route.template

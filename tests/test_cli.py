@@ -54,9 +54,7 @@ def run_cli(
     )
 
 
-def assert_one_line_usage_error(
-    result: subprocess.CompletedProcess[str], code: int = 2
-) -> None:
+def assert_one_line_usage_error(result: subprocess.CompletedProcess[str], code: int = 2) -> None:
     """Exit `code` (2), exactly one line on stderr, no traceback, nothing on stdout."""
     assert result.returncode == code, result
     assert "Traceback" not in result.stderr

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import hdrs
 from aiohttp.test_utils import TestClient
 from conftest import KEYS, FakeClock, MakeGateway, key_header
+from docpages import doc_section
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
@@ -269,19 +269,11 @@ async def test_metrics_endpoint_needs_no_key(gateway: Client) -> None:
         assert "olcg_requests" in await response.text()
 
 
-def readme_operations() -> str:
-    """The "## Operations" section of README.md, up to the next second-level heading."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    start = readme.index("\n## Operations\n") if not readme.startswith("## Operations\n") else 0
-    end = readme.find("\n## ", start + 1)
-    return readme[start : end if end != -1 else None]
-
-
-async def test_metrics_every_exported_metric_listed_in_readme(gateway: Client) -> None:
-    """Each metric family the app exports appears, with its type, in README's Operations table."""
+async def test_metrics_every_exported_metric_listed_in_operations_doc(gateway: Client) -> None:
+    """Each metric family the app exports appears, with its type, in operations.md → Metrics."""
     rows = {
         line.split("|")[1].strip().strip("`"): line.split("|")[2].strip()
-        for line in readme_operations().splitlines()
+        for line in doc_section("operations", "## Metrics").splitlines()
         if line.startswith("| `olcg_")
     }
     async with gateway.get("/metrics"):
@@ -291,7 +283,7 @@ async def test_metrics_every_exported_metric_listed_in_readme(gateway: Client) -
         name = family.name + "_total" if family.type == "counter" else family.name
         exported[name] = family.type
     missing = {name: kind for name, kind in exported.items() if rows.get(name) != kind}
-    assert not missing, f"README Operations lacks (or mistypes) these metrics: {missing}"
+    assert not missing, f"docs/operations.md → Metrics lacks (or mistypes) these metrics: {missing}"
 
 
 @pytest.mark.parametrize(

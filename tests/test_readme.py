@@ -1,4 +1,4 @@
-"""The README against the code: its examples have the real shapes and its steps work."""
+"""The README and docs/ against the code: their examples have the real shapes, their steps work."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import hdrs
 from aiohttp.test_utils import TestClient
 from conftest import KEYS, basic_auth_header
+from docpages import DOCS, doc_section, read_doc
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -30,22 +31,24 @@ def shape(token: str) -> list[tuple[str, int]]:
     return described
 
 
-async def test_readme_session_token_example_has_the_real_format(
+async def test_api_doc_session_token_example_has_the_real_format(
     gateway: TestClient[Any, Any],
 ) -> None:
-    """The README's login answer is shaped like a token the gateway really issues."""
+    """docs/api.md's login answer is shaped like a token the gateway really issues."""
     headers = {hdrs.AUTHORIZATION: basic_auth_header("reader", KEYS["reader"])}
     async with gateway.post(LOGIN, headers=headers) as response:
         issued = await response.text()
-    examples = set(_SESSION_TOKEN.findall(README))
-    assert examples, "the README shows no session token"
+    examples = set(_SESSION_TOKEN.findall(read_doc("api")))
+    assert examples, "docs/api.md shows no session token"
     for example in examples:
         assert shape(example) == shape(issued), example
 
 
-def test_readme_typical_set_up_leaves_the_example_config_as_shipped() -> None:
-    """No shell step of the README edits the tracked config/gateway.yaml in place."""
-    blocks = re.findall(r"```(?:sh|text)\n(.*?)```", README, flags=re.DOTALL)
+def test_docs_typical_set_up_leaves_the_example_config_as_shipped() -> None:
+    """No shell step of the README or docs/ edits the tracked config/gateway.yaml in place."""
+    texts = [README] + [page.read_text(encoding="utf-8") for page in DOCS.glob("*.md")]
+    shell = re.compile(r"```(?:sh|text)\n(.*?)```", re.DOTALL)
+    blocks = [block for text in texts for block in shell.findall(text)]
     editing = [
         line
         for block in blocks
@@ -53,7 +56,7 @@ def test_readme_typical_set_up_leaves_the_example_config_as_shipped() -> None:
         if re.search(r"(\$EDITOR|\bvi\b|\bnano\b|sed -i|>>?)\s*\S*config/gateway\.yaml", line)
     ]
     assert editing == []
-    assert "cp config/gateway.yaml " in README
+    assert "cp config/gateway.yaml " in doc_section("operations", "## Command line")
 
 
 def test_readme_test_extra_holds_the_speed_extra() -> None:

@@ -31,7 +31,7 @@ from processes import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.access.reload import reload_clients
+from gateway.cli.reload import reload_clients
 from gateway.config.model import key_digest
 from gateway.state import METRICS
 
@@ -361,7 +361,13 @@ async def test_sighup_alias_bomb_is_one_rejected_reload(
         return True if await reloads_in(gateway, "invalid") == 1 else None
 
     await poll(counted, VISIBLE_WITHIN, "the invalid reload to be counted")
-    [event] = [e for e in gateway.child.log_events() if e["event"] == "config_reload_rejected"]
+
+    async def logged() -> list[dict[str, Any]] | None:
+        # The counter moves before the child's line reaches our pipe: wait for the line too.
+        events = [e for e in gateway.child.log_events() if e["event"] == "config_reload_rejected"]
+        return events or None
+
+    [event] = await poll(logged, VISIBLE_WITHIN, "the rejected reload to be logged")
     [problem] = event["problems"]
     assert problem.startswith("config: YAML alias")
     assert "Traceback" not in gateway.child.stdout + gateway.child.stderr

@@ -13,9 +13,9 @@ import signal
 
 import structlog
 
-from gateway.access.reload import reload_clients
 from gateway.app import create_app
 from gateway.cli.listen import listen_error
+from gateway.cli.reload import reload_clients
 from gateway.cli.startup import load_or_exit, start, until_signalled, use_uvloop
 from gateway.config.filecheck import warn_if_exposed
 from gateway.config.model import Config

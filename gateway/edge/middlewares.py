@@ -117,6 +117,9 @@ def _bytes_out(response: web.StreamResponse | None, facts: RequestFacts, method:
         return facts.bytes_out
     if response is None or method == hdrs.METH_HEAD:
         return 0
+    body = response.body if type(response) is web.Response else None
+    if type(body) is bytes:  # a cache hit's stored bytes: the common case, a len()
+        return len(body)
     return response.content_length or 0
 
 

@@ -1,6 +1,6 @@
 """Readiness: is OL Connect answering now? The last upstream outcome, checked by a bounded probe.
 
-The rule (README, "Health and readiness"):
+The rule (docs/operations.md, "Health and readiness"):
 
 - Every upstream exchange reports its outcome: a request the upstream answered
   is a success; a refused or reset connection, a timeout, a 5xx or 3xx, an
