@@ -104,7 +104,7 @@ def expired_clients() -> list[dict[str, Any]]:
     return entries
 
 
-REFUSALS = {
+REFUSALS: dict[str, tuple[dict[str, str], int, str, str]] = {
     "none": ({}, 401, "no_credential", "-"),
     "unknown-key": ({"X-API-Key": UNKNOWN_KEY}, 403, "unknown_client", "-"),
     "known-name-wrong-key": (
@@ -226,11 +226,11 @@ async def test_login_guard_counts_the_forwarded_address_of_a_trusted_proxy(
     """Behind a trusted proxy, one guesser's failures block its own address, not every
     client the proxy carries; without the setting, the header is not believed."""
     gateway = await make_gateway(server={"trusted_proxies": trusted})
-    wrong = {hdrs.AUTHORIZATION: basic_auth_header("reader", UNKNOWN_KEY)}
+    wrong: dict[str, str] = {hdrs.AUTHORIZATION: basic_auth_header("reader", UNKNOWN_KEY)}
     for _ in range(LIMIT):
         async with gateway.post(LOGIN, headers={**wrong, "X-Forwarded-For": "203.0.113.1"}) as r:
             assert r.status == 401
-    right = {hdrs.AUTHORIZATION: basic_auth_header("admin", KEYS["admin"])}
+    right: dict[str, str] = {hdrs.AUTHORIZATION: basic_auth_header("admin", KEYS["admin"])}
     async with gateway.post(LOGIN, headers={**right, "X-Forwarded-For": "203.0.113.1"}) as r:
         assert r.status == 429
     async with gateway.post(LOGIN, headers={**right, "X-Forwarded-For": "203.0.113.2"}) as r:
