@@ -5,7 +5,8 @@ log and hide the one line that matters. `UpstreamEvents` logs the first
 failure of each (cause, route) at once, then at most one per `interval`
 seconds, carrying how many it left out (`suppressed`). Breaker transitions
 are logged the same way, per (from, to). Every failure is also reported to the
-`on_failure` listener (readiness), throttled or not.
+`on_failure` listener (readiness), throttled or not. The gate is
+`gateway.telemetry.throttle`'s, shared with the per-request warnings.
 """
 
 from __future__ import annotations
