@@ -34,6 +34,8 @@ class ClientAddress:
         self._networks: tuple[_Network, ...] = tuple(
             ipaddress.ip_network(network, strict=False) for network in trusted_proxies
         )
+        # False: the address is the peer, always (callers may skip the call).
+        self.trusts_proxies = bool(self._networks)
 
     def __call__(self, request: web.BaseRequest) -> str:
         peer = request.remote or UNKNOWN

@@ -160,7 +160,9 @@ class Authenticator:
             if named is None:  # an unknown name may be a mistyped key: never logged
                 raise Forbidden("invalid credentials", reason=UNKNOWN_CLIENT)
             raise Forbidden("invalid credentials", reason=WRONG_KEY, client=named.name)
-        self._refuse_expired(client)
+        # Written out rather than a call to _refuse_expired: this is every request's path.
+        if client.expires_at is not None and self._wall_clock() >= client.expires_at:
+            raise Forbidden(KEY_EXPIRED, reason=EXPIRED, client=client.name)
         return client
 
     def login(self, credential: Credential | None) -> str:

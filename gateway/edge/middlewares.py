@@ -16,6 +16,7 @@ import structlog
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
+from gateway.access.addresses import ClientAddress
 from gateway.access.clients import Authenticator, read_credential
 from gateway.access.ratelimit import rate_policy, refusal_headers
 from gateway.access.refusals import RATE_LIMITED, missing_scope
@@ -99,40 +100,34 @@ def _milliseconds(seconds: float) -> float:
 _USER_AGENT_MAX = 200  # characters of User-Agent on the access line
 
 
-def user_agent(value: str | None) -> str:
-    """The User-Agent for a log line: at most 200 characters, control characters replaced.
-
-    The common case (printable and short) costs one C-level check.
-    """
-    if value is None:
-        return "-"
+def user_agent(value: str) -> str:
+    """The User-Agent for a log line: at most 200 characters, unprintable ones replaced."""
     if len(value) <= _USER_AGENT_MAX and value.isprintable():
         return value
     return "".join(c if c.isprintable() else "?" for c in value[:_USER_AGENT_MAX])
 
 
-def _bytes_out(response: web.StreamResponse | None, facts: RequestFacts, method: str) -> int:
-    """Answer body bytes: counted by a streamed answer, else the body about to be sent."""
-    if facts.bytes_out is not None:
-        return facts.bytes_out
+def _bytes_out(response: web.StreamResponse | None, method: str) -> int:
+    """Answer body bytes when no stream counted them: the body about to be sent."""
     if response is None or method == hdrs.METH_HEAD:
         return 0
-    body = response.body if type(response) is web.Response else None
-    if type(body) is bytes:  # a cache hit's stored bytes: the common case, a len()
-        return len(body)
     return response.content_length or 0
 
 
 def access_log_middleware(
-    *, metrics: Metrics, targets: Targets, address: Callable[[web.BaseRequest], str]
+    *, metrics: Metrics, targets: Targets, address: ClientAddress
 ) -> Middleware:
     """One canonical log event and the request metrics for every request.
+
+    Every request pays for it, so the common case is written out inline: the
+    peer's address, a short printable User-Agent, a body of bytes.
 
     Args:
         metrics: where request counts and latencies go.
         targets: the route table's labels (filled once routes are added).
         address: the client's address (the peer, or a trusted proxy's X-Forwarded-For).
     """
+    resolve = address if address.trusts_proxies else None
 
     @web.middleware
     async def access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -151,6 +146,16 @@ def access_log_middleware(
             client_name = client.name if client is not None else facts.named or "-"
             upstream = facts.upstream_seconds
             method = request.method
+            agent = request.headers.get(hdrs.USER_AGENT, "-")
+            if len(agent) > _USER_AGENT_MAX or not agent.isprintable():
+                agent = user_agent(agent)
+            sent = facts.bytes_out  # counted by a streamed answer
+            if sent is None:
+                body = response.body if type(response) is web.Response else None
+                if type(body) is bytes and method != hdrs.METH_HEAD:  # a hit's stored bytes
+                    sent = len(body)
+                else:
+                    sent = _bytes_out(response, method)
             fields = {
                 "method": method,
                 "path": request.path,
@@ -159,10 +164,10 @@ def access_log_middleware(
                 "client": client_name,
                 "cache": facts.cache_outcome,
                 "duration_ms": _milliseconds(seconds),
-                "remote": address(request),
-                "user_agent": user_agent(request.headers.get(hdrs.USER_AGENT)),
+                "remote": (request.remote or "-") if resolve is None else resolve(request),
+                "user_agent": agent,
                 "bytes_in": request.content.total_bytes,
-                "bytes_out": _bytes_out(response, facts, method),
+                "bytes_out": sent,
             }
             if upstream is not None:
                 fields["upstream_ms"] = _milliseconds(upstream)
