@@ -15,7 +15,7 @@ from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from gateway.app import create_app
 from gateway.config.model import Config, key_digest
-from gateway.simulator import Simulator, create_simulator_app
+from gateway.simulator import SERVER_OPTIONS, Simulator, create_simulator_app
 from gateway.telemetry.log import configure_logging
 
 MakeSimulator = Callable[..., Simulator]
@@ -87,7 +87,8 @@ def make_simulator_server(aiohttp_server: AiohttpServer) -> MakeSimulatorServer:
     """Serve a simulator on loopback: `await make_simulator_server(sim, expose_controls=False)`."""
 
     async def make(sim: Simulator, *, expose_controls: bool = False) -> TestServer:
-        return await aiohttp_server(create_simulator_app(sim, expose_controls=expose_controls))
+        app = create_simulator_app(sim, expose_controls=expose_controls)
+        return await aiohttp_server(app, **SERVER_OPTIONS)
 
     return make
 
@@ -175,7 +176,8 @@ def make_gateway(
 
     async def make(config: Config | None = None, **sections: Any) -> TestClient[Any, Any]:
         app = create_app(config or make_config(**sections), clock=clock, wall_clock=wall_clock)
-        return await aiohttp_client(app)
+        # As `serve` runs it (gateway.edge.runner_options): request bodies are never inflated.
+        return await aiohttp_client(app, server_kwargs={"auto_decompress": False})
 
     return make
 

@@ -155,6 +155,9 @@ def start_simulator(fleet: Fleet, segments: int, *, name: str = "simulator") -> 
     argv = [sys.executable, "-m", "gateway.cli", "simulator", "--port", str(port)]
     argv += ["--username", SIM_USER, "--password", SIM_PASSWORD]
     argv += ["--segments", str(segments), "--expose-controls"]
+    # Scenario f polls a finished operation's progress on and on; OL Connect (and the
+    # simulator by default) answers 404 once it has said `done`.
+    argv += ["--keep-finished-operations"]
     argv += ["--spool-dir", str(fleet.workdir / f"{name}-spool")]
     return fleet.start(name, argv, port)
 

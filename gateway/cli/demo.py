@@ -17,7 +17,7 @@ from gateway.catalogue.model import Scope
 from gateway.cli.startup import start, until_signalled, use_uvloop
 from gateway.config.model import Config, key_digest
 from gateway.edge.runner_options import runner_options
-from gateway.simulator import Simulator, create_simulator_app
+from gateway.simulator import SERVER_OPTIONS, Simulator, create_simulator_app
 from gateway.telemetry.log import configure_logging
 from gateway.telemetry.redaction import register_secret
 
@@ -36,7 +36,7 @@ DATASET=$(result datamining "$(op datamining/customers.OL-datamapper/$FILE)")
 CONTENTSET=$(result contentcreation "$(op contentcreation/letter.OL-template/$DATASET)")
 JOBSET=$(result jobcreation "$(op jobcreation/jobs.OL-jobpreset "{{\"identifiers\": [$CONTENTSET]}}")")
 OP=$(op outputcreation/print.OL-outputpreset/$JOBSET); done_ outputcreation $OP
-OUTPUT=$(curl -s -X POST -H "$H" "$G/workflow/outputcreation/getManagedResult/$OP")
+OUTPUT=$(curl -s -X POST -H "$H" "$G/workflow/outputcreation/getManagedResult/$OP" | sed -n 's/.*"identifier": *\([0-9]*\).*/\1/p')
 curl -s -H "$H" -OJ "$G/filestore/file/$OUTPUT" && ls jobset-$JOBSET.pdf
 curl -s -H "$H" "$G/entity/jobsets/$JOBSET"; echo"""
 
@@ -96,6 +96,7 @@ async def _demo(port: int) -> None:
         sim_port,
         shutdown_timeout=1,
         gateway=False,
+        **SERVER_OPTIONS,
     )
     key = "olcg_demo_" + secrets.token_urlsafe(24)
     register_secret(key)  # printed once in the banner, never in a log line

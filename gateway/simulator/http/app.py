@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -11,14 +12,22 @@ from gateway.simulator.http import (
     entity_routes,
     file_routes,
     operation_routes,
+    production_routes,
     record_routes,
+    render_routes,
+    resource_routes,
     services,
+    start_routes,
 )
 from gateway.simulator.http.middlewares import RELEASE_KEY, json_errors, simulate
 from gateway.simulator.http.routing import ROUTE_NAMES_KEY, SIMULATOR_KEY, register
 from gateway.simulator.model.state import Simulator
 
-__all__ = ["SIMULATOR_KEY", "create_simulator_app"]
+__all__ = ["SERVER_OPTIONS", "SIMULATOR_KEY", "create_simulator_app"]
+
+# Keyword arguments for the simulator's runner: like OL Connect's servlet container, it
+# takes a request body as it comes (a gzip upload is stored gzipped, never inflated).
+SERVER_OPTIONS: Final[dict[str, Any]] = {"auto_decompress": False}
 
 
 def create_simulator_app(sim: Simulator, *, expose_controls: bool = False) -> web.Application:
@@ -32,8 +41,9 @@ def create_simulator_app(sim: Simulator, *, expose_controls: bool = False) -> we
     app = web.Application(middlewares=[json_errors])
     app[SIMULATOR_KEY] = sim
     app[RELEASE_KEY] = asyncio.Event()
-    # Handshakes and versions first: `<family>/version` must never be read as an id, and
-    # each workflow service's fixed paths (getResult/…) come before its templates.
+    # Handshakes and versions first: `<family>/version` must never be read as an id; each
+    # workflow service's fixed paths (getResult/…, pdfpreview/…, html/…, email/…) come
+    # before the templates they would match (`contentcreation/{templateId}/{dataSetId}`).
     register(
         app,
         [
@@ -41,7 +51,11 @@ def create_simulator_app(sim: Simulator, *, expose_controls: bool = False) -> we
             entity_routes.table,
             record_routes.table,
             file_routes.table,
+            resource_routes.table,
             operation_routes.table,
+            render_routes.table,
+            start_routes.table,
+            production_routes.table,
         ],
     )
     app.middlewares.append(simulate(sim, app[ROUTE_NAMES_KEY]))
