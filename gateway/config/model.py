@@ -202,6 +202,14 @@ class CacheConfig(_Model):
     max_body: int = Field(default=8 * MIB, ge=1)
     # Upstream 404s are held apart, in a bound of their own: unknown ids cannot push out answers.
     max_not_found: int = Field(default=1000, ge=1)
+    # Bytes the cache holds, answers and 404s (404s go first), in memory or in Redis.
+    max_bytes: int = Field(default=256 * MIB, ge=1)
+    # Redis: each process keeps what it read for this long (0: no near cache); also how
+    # late another process's write can be seen here if its invalidation message is lost.
+    near_ttl: Window = 1
+    near_max_bytes: int = Field(default=32 * MIB, ge=1)  # per process, beside max_entries
+    # Redis: the longest one call may take; after a failure Redis is skipped until it answers.
+    redis_timeout: Duration = 0.25
     ttl: CacheTTLConfig = CacheTTLConfig()
     stale_if_error: Window = 300
     stale_while_revalidate: Window = 0
@@ -235,6 +243,13 @@ class ClientConfig(_Model):
     rate_limit: Duration | None = None
 
 
+class MetricsConfig(_Model):
+    # False: /metrics needs a key with the admin scope (a Prometheus bearer credential).
+    public: bool = True
+    # False: the `client` label is empty, so a public /metrics does not list the client names.
+    client_labels: bool = False
+
+
 class LoggingConfig(_Model):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -247,6 +262,7 @@ class Config(_Model):
     upstream: UpstreamConfig
     cache: CacheConfig = CacheConfig()
     clients: tuple[ClientConfig, ...] = Field(min_length=1, strict=False)
+    metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()
 
 
