@@ -11,20 +11,18 @@ import pytest
 import yaml
 from docpages import doc_section
 
+from gateway.config.load import ConfigError, load_config, parse_config
 from gateway.config.model import (
     CacheConfig,
     CacheTTLConfig,
     ClientConfig,
     Config,
-    ConfigError,
     IsolationConfig,
     LoggingConfig,
     OperationsConfig,
     ServerConfig,
     UpstreamConfig,
     key_digest,
-    load_config,
-    parse_config,
 )
 
 REPO = Path(__file__).resolve().parent.parent

@@ -83,7 +83,7 @@ async def test_cors_off_by_default(make_gateway: MakeGateway) -> None:
 )
 def test_cors_config_refuses_what_is_not_an_origin(origin: str) -> None:
     """server.cors_origins takes scheme://host[:port] only, reported by key path."""
-    from gateway.config.model import ConfigError, parse_config
+    from gateway.config.load import ConfigError, parse_config
 
     text = (
         "upstream: {url: 'http://u:9340', username: u, password: p}\n"

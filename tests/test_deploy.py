@@ -24,14 +24,8 @@ from yarl import URL
 
 from gateway.app import create_app
 from gateway.cli.startup import EXIT_USAGE
-from gateway.config.model import (
-    CONFIG_ENV_VAR,
-    Config,
-    ConfigError,
-    ServerConfig,
-    key_digest,
-    load_config,
-)
+from gateway.config.load import CONFIG_ENV_VAR, ConfigError, load_config
+from gateway.config.model import Config, ServerConfig, key_digest
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"

@@ -22,7 +22,8 @@ from processes import (
 )
 
 from gateway.access.sessions import SESSION_PREFIX, Session, SessionTokens, new_secret
-from gateway.config.model import ClientConfig, Config, ConfigError, key_digest, parse_config
+from gateway.config.load import ConfigError, parse_config
+from gateway.config.model import ClientConfig, Config, key_digest
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.state import AUTHENTICATOR
 

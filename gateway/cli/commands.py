@@ -18,12 +18,8 @@ from gateway.cli.checks import config_warnings
 from gateway.cli.healthcheck import UNHEALTHY, healthcheck
 from gateway.cli.startup import EXIT_USAGE, config_path, load_or_exit
 from gateway.cli.workers import MAX_PER_CPU, supervise, usable_cpus
-from gateway.config.model import (
-    CONFIG_ENV_VAR,
-    DEFAULT_CONFIG_PATH,
-    ClientConfig,
-    key_digest,
-)
+from gateway.config.load import CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH
+from gateway.config.model import ClientConfig, key_digest
 
 SCOPES = tuple(scope.value for scope in Scope)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
-from gateway.config.model import ConfigError, load_config
+from gateway.config.load import ConfigError, load_config
 from gateway.state import AUTHENTICATOR, CONFIG, METRICS, RATE_LIMITER
 
 log = structlog.get_logger(__name__)

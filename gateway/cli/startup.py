@@ -16,13 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.config.model import (
-    CONFIG_ENV_VAR,
-    DEFAULT_CONFIG_PATH,
-    Config,
-    ConfigError,
-    load_config,
-)
+from gateway.config.load import CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, ConfigError, load_config
+from gateway.config.model import Config
 from gateway.edge.rejections import GatewayRunner
 
 EXIT_USAGE = 2
