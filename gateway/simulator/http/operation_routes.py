@@ -9,10 +9,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.simulator.http.answers import (
+    base_url,
     body_id,
     id_list,
     json_answer,
-    origin,
     path_id,
     read_json,
     text_answer,
@@ -44,11 +44,11 @@ def started(request: web.Request, prefix: str, work: Work) -> web.StreamResponse
     """Register an operation of service `prefix` and answer 202 with its id and Links.
 
     The Link URLs are absolute, built from the scheme, host and port this request was
-    addressed to, as OL Connect builds them.
+    addressed to (and the path the server is served under), as OL Connect builds them.
     """
     base, kind = _BASES[prefix]
     operation = sim_of(request).operations.start(base, kind, work)
-    root = f"{origin(request)}{BASE}{base}"
+    root = f"{base_url(request)}{BASE}{base}"
     links = ", ".join(
         f'<{root}/{verb}/{operation.op_id}>; rel="{rel}"'
         for verb, rel in (
