@@ -11,7 +11,16 @@ import aiohttp
 import pytest
 from aiohttp import hdrs
 from aiohttp.test_utils import TestClient
-from conftest import KEYS, MakeGatewayFor, MakeSimulator, basic_auth_header, key_header
+from conftest import (
+    KEYS,
+    MakeConfig,
+    MakeGateway,
+    MakeGatewayFor,
+    MakeSimulator,
+    MakeSimulatorServer,
+    basic_auth_header,
+    key_header,
+)
 from structlog.testing import capture_logs
 from yarl import URL
 
@@ -345,3 +354,37 @@ def _sample(text: str, series: str) -> float:
         if line.startswith(series + " "):
             return float(line.split()[-1])
     raise AssertionError(f"{series} not exported")
+
+
+async def test_proxy_rewrites_links_of_an_upstream_under_a_path_prefix(
+    make_simulator: MakeSimulator,
+    make_simulator_server: MakeSimulatorServer,
+    make_config: MakeConfig,
+    make_gateway: MakeGateway,
+) -> None:
+    """With `upstream.url` under a path (`…/olc`), requests go under it, and Link and
+    Location URLs under it come back origin-relative without it, query and fragment kept;
+    URLs elsewhere on that origin stay as they are."""
+    sim = make_simulator()
+    server = await make_simulator_server(sim, prefix="/olc")
+    upstream = str(server.make_url("/olc"))
+    gateway = await make_gateway(make_config(upstream={"url": upstream}))
+    file_id = await upload(gateway, b"a,b\n1,2\n")
+    assert sim.last_request["filestore.upload"].raw_path.startswith(f"/olc{UPLOAD}?")
+    async with gateway.post(f"{BASE}/workflow/datamining/cfg/{file_id}", headers=ADMIN) as answer:
+        assert answer.status == 202, await answer.text()
+        operation = answer.headers["operationId"]
+        link = answer.headers[hdrs.LINK]
+    assert f'<{BASE}/workflow/datamining/getProgress/{operation}>; rel="progress"' in link
+    for target, location in (
+        (
+            f"{BASE}/filestore/version?a=1&b=%2F%41#top",
+            f"{BASE}/filestore/version?a=1&b=%2F%41#top",
+        ),
+        (f"{server.make_url('/olcother/x?y=1')}", f"{server.make_url('/olcother/x?y=1')}"),
+        (f"{server.make_url('/x')}", f"{server.make_url('/x')}"),
+    ):
+        sim.redirect_to = target
+        async with gateway.get(RESOURCES, headers=ADMIN, allow_redirects=False) as answer:
+            assert answer.status == 302
+            assert answer.headers[hdrs.LOCATION] == location, target
