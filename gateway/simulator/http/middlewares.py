@@ -42,7 +42,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def simulate(sim: Simulator, names: dict[web.AbstractRoute, str]) -> Middleware:
-    """Count, record, delay, spoil (fault, redirect), authenticate, then gzip, in that order.
+    """Count, record, delay (and gate), spoil (fault, redirect), authenticate, then gzip.
 
     Args:
         sim: the state; `calls` counts each request on arrival, before anything can fail it.
@@ -69,6 +69,9 @@ def simulate(sim: Simulator, names: dict[web.AbstractRoute, str]) -> Middleware:
         delay = sim.delay(name)
         if delay > 0:
             await asyncio.sleep(delay)
+        gate = sim.route_gates.get(name)
+        if gate is not None:
+            await gate.wait()
         if name != "login":
             if sim.fault is not None:
                 return await fault_response(request, sim.fault, request.app[RELEASE_KEY])

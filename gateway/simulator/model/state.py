@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import enum
 import hmac
@@ -156,8 +157,9 @@ class Simulator:
     download); `answer_headers` (added to every answer but the login's: a challenge,
     an expiry, a cookie the gateway must drop); `newer_routes` (paths no simulated
     route serves that answer 200 `true` to any method, as routes a newer OL Connect
-    adds would; counted as `newer_route`); `last_request[route]` holds what arrived
-    on each route last.
+    adds would; counted as `newer_route`); `route_gates` (in-process tests: a route's
+    requests wait for its `asyncio.Event` after their latency); `last_request[route]`
+    holds what arrived on each route last.
 
     Args:
         username: the one account that may log in.
@@ -206,6 +208,7 @@ class Simulator:
         self.download_delay = 0.0
         self.answer_headers: dict[str, str] = {}
         self.newer_routes: set[str] = set()
+        self.route_gates: dict[str, asyncio.Event] = {}
         self.last_request: dict[str, SeenRequest] = {}
 
     def __repr__(self) -> str:
@@ -269,6 +272,9 @@ class Simulator:
         self.download_delay = 0.0
         self.answer_headers.clear()
         self.newer_routes.clear()
+        for gate in self.route_gates.values():
+            gate.set()  # nothing stays held by a control that is gone
+        self.route_gates.clear()
         self.last_request.clear()
         self.entities.reset()
         self.files.clear()
