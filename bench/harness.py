@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import hdrs
 
-from bench.load import Loader, Sample
-from bench.procs import API_KEY, SIM_PASSWORD, SIM_USER, Fleet, Proc
-from bench.results import Results
+from bench.clients.load import Loader, Sample
+from bench.report.results import Results
+from bench.targets.procs import API_KEY, SIM_PASSWORD, SIM_USER, Fleet, Proc
 
 AUTH = f"X-API-Key: {API_KEY}"  # for the load generators
 KEY = {"X-API-Key": API_KEY}  # for aiohttp requests

@@ -9,9 +9,9 @@ is installed), and the simulator itself ("direct").
 Each round runs every scenario against every target in turn (A B A B …);
 ratios are taken per round, then the median is reported.
 
-Scenarios: cached reads a to e (`bench.cached`), forwarded requests f
-(`bench.forward`), streams s (`bench.streams`), an integrator's day i
-(`bench.integrator`), scale-out w (`bench.scaleout`).
+Scenarios: cached reads a to e (`bench.scenarios.cached`), forwarded requests f
+(`bench.scenarios.forward`), streams s (`bench.scenarios.streams`), an integrator's day i
+(`bench.scenarios.integrator`), scale-out w (`bench.scenarios.scaleout`).
 """
 
 from __future__ import annotations
@@ -24,18 +24,20 @@ from pathlib import Path
 
 import aiohttp
 
-from bench import cached, procs, report
-from bench.bare import loop_kind
-from bench.forward import forwarded
+from bench.clients.load import Loader
+from bench.clients.storm import raise_fd_limit
 from bench.harness import KEY, Bench, login, set_faults
-from bench.integrator import integrator
-from bench.load import Loader
-from bench.nginx import find_nginx, start_nginx
-from bench.procs import SEGMENTS, Fleet
-from bench.results import Results
-from bench.scaleout import scale_out
-from bench.storm import raise_fd_limit
-from bench.streams import streams
+from bench.report import table
+from bench.report.results import Results
+from bench.scenarios import cached
+from bench.scenarios.forward import forwarded
+from bench.scenarios.integrator import integrator
+from bench.scenarios.scaleout import scale_out
+from bench.scenarios.streams import streams
+from bench.targets import procs
+from bench.targets.bare import loop_kind
+from bench.targets.nginx import find_nginx, start_nginx
+from bench.targets.procs import SEGMENTS, Fleet
 
 SIM_SEGMENTS = 1_000_000  # derived on demand by the simulator: costs nothing
 SCENARIOS = ("cached", "forwarded", "streams", "day", "scale")
@@ -156,6 +158,6 @@ async def _bench(args: argparse.Namespace, fleet: Fleet) -> None:
             await cached.memory(bench, gateway)
     settings = {"storm": args.storm, "entries": args.entries, "stream_mib": args.stream_mib}
     print(
-        report.render(bench.results, loop=loop_kind(), loader=loader.name, settings=settings),
+        table.render(bench.results, loop=loop_kind(), loader=loader.name, settings=settings),
         flush=True,
     )

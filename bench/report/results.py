@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.load import Sample
+from bench.clients.load import Sample
 
 MIB = 1024 * 1024
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import importlib.util
 import shutil
 
-from bench import procs
 from bench.harness import AUTH, Bench, rotate
-from bench.procs import SEGMENTS, Proc
+from bench.targets import procs
+from bench.targets.procs import SEGMENTS, Proc
 
 SCENARIO = "w: hit, one id, load pinned to CPU 0"
 LOAD_CPU = 0

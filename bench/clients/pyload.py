@@ -1,6 +1,6 @@
 """A Python load generator, run as its own process when wrk is not installed.
 
-``python -m bench.pyload --url http://127.0.0.1:8080 --mode fixed:/path -c 50 -d 5``
+``python -m bench.clients.pyload --url http://127.0.0.1:8080 --mode fixed:/path -c 50 -d 5``
 prints one JSON line: requests, errors (non-2xx or failed), rps, p50_ms, p99_ms.
 With ``--rate R`` each of the connections sends at a fixed pace (R/c per second)
 and latency is counted from the intended send time, so a stall is not hidden.
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import aiohttp
 
-from bench.paths import path_stream
+from bench.clients.paths import path_stream
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -106,7 +106,7 @@ async def run(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", required=True, help="base URL, no path")
-    parser.add_argument("--mode", required=True, help="see bench.paths.path_stream")
+    parser.add_argument("--mode", required=True, help="see bench.clients.paths.path_stream")
     parser.add_argument("-c", "--connections", type=int, default=50)
     parser.add_argument("-d", "--duration", type=float, default=5.0)
     parser.add_argument("--rate", type=float, default=0.0, help="total requests/s (0: flat out)")

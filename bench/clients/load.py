@@ -1,4 +1,5 @@
-"""Driving a target for a fixed time: wrk when installed, else `bench.pyload` in its own process."""
+"""Driving a target for a fixed time: wrk when installed, else `bench.clients.pyload` in its
+own process."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.paths import wrk_script
+from bench.clients.paths import wrk_script
 
 WRK_DELAY_MS = 10  # think time per connection in rate-limited wrk runs
 _WRK_LATENCY = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$", re.MULTILINE)
@@ -46,7 +47,7 @@ class Loader:
 
     @property
     def name(self) -> str:
-        return "wrk (1 thread)" if self.wrk else "python (bench.pyload)"
+        return "wrk (1 thread)" if self.wrk else "python (bench.clients.pyload)"
 
     async def run(
         self,
@@ -61,7 +62,7 @@ class Loader:
         body: str = "",
         cpu: int | None = None,
     ) -> Sample:
-        """Drive `base` with paths from `mode` (see `bench.paths`).
+        """Drive `base` with paths from `mode` (see `bench.clients.paths`).
 
         Args:
             method, body: what each request sends (its Content-Type goes in `headers`).
@@ -72,7 +73,7 @@ class Loader:
             return await self._wrk(
                 base, mode, connections, duration, headers, rate, method, body, pin
             )
-        argv = [sys.executable, "-m", "bench.pyload", "--url", base, "--mode", mode]
+        argv = [sys.executable, "-m", "bench.clients.pyload", "--url", base, "--mode", mode]
         argv += ["-c", str(connections), "-d", str(duration), "--rate", str(rate)]
         argv += ["--method", method, "--body", body]
         for header in headers:

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import aiohttp
 
-from bench.load import Sample
-from bench.results import MIB, Results, stream_ratio, stream_runs
-from bench.verdicts import HIT, targets
+from bench.clients.load import Sample
+from bench.report.results import MIB, Results, stream_ratio, stream_runs
+from bench.report.verdicts import HIT, targets
 
 # Ratio rows: (scenario prefix, top, bottom); taken per round, median printed.
 RATIOS = (

@@ -7,8 +7,8 @@ directly, a gateway client name and API key through the gateway), sends
 retries the call once, as OL Connect's clients do. Every request's latency is
 recorded, logins included; an unexpected status or a failed connection is an error.
 
-Run as its own process by `bench.integrator` (so the harness's own work never
-delays a request): ``python -m bench.replay --base URL --tasks N --job-sets J
+Run as its own process by `bench.scenarios.integrator` (so the harness's own work never
+delays a request): ``python -m bench.clients.replay --base URL --tasks N --job-sets J
 --apps A`` with ``{"name": …, "secret": …}`` on stdin; prints one JSON line.
 """
 
@@ -30,8 +30,8 @@ import aiohttp
 from aiohttp import hdrs
 from multidict import CIMultiDictProxy
 
-from bench.day import Kind, Task, tasks
-from bench.pyload import percentile
+from bench.clients.day import Kind, Task, tasks
+from bench.clients.pyload import percentile
 
 BASE = "/rest/serverengine"
 LOGIN = f"{BASE}/authentication/login"

@@ -15,10 +15,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
-from bench import transfer
+from bench.clients import transfer
 from bench.harness import KEY, Bench, rotate
-from bench.procs import HOST, Proc
-from bench.results import StreamRun
+from bench.report.results import StreamRun
+from bench.targets.procs import HOST, Proc
 
 FILESTORE = "/rest/serverengine/filestore"
 SAMPLE_EVERY = 0.01  # seconds between RSS samples

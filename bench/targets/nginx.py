@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from bench.procs import API_KEY, HOST, SEGMENTS, Fleet, Proc, free_port
+from bench.targets.procs import API_KEY, HOST, SEGMENTS, Fleet, Proc, free_port
 
 NGINX_CONF = """\
 daemon off;

@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterator
 
-from bench.results import Results, stream_ratio, stream_runs
+from bench.report.results import Results, stream_ratio, stream_runs
 
 HIT = "a: hit, one id"
 HIT_CPU_TARGET = 0.5  # bare aiohttp's CPU per hit / the gateway's

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import aiohttp
 
-from bench import results
+from bench.clients.load import Loader, Sample
 from bench.harness import AUTH, KEY, Bench, calls, rotate, set_faults
-from bench.load import Loader, Sample
-from bench.procs import SEGMENTS, Proc
-from bench.verdicts import HIT
+from bench.report import results
+from bench.report.verdicts import HIT
+from bench.targets.procs import SEGMENTS, Proc
 
 NO_CACHE = "Cache-Control: no-cache"
 HOT_ID = 1
@@ -94,7 +94,7 @@ async def fill(target: Proc, mode: str, connections: int) -> Sample:
 async def _storm(bench: Bench, target: Proc, storm_id: int, n: int) -> results.Storm:
     await _latency(bench, 0.05)
     before = (await calls(bench.http, bench.sim))["document_sets"]
-    argv = [sys.executable, "-m", "bench.storm", "--port", str(target.port), "-n", str(n)]
+    argv = [sys.executable, "-m", "bench.clients.storm", "--port", str(target.port), "-n", str(n)]
     argv += ["--path", f"{SEGMENTS}/{storm_id}", "-H", AUTH]
     process = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE)
     out, _ = await process.communicate()

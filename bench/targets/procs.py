@@ -1,6 +1,6 @@
 """The processes under test: simulator, gateway, bare aiohttp; their configs; cleanup.
 
-nginx, the C reference, has its own module (`bench.nginx`).
+nginx, the C reference, has its own module (`bench.targets.nginx`).
 """
 
 from __future__ import annotations
@@ -217,19 +217,21 @@ def start_bare(
     name: str = "bare-aiohttp",
     wrapper: Sequence[str] = (),
 ) -> Proc:
-    """The bare aiohttp handler (`bench.bare`) answering `body`; arguments as for the gateway."""
+    """The bare aiohttp handler (`bench.targets.bare`) answering `body`; arguments as for the
+    gateway."""
     port = free_port()
     body_file = fleet.workdir / f"{name}.body"
     body_file.write_bytes(body)
-    argv = [*wrapper, sys.executable, "-m", "bench.bare", "--port", str(port)]
+    argv = [*wrapper, sys.executable, "-m", "bench.targets.bare", "--port", str(port)]
     argv += ["--body-file", str(body_file), "--content-type", content_type]
     return fleet.start(name, argv, port)
 
 
 def start_bare_proxy(fleet: Fleet, upstream: str, token: str) -> Proc:
-    """The bare aiohttp pass-through (`bench.bare_proxy`) in front of `upstream`."""
+    """The bare aiohttp pass-through (`bench.targets.bare_proxy`) in front of `upstream`."""
     port = free_port()
-    argv = [sys.executable, "-m", "bench.bare_proxy", "--port", str(port), "--upstream", upstream]
+    argv = [sys.executable, "-m", "bench.targets.bare_proxy", "--port", str(port)]
+    argv += ["--upstream", upstream]
     return fleet.start("bare-proxy", argv, port, stdin=f"{token}\n{API_KEY}\n".encode())
 
 

@@ -1,6 +1,6 @@
 """Scenario f, forwarded requests: small non-cacheable calls through the gateway's pass-through,
 through nginx ``proxy_pass`` with the same key check, through a bare aiohttp
-pass-through (`bench.bare_proxy`), and straight to the simulator.
+pass-through (`bench.targets.bare_proxy`), and straight to the simulator.
 
 Two requests an integrator makes all day: ``GET …/getProgress/{id}`` of a started
 operation (polled until ``done``) and ``PUT entity/jobs/{id}/properties`` (a
@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 
 from bench.harness import AUTH, Bench, rotate
-from bench.procs import Proc
+from bench.targets.procs import Proc
 
 BASE = "/rest/serverengine"
 OUTPUT = f"{BASE}/workflow/outputcreation"

@@ -1,6 +1,6 @@
 """The framework's ceiling: a bare aiohttp handler that returns constant bytes.
 
-Run as its own process by the harness: ``python -m bench.bare --port N --body-file F``.
+Run as its own process by the harness: ``python -m bench.targets.bare --port N --body-file F``.
 It picks its event loop exactly as ``gateway.cli.serve`` does (uvloop when installed),
 so the comparison is aiohttp against aiohttp on the same loop.
 """
@@ -41,7 +41,7 @@ def main() -> None:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", constant)
-    with contextlib.suppress(ImportError):  # the same choice gateway.server makes
+    with contextlib.suppress(ImportError):  # the same choice gateway.cli.startup makes
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

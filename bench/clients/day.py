@@ -25,7 +25,7 @@ import enum
 import random
 from dataclasses import dataclass
 
-from bench.paths import zipf_cdf
+from bench.clients.paths import zipf_cdf
 
 SHARES = (("walk", 0.50), ("inspect", 0.30), ("update", 0.15), ("operation", 0.05))
 

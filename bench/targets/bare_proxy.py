@@ -1,6 +1,6 @@
 """The framework's ceiling for a forward: a bare aiohttp pass-through, nothing else.
 
-Run as its own process by the harness: ``python -m bench.bare_proxy --port N
+Run as its own process by the harness: ``python -m bench.targets.bare_proxy --port N
 --upstream http://127.0.0.1:P`` with the upstream token and the API key on stdin
 (one per line, never on the command line). It does what nginx's pass-through
 location does and no more: the same key check, the token added as
@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--upstream", required=True, help="http://host:port, no path")
     args = parser.parse_args()
     token, key = (line.strip() for line in sys.stdin.read().splitlines()[:2])
-    with contextlib.suppress(ImportError):  # the same choice gateway.server makes
+    with contextlib.suppress(ImportError):  # the same choice gateway.cli.startup makes
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

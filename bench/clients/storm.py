@@ -1,6 +1,6 @@
 """The miss storm client: N keep-alive connections, then N requests for one id at once.
 
-``python -m bench.storm --host 127.0.0.1 --port P --path /…/jobsegments/900001 -n 1000``
+``python -m bench.clients.storm --host 127.0.0.1 --port P --path /…/jobsegments/900001 -n 1000``
 prints one JSON line: answered, statuses, p50_ms, p99_ms, max_ms.
 
 Connections are opened (and proven with one request each to ``--warm-path``) in
@@ -18,7 +18,7 @@ import json
 import resource
 import time
 
-from bench.pyload import percentile
+from bench.clients.pyload import percentile
 
 BATCH = 100
 

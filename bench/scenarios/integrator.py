@@ -14,13 +14,13 @@ import asyncio
 import json
 import sys
 
-from bench import procs
 from bench.harness import Bench, calls, set_faults
-from bench.results import DayRun
+from bench.report.results import DayRun
+from bench.targets import procs
 
 SEGMENTS = 1000  # → 250 job sets, 500 jobs, 1,000 segments, 3,000 document sets
 LOGIN_S, PROGRESS_S, OTHER_S = 0.150, 0.010, 0.020
-CLIENT = "bench"  # the gateway client name in bench.procs' config
+CLIENT = "bench"  # the gateway client name in bench.targets.procs' config
 WORKFLOW = ("datamining", "contentcreation", "email", "jobcreation", "outputcreation", "print")
 
 
@@ -74,8 +74,8 @@ def _kind(route: str) -> str:
 
 
 async def _replay(bench: Bench, base: str, name: str, secret: str) -> dict[str, float]:
-    """`bench.replay` in its own process; its JSON summary."""
-    argv = [sys.executable, "-m", "bench.replay", "--base", base]
+    """`bench.clients.replay` in its own process; its JSON summary."""
+    argv = [sys.executable, "-m", "bench.clients.replay", "--base", base]
     argv += ["--tasks", str(bench.args.day_tasks), "--job-sets", str(SEGMENTS // 4)]
     argv += ["--apps", str(bench.args.day_apps)]
     process = await asyncio.create_subprocess_exec(
