@@ -89,7 +89,9 @@ def make_simulator_server(aiohttp_server: AiohttpServer) -> MakeSimulatorServer:
     ``prefix="/olc"`` serves it under that path, as behind a reverse proxy.
     """
 
-    async def make(sim: Simulator, *, expose_controls: bool = False, prefix: str = "") -> TestServer:
+    async def make(
+        sim: Simulator, *, expose_controls: bool = False, prefix: str = ""
+    ) -> TestServer:
         app = create_simulator_app(sim, expose_controls=expose_controls, prefix=prefix)
         return await aiohttp_server(app)
 
