@@ -388,3 +388,35 @@ async def test_proxy_rewrites_links_of_an_upstream_under_a_path_prefix(
         async with gateway.get(RESOURCES, headers=ADMIN, allow_redirects=False) as answer:
             assert answer.status == 302
             assert answer.headers[hdrs.LOCATION] == location, target
+
+
+async def test_proxy_unknown_service_is_the_gateways_own_404(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """A path under /rest/serverengine whose service the catalogue does not know never goes
+    upstream: the gateway answers a 404 JSON Error naming the path (cut at 128 characters)."""
+    long_tail = "x" * 200
+    for path in (f"{BASE}/nosuchservice/1", f"{BASE}/nosuchservice/{long_tail}"):
+        async with gateway.get(f"{path}?q=1", headers=ADMIN) as answer:
+            assert answer.status == 404
+            error = (await answer.json())["error"]
+        assert error == {
+            "status": 404,
+            "message": "no such OL Connect service or route",
+            "parameter": path[:128],
+        }
+    assert sum(simulator.calls.values()) == 0  # not even a login
+
+
+async def test_proxy_retry_after_a_refused_token_is_counted_under_its_route(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """The refused attempt and its retry are both upstream requests of the route's label."""
+    await upload(gateway, b"warm-up")
+    simulator.expire_all_tokens()
+    await upload(gateway, b"again")
+    async with gateway.get("/metrics") as answer:
+        text = await answer.text()
+    for status, count in ((200, 2), (401, 1)):
+        series = f'olcg_upstream_requests_total{{route="{UPLOAD}",status="{status}"}}'
+        assert _sample(text, series) == count, status
