@@ -21,6 +21,7 @@ from gateway.edge.middlewares import (
     access_log_middleware,
     auth_middleware,
     error_middleware,
+    path_middleware,
     rate_limit_middleware,
     request_id_middleware,
     stamp_response,
@@ -120,6 +121,7 @@ def create_app(
             request_id_middleware,
             access_log_middleware(metrics=metrics, targets=targets),
             error_middleware,
+            path_middleware,  # before anything reads the path: routes' scopes, CORS, engines
             *([cors.middleware()] if cors is not None else []),  # preflights need no key
             auth_middleware(authenticator=authenticator, targets=targets),
             rate_limit_middleware(acquire=acquire, metrics=metrics),

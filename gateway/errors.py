@@ -82,6 +82,11 @@ class PayloadTooLarge(GatewayError):
     message = "request body too large"
 
 
+class UnsupportedMediaType(GatewayError):
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    message = "unsupported content encoding"
+
+
 class RateLimited(GatewayError):
     status = HTTPStatus.TOO_MANY_REQUESTS
     message = "rate limit exceeded"

@@ -15,7 +15,7 @@ from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from gateway.app import create_app
 from gateway.config.model import Config, key_digest
-from gateway.simulator import Simulator, create_simulator_app
+from gateway.simulator import SERVER_OPTIONS, Simulator, create_simulator_app
 from gateway.telemetry.log import configure_logging
 
 MakeSimulator = Callable[..., Simulator]
@@ -93,7 +93,7 @@ def make_simulator_server(aiohttp_server: AiohttpServer) -> MakeSimulatorServer:
         sim: Simulator, *, expose_controls: bool = False, prefix: str = ""
     ) -> TestServer:
         app = create_simulator_app(sim, expose_controls=expose_controls, prefix=prefix)
-        return await aiohttp_server(app)
+        return await aiohttp_server(app, **SERVER_OPTIONS)
 
     return make
 
@@ -181,7 +181,8 @@ def make_gateway(
 
     async def make(config: Config | None = None, **sections: Any) -> TestClient[Any, Any]:
         app = create_app(config or make_config(**sections), clock=clock, wall_clock=wall_clock)
-        return await aiohttp_client(app)
+        # As `serve` runs it (gateway.edge.runner_options): request bodies are never inflated.
+        return await aiohttp_client(app, server_kwargs={"auto_decompress": False})
 
     return make
 

@@ -134,6 +134,10 @@ CASES = [
         Write("PUT", f"{E}/datarecords/properties", [props(5, value="bulk")]),
         Write("PUT", f"{E}/datarecords/5/properties", props(5)),
     )),
+    # The get-all lists (SPEC §10.1): a set delete drops them (operations: test_all_sets.py).
+    Case(f"{E}/jobsets", f"{E}/jobsets", (Write("POST", f"{E}/jobsets/3/delete"),)),
+    Case(f"{E}/datasets", f"{E}/datasets", (Write("POST", f"{E}/datasets/3/delete"),)),
+    Case(f"{E}/contentsets", f"{E}/contentsets", (Write("POST", f"{E}/contentsets/3/delete"),)),
 ]  # fmt: skip
 SERVICE_INFO = [route.template for route in ROUTES if route.kind in (Kind.HANDSHAKE, Kind.VERSION)]
 

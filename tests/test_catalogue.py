@@ -107,7 +107,7 @@ def test_catalogue_route_refuses_an_action_its_fields_contradict(
             template=f"{BASE}/entity/jobs/{{id}}",
             kind=Kind.READ,
             action=action,
-            scope=Scope.READ,
+            scopes=frozenset({Scope.READ}),
             summary="test",
             cache=cache,
             invalidates=invalidates,
@@ -132,19 +132,25 @@ def test_catalogue_templates_are_unique_and_under_their_service() -> None:
         assert route.template.startswith(f"{BASE}/{route.service}")
 
 
+SET_SERVICES = ("entity/jobsets", "entity/datasets", "entity/contentsets")
+
+
 def test_catalogue_every_service_has_handshake_and_version_cached() -> None:
-    """Each of the 21 services has its handshake and version, cached for service_info."""
+    """Each of the 21 services has its handshake (the set services: their get-all list,
+    SPEC §10.1) and version, cached for service_info (the lists: all_sets)."""
     assert len(SERVICES) == 21
     for service in SERVICES:
-        for path, kind in (
-            (service.path, Kind.HANDSHAKE),
-            (service.path + "/version", Kind.VERSION),
+        get_all = service.base in SET_SERVICES
+        for path, kind, ttl in (
+            (service.path, Kind.READ if get_all else Kind.HANDSHAKE, TTL.ALL_SETS),
+            (service.path + "/version", Kind.VERSION, TTL.SERVICE_INFO),
         ):
             [route] = [r for r in ROUTES if r.template == path and r.method == hdrs.METH_GET]
             assert route.kind is kind
             assert route.cache is not None
-            assert route.cache.ttl is TTL.SERVICE_INFO
-            assert route.scope is Scope.READ
+            assert route.cache.ttl is (ttl if get_all else TTL.SERVICE_INFO)
+            assert route.scopes is not None
+            assert Scope.READ in route.scopes
 
 
 NEVER_CACHED = ("workflow/", "converter", "filestore", "authentication")
@@ -165,9 +171,9 @@ def test_catalogue_scopes_follow_spec_8_3() -> None:
     """Every entry's scope is what its service and method give it (§8.3), login none."""
     for route in ROUTES:
         if route.kind is Kind.LOGIN:
-            assert route.scope is None
+            assert route.scopes is None
         else:
-            assert route.scope is scope_for(route.service, route.method, route.template)
+            assert route.scopes == scope_for(route.service, route.method, route.template)
 
 
 def test_catalogue_every_entity_write_invalidates() -> None:
@@ -175,7 +181,7 @@ def test_catalogue_every_entity_write_invalidates() -> None:
     for route in ROUTES:
         if route.family is None or route.service == "statistics":
             continue
-        is_read = route.scope is Scope.READ
+        is_read = route.scopes == frozenset({Scope.READ})
         assert (route.invalidates is None) == is_read, route.template
 
 

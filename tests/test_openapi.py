@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from conftest import MakeConfig
 
 from gateway.catalogue import LOGIN as LOGIN_ROUTE
-from gateway.catalogue import ROUTES
+from gateway.catalogue import ROUTES, scope_names
 from gateway.edge import openapi
 from gateway.edge.routing import UNMATCHED, add_routes
 
@@ -23,7 +23,8 @@ METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 def registered(make_config: MakeConfig) -> set[tuple[str, str]]:
     """(method, template) of every route, without the HEAD added to each GET, the catch-alls
-    of the services (described in the document's text) and the login path's 405."""
+    of the services (described in the document's text), the login path's 405 and the
+    trailing-slash twin of each OL Connect route (SPEC §10.6, in the document's text)."""
     targets = add_routes(web.Application(), make_config())
     routes = {
         (route.method, route.resource.canonical)
@@ -32,6 +33,7 @@ def registered(make_config: MakeConfig) -> set[tuple[str, str]]:
         and route.method != hdrs.METH_ANY
         and not target.label.endswith("/*")
         and target.label != UNMATCHED
+        and not route.resource.canonical.endswith("/")
     }
     listed_heads = {
         openapi._path(route.template) for route in ROUTES if route.method == hdrs.METH_HEAD
@@ -78,13 +80,15 @@ def test_openapi_security_matches_route_scopes(make_config: MakeConfig) -> None:
     assert schemes == {"apiKey", "bearer", "authToken", "basic"}
     targets = add_routes(web.Application(), make_config())
     scopes = {
-        (route.method, route.resource.canonical): target.scope
+        (route.method, route.resource.canonical): target.scopes
         for route, target in targets.items()
         if route.resource is not None and target.service is None
     }
     for key, operation in described().items():
         scope = scopes[key]
-        assert operation.get("x-scope") == scope, key
+        assert operation.get("x-scopes") == (
+            None if scope is None else scope_names(scope).split(",")
+        ), key
         if scope is None:
             assert operation["security"] in ([], [{"basic": []}]), key
         else:
@@ -94,10 +98,10 @@ def test_openapi_security_matches_route_scopes(make_config: MakeConfig) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "statuses"),
     [
-        ("GET", SEGMENT, {400, 401, 403, 404, 429, 502, 504}),
-        ("GET", SEGMENT + "/metadata", {400, 401, 403, 404, 429, 502, 504}),
-        ("PUT", SEGMENT + "/metadata", {400, 401, 403, 404, 408, 413, 429, 502, 504}),
-        ("GET", JOBSEGMENTS, {401, 403, 404, 429, 502, 504}),
+        ("GET", SEGMENT, {400, 401, 403, 404, 415, 429, 502, 504}),
+        ("GET", SEGMENT + "/metadata", {400, 401, 403, 404, 415, 429, 502, 504}),
+        ("PUT", SEGMENT + "/metadata", {400, 401, 403, 404, 408, 413, 415, 429, 502, 504}),
+        ("GET", JOBSEGMENTS, {401, 403, 404, 415, 429, 502, 504}),
         ("POST", LOGIN, {401, 429}),
         ("DELETE", "/admin/cache/jobsegments/{id}", {400, 401, 403, 429}),
         ("DELETE", "/admin/cache/entity/{family}/{id}", {400, 401, 403, 404, 429}),
@@ -133,8 +137,8 @@ def test_openapi_describes_every_catalogue_route_with_its_kind() -> None:
     for route in ROUTES:
         path = openapi._path(route.template)
         operation = operations[(route.method, path)]
-        if route.scope is not None:
-            assert operation["x-scope"] == route.scope.value
+        if route.scopes is not None:
+            assert operation["x-scopes"] == scope_names(route.scopes).split(",")
             assert operation["x-kind"] == route.kind.value
         if route.cache is not None:
             assert operation["x-cache"] == route.cache.ttl.value

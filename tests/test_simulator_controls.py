@@ -24,7 +24,12 @@ async def client(simulator_server: TestServer) -> AsyncIterator[aiohttp.ClientSe
         yield session
 
 
-@pytest.mark.parametrize(("base", "prefix", "internal"), SERVICES)
+SET_SERVICES = ("jobsets", "datasets", "contentsets")
+
+
+@pytest.mark.parametrize(
+    ("base", "prefix", "internal"), [s for s in SERVICES if s[1] not in SET_SERVICES]
+)
 async def test_every_service_handshake_and_version(
     client: aiohttp.ClientSession, simulator: Simulator, base: str, prefix: str, internal: str
 ) -> None:
@@ -40,6 +45,24 @@ async def test_every_service_handshake_and_version(
         assert await resp.text() == "2025.1.0"
     assert simulator.calls[f"{prefix}.handshake"] == 2
     assert simulator.calls[f"{prefix}.version"] == 1
+
+
+@pytest.mark.parametrize("family", SET_SERVICES)
+async def test_set_service_roots_answer_every_set(
+    client: aiohttp.ClientSession, simulator: Simulator, family: str
+) -> None:
+    """`GET entity/<sets>` is "get all": the JSON Identifier List of every set, a deleted
+    one gone (FIDELITY B1)."""
+    async with client.get(f"{BASE}/entity/{family}") as resp:
+        assert resp.status == 200
+        assert resp.content_type == JSON
+        assert (await resp.json())["identifiers"] == list(range(1, 26))  # 100 segments
+    async with client.post(f"{BASE}/entity/{family}/3/delete") as resp:
+        assert resp.status == 200
+    async with client.get(f"{BASE}/entity/{family}") as resp:
+        assert 3 not in (await resp.json())["identifiers"]
+    async with client.get(f"{BASE}/entity/{family}/version") as resp:
+        assert await resp.text() == "2025.1.0"
 
 
 @pytest.mark.parametrize(

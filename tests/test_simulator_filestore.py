@@ -112,13 +112,14 @@ async def test_head_and_delete(client: aiohttp.ClientSession, simulator: Simulat
         assert (await error_of(resp))["parameter"] == file_id
 
 
-async def test_delete_is_never_done_by_head(client: aiohttp.ClientSession) -> None:
-    """HEAD on the destructive GET route is refused and the file stays."""
-    file_id = await upload(client, b"keep")
+async def test_head_on_delete_runs_the_get_as_jax_rs_does(client: aiohttp.ClientSession) -> None:
+    """HEAD on the destructive GET route deletes, as OL Connect (JAX-RS) does (SPEC §10.2):
+    the gateway must never send it (tests/test_unsafe.py)."""
+    file_id = await upload(client, b"gone")
     async with client.head(f"{FILES}/delete/{file_id}") as resp:
-        assert resp.status == 405
+        assert resp.status == 200
     async with client.get(f"{FILES}/file/{file_id}") as resp:
-        assert await resp.read() == b"keep"
+        assert resp.status == 404
 
 
 @pytest.mark.parametrize(

@@ -24,12 +24,15 @@ class Fetched:
     """What a loader returns: the upstream answer, whatever its status.
 
     ``store``: the loader's verdict; False keeps even a 200 out of the cache.
+    ``ttl``: the fresh lifetime of this answer when it differs from the read's
+    (a set service's root that answers its handshake text, not its list).
     """
 
     status: int
     content_type: str
     body: bytes
     store: bool = True
+    ttl: float | None = None
 
 
 class CacheResult(NamedTuple):

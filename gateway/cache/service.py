@@ -297,7 +297,7 @@ class CacheService:
         if not fetched.store:
             return fetched, None
         if fetched.status == HTTPStatus.OK:
-            lifetime = ttl
+            lifetime = ttl if fetched.ttl is None else fetched.ttl
         elif fetched.status == HTTPStatus.NOT_FOUND:
             lifetime = self._not_found_ttl
         else:

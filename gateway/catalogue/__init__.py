@@ -10,8 +10,10 @@ from gateway.catalogue.model import (
     Reach,
     Route,
     Scope,
+    Scopes,
     Shape,
     scope_for,
+    scope_names,
 )
 from gateway.catalogue.routes import LOGIN, ROUTES, SERVICES
 from gateway.catalogue.table import Service
@@ -29,7 +31,9 @@ __all__ = [
     "Reach",
     "Route",
     "Scope",
+    "Scopes",
     "Service",
     "Shape",
     "scope_for",
+    "scope_names",
 ]

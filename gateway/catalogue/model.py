@@ -58,6 +58,15 @@ class Scope(enum.StrEnum):
     ADMIN = "admin"
 
 
+# The scopes a route accepts: any one of them will do (a handshake: `read` or its service's).
+Scopes = frozenset[Scope]
+
+
+def scope_names(scopes: Scopes) -> str:
+    """``read,run``: the accepted scopes in a fixed order, for errors and documents."""
+    return ",".join(scope.value for scope in Scope if scope in scopes)
+
+
 class TTL(enum.StrEnum):
     """Which `cache.ttl.*` key sets a cached answer's freshness."""
 
@@ -67,6 +76,7 @@ class TTL(enum.StrEnum):
     PROPERTIES = "properties"
     SERVICE_INFO = "service_info"
     STATISTICS = "statistics"
+    ALL_SETS = "all_sets"  # the get-all lists of job, data and content sets (SPEC §10.1)
 
 
 class Shape(enum.StrEnum):
@@ -76,10 +86,10 @@ class Shape(enum.StrEnum):
     NAME_VALUES = "name_values"  # [{"name": str, "value": str}, ...] as application/json
     JSON = "json"  # any JSON document labelled application/json (or +json)
     TEXT = "text"  # any body: handshakes and versions
-    # A root GET that OL Connect documents both as the handshake and as "get all"
-    # (`entity/jobsets`): a text answer is a handshake and is stored; a JSON list is
-    # answered but never stored, since it changes whenever an operation finishes.
-    HANDSHAKE_OR_LIST = "handshake_or_list"
+    # A set service's root GET (`entity/jobsets`): "get all", a JSON Identifier List, stored
+    # under its policy's TTL; a text answer (a server that answers it as the handshake, as
+    # the vendor's reference also lists it) is stored as service info.
+    ALL_SETS = "all_sets"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,20 +113,24 @@ class Reach(enum.StrEnum):
 
     ENTITY = "entity"  # every cached read of the entity named by the path's {id}
     FAMILY = "family"  # every cached read of the route's entity family
+    NONE = "none"  # nothing of its own service (an operation's result: see `lists`)
 
 
 @dataclass(frozen=True, slots=True)
 class Invalidation:
-    """What a successful write drops from the cache, before its answer is sent.
+    """What a successful call drops from the cache, before its answer is sent.
 
     Args:
-        reach: the written entity, or its whole family.
-        also: further families dropped whole (the job-set statistics for writes in
+        reach: the written entity, its whole family, or nothing of its own service.
+        also: further services dropped whole (the job-set statistics for writes in
             the job-set hierarchy, record lists for added records).
+        lists: set families whose get-all list is dropped (an operation's result:
+            the set it made is now in that list, SPEC §10.1).
     """
 
     reach: Reach
     also: tuple[str, ...] = ()
+    lists: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +143,16 @@ class Route:
         template: the full path template in aiohttp syntax; ``{x:.+}`` spans slashes.
         kind: what the route does (OLCONNECT-API.md's words; OpenAPI shows it).
         action: how the gateway serves it.
-        scope: the client scope it needs; None for the login route, which needs none.
+        scopes: the client scopes it accepts, any one of them; None for the login
+            route, which needs none.
         summary: one line for people (OpenAPI, README).
         cache: how its answer is cached; None: never.
         invalidates: what a successful call drops from the cache; None: nothing.
         family: the entity family its ``{id}`` names (``jobs``), for cache tags and
             invalidation; None outside the entity model.
+        unsafe: a GET that changes state in OL Connect (SPEC §10.2): JAX-RS answers HEAD
+            by running the GET, so HEAD is a 405 and never forwarded; never cached, never
+            sent twice after a broken connection, never a read.
 
     A path parameter named ``id`` is an entity id: on cached reads it must be a
     decimal integer in 1..2^63-1 (else 400, no upstream call), and it names the
@@ -146,11 +164,12 @@ class Route:
     template: str
     kind: Kind
     action: Action
-    scope: Scope | None
+    scopes: Scopes | None
     summary: str
     cache: CachePolicy | None = None
     invalidates: Invalidation | None = None
     family: str | None = None
+    unsafe: bool = False
 
     def __post_init__(self) -> None:
         # The table states each action; a record whose fields contradict it is a bug in the table.
@@ -161,6 +180,9 @@ class Route:
             raise ValueError(f"{self.method} {self.template}: a validated write invalidates")
         if (self.action is Action.OWN) != (self.kind is Kind.LOGIN):
             raise ValueError(f"{self.method} {self.template}: only the login is the gateway's own")
+        forwarded_get = self.method == hdrs.METH_GET and self.action is Action.FORWARD
+        if self.unsafe and (not forwarded_get or self.kind is Kind.READ):
+            raise ValueError(f"{self.method} {self.template}: an unsafe route is a forwarded GET")
 
 
 def entity_family(service: str) -> str | None:
@@ -178,15 +200,7 @@ READS_BY_WRITE_METHOD: Final = frozenset(
 )
 
 
-def scope_for(service: str, method: str, path: str) -> Scope:
-    """The scope a request needs, from its service and method alone (SPEC §8.3).
-
-    Used for the catalogue's own entries and for routes a newer OL Connect adds
-    that the catalogue does not list.
-    """
-    base = f"{BASE}/{service}"
-    if method in READ_METHODS and path in (base, base + "/version"):
-        return Scope.READ  # every service's handshake and version
+def _service_scope(service: str, method: str, path: str) -> Scope:
     top = service.partition("/")[0]
     if top in ("entity", "statistics"):
         if method in READ_METHODS or (method, path) in READS_BY_WRITE_METHOD:
@@ -197,3 +211,18 @@ def scope_for(service: str, method: str, path: str) -> Scope:
     if top == "filestore":
         return Scope.FILES
     return Scope.READ  # authentication: handshake and version only (login is the gateway's)
+
+
+def scope_for(service: str, method: str, path: str) -> Scopes:
+    """The scopes a request accepts, from its service, method and path (SPEC §8.3).
+
+    Used for the catalogue's own entries and for routes a newer OL Connect adds
+    that the catalogue does not list. A service's handshake and version take
+    `read` or the scope of the service itself (issue 19 item 5): a client calls
+    them first, and a `run`-only client must be able to.
+    """
+    own = _service_scope(service, method, path)
+    base = f"{BASE}/{service}"
+    if method in READ_METHODS and path in (base, base + "/version"):
+        return frozenset({Scope.READ, own})  # entity services: read alone
+    return frozenset({own})

@@ -21,7 +21,6 @@ from gateway.catalogue.table import (
     POST,
     PROPERTIES,
     PUT,
-    ROOT_LIST,
     STATISTICS,
     STATISTICS_SERVICE,
     Service,
@@ -90,7 +89,10 @@ def _build() -> tuple[Route, ...]:
     cc = Table(CONTENT_CREATION)
     cc.forward(POST, "/{templateId}/{dataSetId}", Kind.OPERATION, "Create content for a data set")
     cc.forward(POST, "/{templateId}", Kind.OPERATION, "Create content for records or data (JSON)")
-    cc.forward(GET, "/pdfpreviewdirect", Kind.SYNC, "Preview PDF of a record (creates a file)")
+    # SPEC §10.2: GETs that change state (a file, a render, an operation, a delete): `unsafe`.
+    cc.forward(
+        GET, "/pdfpreviewdirect", Kind.SYNC, "Preview PDF of a record (creates a file)", unsafe=True
+    )
     cc.forward(POST, "/pdfpreviewdirect", Kind.SYNC, "Preview PDF of a record, runtime parameters")
     cc.forward(
         POST, "/pdfpreview/{templateId}/{dmConfigId}", Kind.SYNC, "Preview PDF of a data file"
@@ -98,17 +100,18 @@ def _build() -> tuple[Route, ...]:
     cc.forward(POST, "/pdfpreview/{templateId}", Kind.SYNC, "Preview PDF of JSON data")
     cc.forward(POST, "/imagepreview", Kind.SYNC, "Preview image of a record")
     cc.forward(POST, "/imagepreview/{templateId}", Kind.SYNC, "Preview image of JSON data")
-    routes += operations(cc).version()
+    routes += operations(cc, creates=("contentsets",)).version()
 
     # §1.3 Content Creation (email): re-sending a start may send mail again; never retried.
     email = Table(EMAIL)
     email.forward(POST, "/{templateId}/{dataSetId}", Kind.OPERATION, "Create email for a data set")
     email.forward(POST, "/{templateId}", Kind.OPERATION, "Create email for records or data")
-    routes += operations(email).version()
+    routes += operations(email, creates=("contentsets",)).version()
 
     # §1.4 Content Creation (HTML): synchronous renders and template resources.
     html = Table(HTML)
-    html.forward(GET, "/{templateId}/{dataRecordId:[0-9]+}", Kind.SYNC, "Render HTML of a record")
+    record = "/{templateId}/{dataRecordId:[0-9]+}"
+    html.forward(GET, record, Kind.SYNC, "Render HTML of a record", unsafe=True)
     html.forward(POST, "/{templateId}/{dataRecordId:[0-9]+}", Kind.SYNC, "Render HTML, parameters")
     html.forward(POST, "/{templateId}", Kind.SYNC, "Render HTML of JSON data, or of no data")
     html.forward(GET, "/{templateId}/{relPath:.+}", Kind.READ, "A resource of a template")
@@ -121,8 +124,8 @@ def _build() -> tuple[Route, ...]:
     items.forward(PUT, "/properties", Kind.WRITE, "Update several items", invalidates=Reach.FAMILY)
     routes += items.version()
 
-    # §1.6 Content Set Entity. Its root GET is both the handshake and "get all" [U].
-    sets = Table(CONTENT_SETS, handshake=ROOT_LIST)
+    # §1.6 Content Set Entity. Its root GET is "get all" (SPEC §10.1).
+    sets = Table(CONTENT_SETS, get_all="content set")
     sets.cached(GET, "/{id}", Kind.READ, "Content items of a content set", CHILD_OBJECTS)
     sets.cached(GET, "/{id}/pages", Kind.READ, "Page details of a content set", CHILD_OBJECTS)
     sets.forward(
@@ -147,7 +150,7 @@ def _build() -> tuple[Route, ...]:
     dm.forward(POST, "/pdfvtcs/{dataFileId}", Kind.OPERATION, "PDF/VT to content set")
     dm.forward(POST, "/{configId}/{dataFileId}", Kind.OPERATION, "Map a data file")
     dm.forward(POST, "/{configId}", Kind.OPERATION, "Map a data file named in JSON")
-    routes += operations(dm).version()
+    routes += operations(dm, creates=("datasets", "contentsets")).version()
 
     # §1.9 Data Record Entity. `values?id=…&id=…` (composite) and POST values are never cached.
     records = Table(DATA_RECORDS)
@@ -172,7 +175,7 @@ def _build() -> tuple[Route, ...]:
     routes += properties(records, "data record").version()
 
     # §1.10 Data Set Entity.
-    datasets = Table(DATA_SETS, handshake=ROOT_LIST)
+    datasets = Table(DATA_SETS, get_all="data set")
     datasets.cached(GET, "/{id}", Kind.READ, "Data records of a data set", CHILDREN)
     datasets.forward(
         POST,
@@ -196,7 +199,7 @@ def _build() -> tuple[Route, ...]:
     jc = Table(JOB_CREATION)
     jc.forward(POST, "", Kind.OPERATION, "Create jobs from a job set structure (JSON)")
     jc.forward(POST, "/{configId}", Kind.OPERATION, "Create jobs from content sets")
-    routes += operations(jc).version()
+    routes += operations(jc, creates=("jobsets",)).version()
 
     # §1.14 Job Entity.
     jobs = Table(JOBS)
@@ -233,7 +236,7 @@ def _build() -> tuple[Route, ...]:
     routes += segments.version()
 
     # §1.16 Job Set Entity.
-    jobsets = Table(JOB_SETS, handshake=ROOT_LIST)
+    jobsets = Table(JOB_SETS, get_all="job set")
     jobsets.cached(GET, "/{id}", Kind.READ, "Jobs of a job set", CHILDREN)
     jobsets.forward(
         POST,
@@ -252,20 +255,26 @@ def _build() -> tuple[Route, ...]:
     oc.forward(POST, "/{configId}/{jobSetId}", Kind.OPERATION, "Create output for a job set")
     oc.forward(POST, "/{configId}", Kind.OPERATION, "Create output for a job set named in JSON")
     oc.forward(
-        GET, "/execute/{args}/{size}", Kind.OPERATION, "Run a PReS Enhance configuration [U]"
+        GET,
+        "/execute/{args}/{size}",
+        Kind.OPERATION,
+        "Run a PReS Enhance configuration [U]",
+        unsafe=True,
     )
     routes += operations(oc, text_result=True, managed=True).version()
 
     # §1.18 All-In-One. The ad hoc route takes a data file; in sync mode it answers the output.
     aio = Table(ALL_IN_ONE)
     aio.forward(POST, "/submit", Kind.OPERATION, "Run an all-in-one configuration (JSON)")
+    made = ("datasets", "contentsets", "jobsets")
     aio.forward(
         POST,
         "/{dmConfigId}/{templateId}/{jcConfigId}/{ocConfigId}",
         Kind.UPLOAD,
         "Run all-in-one on an uploaded data file (async or sync)",
+        lists=made,  # in sync mode the answer is the result
     )
-    routes += operations(aio, text_result=True, managed=True).version()
+    routes += operations(aio, text_result=True, managed=True, creates=made).version()
 
     # §1.19 File Store: raw uploads, streamed downloads, and a destructive GET.
     fs = Table(FILE_STORE)
@@ -274,7 +283,7 @@ def _build() -> tuple[Route, ...]:
     fs.forward(GET, "/file/{fileId}/{relPath:.+}", Kind.DOWNLOAD, "Download a file in a directory")
     fs.forward(POST, "/file/{fileId}", Kind.UPLOAD, "Synchronize a file (internal)")
     fs.forward(POST, "/dir/{fileId}", Kind.UPLOAD, "Synchronize a directory (internal)")
-    fs.forward(GET, "/delete/{fileId}", Kind.DELETE, "Delete a managed file (a GET)")
+    fs.forward(GET, "/delete/{fileId}", Kind.DELETE, "Delete a managed file (a GET)", unsafe=True)
     fs.forward(GET, "/resources", Kind.READ, "List persistent resources")
     fs.forward(POST, "/DataFile", Kind.UPLOAD, "Upload a data file")
     fs.forward(POST, "/DataMiningConfig", Kind.UPLOAD, "Upload a data mapping configuration")

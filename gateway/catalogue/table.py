@@ -56,7 +56,7 @@ CHILDREN: Final = CachePolicy(TTL.CHILDREN, Shape.IDENTIFIERS)
 CHILD_OBJECTS: Final = CachePolicy(TTL.CHILDREN, Shape.JSON)
 PROPERTIES: Final = CachePolicy(TTL.PROPERTIES, Shape.JSON)
 STATISTICS: Final = CachePolicy(TTL.STATISTICS, Shape.JSON)
-ROOT_LIST: Final = CachePolicy(TTL.SERVICE_INFO, Shape.HANDSHAKE_OR_LIST)
+ALL_SETS: Final = CachePolicy(TTL.ALL_SETS, Shape.ALL_SETS)
 
 STATISTICS_SERVICE: Final = "statistics"
 # Writes anywhere in the job-set hierarchy change what the job-set statistics report.
@@ -71,10 +71,14 @@ class Table:
     (full template, scope, entity family, the job-set statistics a write changes).
     """
 
-    def __init__(self, service: Service, *, handshake: CachePolicy = SERVICE_INFO) -> None:
+    def __init__(self, service: Service, *, get_all: str | None = None) -> None:
         self.service = service
         self.routes: list[Route] = []
-        self.cached(GET, "", Kind.HANDSHAKE, "Service handshake", handshake)
+        if get_all is None:
+            self.cached(GET, "", Kind.HANDSHAKE, "Service handshake", SERVICE_INFO)
+        else:
+            # SPEC §10.1: a set service's root is "get all", a read that operations change.
+            self.cached(GET, "", Kind.READ, f"Every {get_all} (JSON Identifier List)", ALL_SETS)
 
     def cached(
         self, method: str, rel: str, kind: Kind, summary: str, policy: CachePolicy, **extra: Any
@@ -105,13 +109,17 @@ class Table:
         cache: CachePolicy | None = None,
         invalidates: Reach | None = None,
         also: tuple[str, ...] = (),
+        lists: tuple[str, ...] = (),
         family: str | None = None,
+        unsafe: bool = False,
     ) -> Table:
         base = self.service.base
         template = f"{BASE}/{base}{rel}"
         family = family or entity_family(base)
         if invalidates is not None and family in IN_JOB_SETS:
             also = (*also, *JOB_SET_STATISTICS)
+        if lists and invalidates is None:
+            invalidates = Reach.NONE
         self.routes.append(
             Route(
                 service=base,
@@ -119,11 +127,12 @@ class Table:
                 template=template,
                 kind=kind,
                 action=action,
-                scope=None if kind is Kind.LOGIN else scope_for(base, method, template),
+                scopes=None if kind is Kind.LOGIN else scope_for(base, method, template),
                 summary=summary,
                 cache=cache,
-                invalidates=None if invalidates is None else Invalidation(invalidates, also),
+                invalidates=None if invalidates is None else Invalidation(invalidates, also, lists),
                 family=family,
+                unsafe=unsafe,
             )
         )
         return self
@@ -134,16 +143,32 @@ class Table:
         return self.routes
 
 
-def operations(table: Table, *, text_result: bool = False, managed: bool = False) -> Table:
-    """The polling, result and cancel routes every workflow service shares."""
+def operations(
+    table: Table,
+    *,
+    text_result: bool = False,
+    managed: bool = False,
+    creates: tuple[str, ...] = (),
+) -> Table:
+    """The polling, result and cancel routes every workflow service shares.
+
+    ``creates``: the set families its operations make; their get-all lists are
+    dropped when a result passes through (SPEC §10.1).
+    """
     table.forward(GET, "/getOperations", Kind.POLL, "List running operations")
     table.forward(GET, "/getProgress/{operationId}", Kind.POLL, "Progress: 0..100, then done")
-    table.forward(POST, "/getResult/{operationId}", Kind.RESULT, "Result of a finished operation")
+    result = "/getResult/{operationId}"
+    table.forward(POST, result, Kind.RESULT, "Result of a finished operation", lists=creates)
     if text_result:
-        table.forward(POST, "/getResultTxt/{operationId}", Kind.RESULT, "Result as text")
+        text = "/getResultTxt/{operationId}"
+        table.forward(POST, text, Kind.RESULT, "Result as text", lists=creates)
     if managed:
         table.forward(
-            POST, "/getManagedResult/{operationId}", Kind.RESULT, "Result as a File Store id"
+            POST,
+            "/getManagedResult/{operationId}",
+            Kind.RESULT,
+            "Result as a File Store id",
+            lists=creates,
         )
     return table.forward(POST, "/cancel/{operationId}", Kind.CANCEL, "Cancel an operation")
 

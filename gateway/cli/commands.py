@@ -191,7 +191,7 @@ def _check_config(path: str) -> int:
 def _simulator(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from gateway.simulator import Simulator, create_simulator_app, load_seed
+    from gateway.simulator import SERVER_OPTIONS, Simulator, create_simulator_app, load_seed
 
     seed = None
     if args.seed:
@@ -219,6 +219,7 @@ def _simulator(args: argparse.Namespace) -> int:
         port=args.port,
         print=lambda _default: print(banner, flush=True),
         access_log=None,
+        **SERVER_OPTIONS,
     )
     return 0
 

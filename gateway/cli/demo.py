@@ -17,7 +17,7 @@ from gateway.catalogue.model import Scope
 from gateway.cli.startup import start, until_signalled, use_uvloop
 from gateway.config.model import Config, key_digest
 from gateway.edge.runner_options import runner_options
-from gateway.simulator import Simulator, create_simulator_app
+from gateway.simulator import SERVER_OPTIONS, Simulator, create_simulator_app
 from gateway.telemetry.log import configure_logging
 from gateway.telemetry.redaction import register_secret
 
@@ -96,6 +96,7 @@ async def _demo(port: int) -> None:
         sim_port,
         shutdown_timeout=1,
         gateway=False,
+        **SERVER_OPTIONS,
     )
     key = "olcg_demo_" + secrets.token_urlsafe(24)
     register_secret(key)  # printed once in the banner, never in a log line

@@ -173,6 +173,8 @@ class CacheTTLConfig(_Model):
     properties: Duration = 60  # metadata, properties and values of other entities
     service_info: Duration = 3600  # handshakes and versions
     statistics: Duration = 30  # job-set statistics
+    # get-all lists of job, data and content sets: dropped as operations make sets (§10.1)
+    all_sets: Duration = 10
 
 
 class CacheConfig(_Model):

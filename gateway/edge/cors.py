@@ -16,20 +16,25 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
 ALLOWED_METHODS: Final = "GET, HEAD, POST, PUT, DELETE, PATCH"
-# The gateway's credential headers, and what a browser sends with a body.
-ALLOWED_HEADERS: Final = "auth_token, X-API-Key, Authorization, Content-Type"
+# The gateway's credential headers, what a browser sends with a body, a reload
+# (`Cache-Control: no-cache`) and the vendor client's `trace_id` (SPEC §10.7).
+ALLOWED_HEADERS: Final = ", ".join(
+    ("auth_token", "X-API-Key", "Authorization", "Content-Type", "Cache-Control", "trace_id")
+)
 EXPOSED_HEADERS: Final = ", ".join(
     (
         "operationId",
         "Link",
         "Location",
         "Content-Disposition",
+        "OL-Original-Filename",  # File Store downloads (the vendor client reads it)
+        "Token-Expires-In",  # the gateway's own login
         "X-Cache",
         "Cache-Status",
         "Age",
         "X-Request-ID",
         "Retry-After",
-        "X-Result-Type",
+        "X-Result-Type",  # all-in-one results with returnIdInHeader
         "X-Data-Set-ID",
         "X-Content-Set-ID",
         "X-Job-Set-ID",

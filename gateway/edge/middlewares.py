@@ -1,4 +1,4 @@
-"""Middlewares, outermost first: request id, access log + metrics, errors, auth, rate limit.
+"""Middlewares, outermost first: request id, access log + metrics, errors, path, auth, rate limit.
 
 Their order is written once, in `gateway.app.create_app`.
 """
@@ -18,6 +18,8 @@ from aiohttp.typedefs import Handler, Middleware
 
 from gateway.access.clients import Authenticator, read_credential
 from gateway.access.ratelimit import retry_after
+from gateway.catalogue import scope_names
+from gateway.catalogue.paths import PathRefused, request_path
 from gateway.edge.routing import UNMATCHED, Targets
 from gateway.errors import Forbidden, GatewayError, RateLimited, error_body
 from gateway.state import FACTS, RequestFacts
@@ -160,6 +162,23 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(500, "internal error")
 
 
+@web.middleware
+async def path_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Normalise the path once (SPEC §10.6): an ambiguous one is a 400 before any scope decision.
+
+    aiohttp matched the route on its own decoding of the path; it must read the
+    path as `request_path` does, or the route (and its scope) could belong to
+    another path than the one forwarded.
+    """
+    path = request_path(request)
+    matched = request.rel_url.path
+    if len(matched) > 1 and matched.endswith("/"):
+        matched = matched[:-1]
+    if matched != path.decoded:
+        raise PathRefused("path refused: it decodes ambiguously", parameter="path")
+    return await handler(request)
+
+
 def auth_middleware(*, authenticator: Authenticator, targets: Targets) -> Middleware:
     """Identify the client and check the route's scope.
 
@@ -172,14 +191,21 @@ def auth_middleware(*, authenticator: Authenticator, targets: Targets) -> Middle
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         target = targets.get(request.match_info.route)
-        required = None if target is None else target.required(request.method, request.path)
+        required = (
+            None
+            if target is None
+            else target.required(request.method, request_path(request).decoded)
+        )
         if required is None:
             return await handler(request)
         client = authenticator.identify(read_credential(request.headers))
         request[FACTS].client = client
         bind_request(client=client.name)
-        if required not in client.scopes:
-            raise Forbidden(f"the client lacks the {required} scope", parameter=required)
+        if required.isdisjoint(client.scopes):
+            names = scope_names(required)
+            raise Forbidden(
+                f"the client lacks the {names.replace(',', ' or ')} scope", parameter=names
+            )
         return await handler(request)
 
     return auth

@@ -4,8 +4,9 @@ Generated once from the route catalogue and the gateway's own routes, so the
 error schema, the credential forms and the cache headers are written once;
 `tests/test_openapi.py` checks that it names every route the app registers,
 with the catalogue's scopes, and nothing more. Every operation carries
-``x-scope`` (the scope it needs), ``x-kind`` and, when cached, ``x-cache``
-(the `cache.ttl` key); forwarded operations are marked ``x-forwarded``.
+``x-scopes`` (the scopes it accepts, any one of them), ``x-kind`` and, when
+cached, ``x-cache`` (the `cache.ttl` key); forwarded operations are marked
+``x-forwarded``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,14 @@ from typing import Any, assert_never
 from aiohttp import web
 
 from gateway import __version__
-from gateway.catalogue import LOGIN, ROUTES, SERVICES, Action, Route, Shape
-from gateway.edge.own_routes import ADMIN_CACHE, ADMIN_ENTITY, ADMIN_SEGMENT
+from gateway.catalogue import LOGIN, ROUTES, SERVICES, Action, Route, Scope, Scopes, Shape
+from gateway.edge.own_routes import (
+    ADMIN_CACHE,
+    ADMIN_ENTITY,
+    ADMIN_FAMILY,
+    ADMIN_FAMILY_ENTITY,
+    ADMIN_SEGMENT,
+)
 from gateway.engines.validated_write import MAX_BODY
 
 _PARAMETER = re.compile(r"\{([A-Za-z_]+)(?::([^}]*))?\}")
@@ -32,13 +39,16 @@ _ANY_KEY: list[dict[str, list[str]]] = [
     {"basic": []},
 ]
 _ERROR_TEXT = {
-    400: "Bad request: an id that is not a decimal integer in 1..2^63-1, or an invalid body.",
+    400: "Bad request: an id that is not a decimal integer in 1..2^63-1, an invalid body, or "
+    "a path a servlet container could read otherwise (refused before routing).",
     401: "No credential (with `WWW-Authenticate`), or an expired session token.",
-    403: "Unknown key, or a key without the route's scope.",
+    403: "Unknown key, or a key with none of the route's scopes (`x-scopes`).",
     404: "No such entity (negative-cached for `cache.ttl.not_found`).",
     405: "The login path takes POST only.",
     408: "The request body did not arrive within `server.client_timeout`.",
     413: "Request body over its limit (1 MiB validated, `server.max_body` forwarded).",
+    415: "A `Content-Encoding` other than identity on a route that reads the body (or has "
+    "none): the gateway never inflates a request body.",
     429: "Over the client's `rate_limit` (with `Retry-After`).",
     502: "Upstream unreachable, 5xx, invalid answer, refused the gateway's login, "
     "or its circuit is open — and no usable stale entry.",
@@ -99,20 +109,23 @@ def _ok(
     return answer
 
 
+_ADMIN = frozenset({Scope.ADMIN})
+
+
 def _operation(
     summary: str,
-    scope: str | None,
+    scopes: Scopes | None,
     success: dict[int, dict[str, Any]],
     errors: tuple[int, ...],
     **extra: Any,
 ) -> dict[str, Any]:
     responses: dict[str, Any] = {str(status): answer for status, answer in success.items()}
-    for status in sorted(set(errors) | (set(_AUTH_ERRORS) if scope else set())):
+    for status in sorted(set(errors) | (set(_AUTH_ERRORS) if scopes else set())):
         responses[str(status)] = _error(status)
     operation: dict[str, Any] = {"summary": summary, "responses": responses, **extra}
-    operation["security"] = _ANY_KEY if scope else []
-    if scope:
-        operation["x-scope"] = scope
+    operation["security"] = _ANY_KEY if scopes else []
+    if scopes:
+        operation["x-scopes"] = [scope.value for scope in Scope if scope in scopes]
     return operation
 
 
@@ -125,6 +138,7 @@ _ID = {
 }
 _SCHEMA_OF_SHAPE = {
     Shape.IDENTIFIERS: "IdentifierList",
+    Shape.ALL_SETS: "IdentifierList",
     Shape.NAME_VALUES: "PropertyList",
 }
 
@@ -167,10 +181,10 @@ def _cached(route: Route) -> dict[str, Any]:
         ok = _ok(route.summary, _JSON, {}, **_CACHE_HEADERS)
     else:
         ok = {"description": route.summary, "headers": {**_REQUEST_ID, **_CACHE_HEADERS}}
-    errors = (404, *_UPSTREAM_ERRORS) + ((400,) if "{id}" in route.template else ())
+    errors = (404, 415, *_UPSTREAM_ERRORS) + ((400,) if "{id}" in route.template else ())
     return _operation(
         f"{route.summary} (cached)",
-        route.scope,
+        route.scopes,
         {200: ok},
         errors,
         **{"x-kind": route.kind.value, "x-cache": route.cache.ttl.value},
@@ -180,9 +194,9 @@ def _cached(route: Route) -> dict[str, Any]:
 def _validated(route: Route) -> dict[str, Any]:
     return _operation(
         f"{route.summary}: passed through; the entity's cached reads are dropped",
-        route.scope,
+        route.scopes,
         {200: _ok("OL Connect's answer, `true`", _TEXT, None)},
-        (400, 404, 408, 413, *_UPSTREAM_ERRORS),
+        (400, 404, 408, 413, 415, *_UPSTREAM_ERRORS),
         requestBody={
             "required": True,
             "description": f"at most {MAX_BODY} bytes; `id` must equal the path id",
@@ -204,13 +218,20 @@ def _forwarded(route: Route) -> dict[str, Any]:
     has_body = route.method not in ("GET", "HEAD")
     errors = (*_FORWARD_ERRORS, *((408, 413) if has_body else ()))
     extra: dict[str, Any] = {"x-kind": route.kind.value, "x-forwarded": True}
+    if route.unsafe:
+        # SPEC §10.2: OL Connect runs the GET for a HEAD; the gateway answers HEAD 405.
+        extra["x-unsafe"] = True
+        extra["description"] = (
+            "This GET changes state in OL Connect: HEAD on it is a 405 and is never "
+            "forwarded; it is never cached and never sent twice."
+        )
     if has_body:
         extra["requestBody"] = {
             "required": False,
             "description": "streamed to OL Connect as sent (at most `server.max_body`)",
             "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
         }
-    operation = _operation(route.summary, route.scope, {}, errors, **extra)
+    operation = _operation(route.summary, route.scopes, {}, errors, **extra)
     operation["responses"] = {"default": _PASSED_BACK, **operation["responses"]}
     return operation
 
@@ -241,7 +262,11 @@ def _services() -> str:
     names = ", ".join(f"`{service.base}`" for service in SERVICES if service.forwards_unlisted)
     return (
         "A request for a route these paths do not list, under one of these services, is "
-        f"forwarded too, with the scope its service and method give it: {names}."
+        f"forwarded too, with the scope its service and method give it: {names}. "
+        "An OL Connect path with one trailing slash is served as the path without it; a "
+        "path a servlet container could read otherwise (a dot segment in any spelling, `;`, "
+        "an encoded `/` or `\\`, a `%u` escape, bytes that are not UTF-8, a `_method` "
+        "query parameter) is a 400 and never forwarded."
     )
 
 
@@ -289,37 +314,54 @@ def build() -> dict[str, Any]:
             "/metrics": {"get": _public("Prometheus text exposition", _TEXT, None)},
             "/openapi.json": {"get": _public("This document", _JSON, {"type": "object"})},
             ADMIN_CACHE: {
-                "delete": _operation("Drop every cached entry", "admin", {204: _no_content()}, ())
+                "delete": _operation("Drop every cached entry", _ADMIN, {204: _no_content()}, ())
             },
             ADMIN_SEGMENT: {
                 "parameters": [_ID],
                 "delete": _operation(
                     "Drop every cached read of one job segment",
-                    "admin",
+                    _ADMIN,
                     {204: _no_content()},
                     (400,),
                 ),
             },
-            ADMIN_ENTITY: {
-                "parameters": [
-                    {
-                        "name": "family",
-                        "in": "path",
-                        "required": True,
-                        "description": "entity family, e.g. jobs, datarecords",
-                        "schema": {"type": "string"},
-                    },
-                    _ID,
-                ],
+            ADMIN_ENTITY: _purge_entity(),
+            ADMIN_FAMILY_ENTITY: _purge_entity(),
+            ADMIN_FAMILY: {
+                "parameters": [_FAMILY],
                 "delete": _operation(
-                    "Drop every cached read of one entity",
-                    "admin",
+                    "Drop every cached read of one entity family (after OL Connect changed "
+                    "many of its entities itself)",
+                    _ADMIN,
                     {204: _no_content()},
                     (400, 404),
                 ),
             },
         },
         "components": {"schemas": _SCHEMAS, "securitySchemes": _SECURITY_SCHEMES},
+    }
+
+
+_FAMILY = {
+    "name": "family",
+    "in": "path",
+    "required": True,
+    "description": "entity family: jobsets, jobs, jobsegments, documentsets, documents, "
+    "datasets, datarecords, contentsets, contentitems",
+    "schema": {"type": "string"},
+}
+
+
+def _purge_entity() -> dict[str, Any]:
+    return {
+        "parameters": [_FAMILY, _ID],
+        "delete": _operation(
+            "Drop every cached read of one entity (and the job-set statistics above it, "
+            "and a set's get-all list)",
+            _ADMIN,
+            {204: _no_content()},
+            (400, 404),
+        ),
     }
 
 

@@ -8,14 +8,18 @@ from typing import Final
 from aiohttp import web
 
 from gateway.access.clients import read_credential
-from gateway.catalogue.tags import entity_tag
+from gateway.catalogue.tags import purge_tags
 from gateway.engines.cached_read import NOUNS, path_entity
 from gateway.errors import Forbidden, MethodNotAllowed, NotFound, Unauthenticated
 from gateway.state import AUTHENTICATOR, CACHE, FACTS, LOGIN_GUARD
 
 ADMIN_CACHE: Final = "/admin/cache"
-ADMIN_SEGMENT: Final = ADMIN_CACHE + "/jobsegments/{id}"
+ADMIN_SEGMENT: Final = ADMIN_CACHE + "/jobsegments/{id}"  # SPEC §5
 ADMIN_ENTITY: Final = ADMIN_CACHE + "/entity/{family}/{id}"
+# After a write OL Connect made itself (a Workflow task, a DataMapper script): one entity,
+# or a whole family, e.g. DELETE /admin/cache/datarecords/42 or /admin/cache/datarecords.
+ADMIN_FAMILY_ENTITY: Final = ADMIN_CACHE + "/{family}/{id}"
+ADMIN_FAMILY: Final = ADMIN_CACHE + "/{family}"
 
 
 async def login(request: web.Request) -> web.Response:
@@ -50,18 +54,25 @@ async def purge_cache(request: web.Request) -> web.Response:
     return web.Response(status=HTTPStatus.NO_CONTENT)
 
 
+async def _purge(request: web.Request, family: str, *, one: bool = True) -> web.Response:
+    if family not in NOUNS:
+        raise NotFound("no such entity family", parameter=family[:64])
+    entity = path_entity(request, NOUNS[family]) if one else None
+    await request.app[CACHE].invalidate_tags(*purge_tags(family, entity))
+    return web.Response(status=HTTPStatus.NO_CONTENT)
+
+
 async def purge_segment(request: web.Request) -> web.Response:
     """DELETE /admin/cache/jobsegments/{id}: drop every cached read of one job segment."""
-    segment = path_entity(request, "job segment")
-    await request.app[CACHE].invalidate_tags(entity_tag("jobsegments", segment))
-    return web.Response(status=HTTPStatus.NO_CONTENT)
+    return await _purge(request, "jobsegments")
 
 
 async def purge_entity(request: web.Request) -> web.Response:
-    """DELETE /admin/cache/entity/{family}/{id}: drop every cached read of one entity."""
-    family = request.match_info["family"]
-    if family not in NOUNS:
-        raise NotFound("no such entity family", parameter=family[:64])
-    entity = path_entity(request, NOUNS[family])
-    await request.app[CACHE].invalidate_tags(entity_tag(family, entity))
-    return web.Response(status=HTTPStatus.NO_CONTENT)
+    """DELETE /admin/cache/{family}/{id} (or …/entity/{family}/{id}): drop every cached read
+    of one entity, the job-set statistics above it, and for a set its family's get-all list."""
+    return await _purge(request, request.match_info["family"])
+
+
+async def purge_family(request: web.Request) -> web.Response:
+    """DELETE /admin/cache/{family}: drop every cached read of a whole entity family."""
+    return await _purge(request, request.match_info["family"], one=False)

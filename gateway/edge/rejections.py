@@ -105,6 +105,7 @@ class GatewayRunner(web.AppRunner):
 
     def __init__(self, app: web.Application, *, shutdown_timeout: float, **protocol: Any) -> None:
         protocol["access_log"] = None  # the access middleware logs every request once
+        protocol["auto_decompress"] = False  # issue 23 F2: never inflate a request body
         super().__init__(app, handle_signals=False, shutdown_timeout=shutdown_timeout, **protocol)
         self._protocol = protocol
 

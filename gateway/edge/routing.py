@@ -24,13 +24,14 @@ from gateway.catalogue import (
     Action,
     Route,
     Scope,
+    Scopes,
     Service,
     scope_for,
 )
 from gateway.config.model import Config
 from gateway.edge import health, openapi, own_routes
 from gateway.engines.cached_read import CachedRead
-from gateway.engines.forward import Forwarder, unknown_service
+from gateway.engines.forward import Forwarder, refuse_head, unknown_service
 from gateway.engines.forward_headers import AnswerHeaders
 from gateway.engines.invalidation import route_invalidation, service_invalidation
 from gateway.engines.validated_write import ValidatedWrite
@@ -56,34 +57,37 @@ class Target:
     Args:
         label: the route template for metrics and logs (``<service>/*`` for routes
             of a known service that the catalogue does not list).
-        scope: the scope it needs; None: public.
-        service: set for a service's catch-all: its scope follows from each
+        scopes: the scopes it accepts, any one of them; None: public.
+        service: set for a service's catch-all: its scopes follow from each
             request's method and path (SPEC §8.3).
     """
 
     label: str
-    scope: Scope | None
+    scopes: Scopes | None
     service: Service | None = None
 
-    def required(self, method: str, path: str) -> Scope | None:
-        """The scope this request needs."""
+    def required(self, method: str, path: str) -> Scopes | None:
+        """The scopes this request accepts (any one of them); None: public."""
         if self.service is None:
-            return self.scope
+            return self.scopes
         return scope_for(self.service.base, method, path)
 
 
 Targets = dict[AbstractRoute, Target]
 
-# The gateway's own routes: (method, path, handler, scope). Health, metrics and the
+ADMIN: Final = frozenset({Scope.ADMIN})
+# The gateway's own routes: (method, path, handler, scopes). Health, metrics and the
 # OpenAPI document are public; the admin routes need `admin`.
 OWN_ROUTES: Final = (
     (hdrs.METH_GET, "/healthz", health.healthz, None),
     (hdrs.METH_GET, "/readyz", health.readyz, None),
     (hdrs.METH_GET, "/metrics", health.metrics, None),
     (hdrs.METH_GET, "/openapi.json", openapi.serve, None),
-    (hdrs.METH_DELETE, own_routes.ADMIN_CACHE, own_routes.purge_cache, Scope.ADMIN),
-    (hdrs.METH_DELETE, own_routes.ADMIN_SEGMENT, own_routes.purge_segment, Scope.ADMIN),
-    (hdrs.METH_DELETE, own_routes.ADMIN_ENTITY, own_routes.purge_entity, Scope.ADMIN),
+    (hdrs.METH_DELETE, own_routes.ADMIN_CACHE, own_routes.purge_cache, ADMIN),
+    (hdrs.METH_DELETE, own_routes.ADMIN_SEGMENT, own_routes.purge_segment, ADMIN),
+    (hdrs.METH_DELETE, own_routes.ADMIN_ENTITY, own_routes.purge_entity, ADMIN),
+    (hdrs.METH_DELETE, own_routes.ADMIN_FAMILY_ENTITY, own_routes.purge_entity, ADMIN),
+    (hdrs.METH_DELETE, own_routes.ADMIN_FAMILY, own_routes.purge_family, ADMIN),
 )
 
 
@@ -96,6 +100,11 @@ def add_routes(app: web.Application, config: Config) -> Targets:
     def add(method: str, path: str, handler: Handler, target: Target) -> None:
         route = router.add_route(method, path, handler)
         targets[route] = target
+        if path.startswith(BASE + "/") and not path.endswith(("+}", "*}")):
+            # SPEC §10.6: OL Connect (JAX-RS) serves a path with one trailing slash as the
+            # path without it: so does the gateway, route and scope included. A template
+            # that spans slashes matches it already.
+            targets[router.add_route(method, path + "/", handler)] = target
 
     for method, path, handler, scope in OWN_ROUTES:
         add(method, path, handler, Target(path, scope))
@@ -109,9 +118,13 @@ def add_routes(app: web.Application, config: Config) -> Targets:
             continue
         label = _label(route.template)
         serve = _handler(route, label, config, answer_headers)
-        target = Target(label, route.scope)
+        target = Target(label, route.scopes)
         add(route.method, route.template, serve, target)
-        if route.method == hdrs.METH_GET and route.template not in explicit_heads:
+        if route.unsafe:
+            # SPEC §10.2: OL Connect would run the GET for a HEAD. Registered here, a HEAD
+            # never falls through to the service's catch-all (which would forward it).
+            add(hdrs.METH_HEAD, route.template, refuse_head, Target(label, None))
+        elif route.method == hdrs.METH_GET and route.template not in explicit_heads:
             add(hdrs.METH_HEAD, route.template, serve, target)
     for service in SERVICES:
         if service.forwards_unlisted:
@@ -138,11 +151,13 @@ def _handler(route: Route, label: str, config: Config, answer_headers: AnswerHea
         case Action.CACHED_READ:
             assert route.cache is not None  # noqa: S101 - Route checks it
             ttl = getattr(config.cache.ttl, route.cache.ttl.value)
-            return CachedRead(route, label, float(ttl)).handle
+            service_info = float(config.cache.ttl.service_info)
+            return CachedRead(route, label, float(ttl), service_info).handle
         case Action.VALIDATED_WRITE:
             return ValidatedWrite(route, label).handle
         case Action.FORWARD:
-            return Forwarder(label, answer_headers, route_invalidation(route)).handle
+            invalidate = route_invalidation(route)
+            return Forwarder(label, answer_headers, invalidate, resend=not route.unsafe).handle
         case Action.OWN:
             raise ValueError(f"{route.template} is served by the gateway's own handler")
         case _:

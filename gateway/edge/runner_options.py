@@ -2,7 +2,10 @@
 
 aiohttp applies these before any middleware runs, so they are runner options,
 not app state. A request line or header over its limit, or too many headers,
-is answered 400 by aiohttp's parser and the connection is closed.
+is answered 400 by aiohttp's parser and the connection is closed. Request
+bodies are never decompressed (issue 23 F2): aiohttp would inflate a
+`Content-Encoding: gzip` body in its parser, before any middleware (so before
+authentication), and forward the inflated bytes under the compressed length.
 """
 
 from __future__ import annotations
@@ -32,4 +35,7 @@ def runner_options(server: ServerConfig) -> dict[str, Any]:
         # After an early answer (413), discard the rest of an unread body for at most
         # this long before closing: bounded work for a client that keeps sending.
         "lingering_time": min(server.client_timeout, 10.0),
+        # SECURITY: a gzip body stays gzip: forwarded byte for byte, or refused (415) where
+        # the gateway must read it. Never inflated, least of all before authentication.
+        "auto_decompress": False,
     }

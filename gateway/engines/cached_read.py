@@ -18,9 +18,9 @@ from aiohttp import hdrs, web
 
 from gateway.cache import Fetched, cache_headers
 from gateway.catalogue import Route, Shape
+from gateway.catalogue.paths import request_path
 from gateway.catalogue.tags import ReadTags, entity_id
-from gateway.engines.forward_headers import request_target
-from gateway.errors import BadRequest, UpstreamError, error_body
+from gateway.errors import BadRequest, UnsupportedMediaType, UpstreamError, error_body
 from gateway.state import CACHE, CONFIG, FACTS, UPSTREAM
 from gateway.upstream.bodies import is_json_type, loads
 from gateway.upstream.events import INVALID_ANSWER
@@ -50,6 +50,16 @@ def path_entity(request: web.Request, noun: str) -> int:
     return entity
 
 
+def refuse_encoded_body(request: web.Request) -> None:
+    """415 for a request body under a `Content-Encoding` other than identity, on a route
+    that reads its body (or has none): the gateway never inflates one (issue 23 F2)."""
+    encoding = request.headers.get(hdrs.CONTENT_ENCODING)
+    if encoding is not None and encoding.strip().lower() not in ("", "identity"):
+        raise UnsupportedMediaType(
+            "request bodies here must not be compressed", parameter=hdrs.CONTENT_ENCODING
+        )
+
+
 def is_identifiers(data: Any) -> bool:
     """A JSON Identifier List of numbers: ``{"identifiers": [1, 2]}``."""
     identifiers = data.get("identifiers") if isinstance(data, dict) else None
@@ -68,20 +78,19 @@ def is_name_values(data: Any) -> bool:
 
 _JSON_CHECKS: Final[dict[Shape, Callable[[Any], bool]]] = {
     Shape.IDENTIFIERS: is_identifiers,
+    Shape.ALL_SETS: is_identifiers,
     Shape.NAME_VALUES: is_name_values,
     Shape.JSON: lambda _data: True,
 }
 
 
 def storable(shape: Shape, content_type: str, body: bytes) -> bool | None:
-    """Whether a 200 answer has the route's shape: True store it, None answer it
-    unstored (a root list, not a handshake), False refuse it (a 502)."""
+    """Whether a 200 answer has the route's shape: True store it, False refuse it (a
+    502), None store it as service info (a set service's root answering its handshake)."""
     if shape is Shape.TEXT:
         return True
-    if shape is Shape.HANDSHAKE_OR_LIST:
-        return True if not is_json_type(content_type) else None
     if not is_json_type(content_type):
-        return False
+        return None if shape is Shape.ALL_SETS else False
     try:
         return _JSON_CHECKS[shape](loads(body))
     except ValueError:  # not JSON, or nested too deeply for the parser
@@ -95,29 +104,35 @@ class CachedRead:
         route: its catalogue entry (``route.cache`` is set).
         label: its metrics label.
         ttl: fresh lifetime of a stored 200 answer, from `cache.ttl`.
+        service_info_ttl: `cache.ttl.service_info`, for a set service's root that
+            answers its handshake text rather than its get-all list.
     """
 
-    def __init__(self, route: Route, label: str, ttl: float) -> None:
+    def __init__(
+        self, route: Route, label: str, ttl: float, service_info_ttl: float | None = None
+    ) -> None:
         if route.cache is None:
             raise ValueError(f"{route.template} is not cacheable")
         self.route = route
         self.label = label
         self._policy = route.cache
         self._ttl = ttl
+        self._service_info_ttl = ttl if service_info_ttl is None else service_info_ttl
         self._by_id = "{id}" in route.template
         self._noun = NOUNS.get(route.family or "", "entity")
         self._tags = ReadTags(route)
 
     async def handle(self, request: web.Request) -> web.Response:
+        refuse_encoded_body(request)  # a read has no body: an encoded one is a client's error
         entity: int | None = None
         path = self.route.template
         if self._by_id:
             entity = path_entity(request, self._noun)
             # Canonical: "0042" and "42" are one entry, and one id upstream too.
             path = path.replace("{id}", str(entity))
-        query = request_target(request).partition("?")
-        if query[1]:
-            path += "?" + query[2]  # the query string byte for byte: it is part of the key
+        query = request_path(request).query
+        if query is not None:
+            path += "?" + query  # the query string byte for byte: it is part of the key
         key = "GET " + path
         app = request.app
         facts = request[FACTS]
@@ -155,12 +170,12 @@ class CachedRead:
             )
         if status == HTTPStatus.OK:
             verdict = storable(self._policy.shape, content_type, body)
-            if verdict is not None:
-                if verdict:
-                    return Fetched(status, content_type, body)
-                # Garbage is never cached; stale-if-error may stand in.
-                raise UpstreamError("upstream sent an invalid answer")
-            return Fetched(status, content_type, body, store=False)
+            if verdict is None:
+                return Fetched(status, content_type, body, ttl=self._service_info_ttl)
+            if verdict:
+                return Fetched(status, content_type, body)
+            # Garbage is never cached; stale-if-error may stand in.
+            raise UpstreamError("upstream sent an invalid answer")
         if HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR:
             return Fetched(status, content_type, body, store=False)  # the client's mistake
         raise UpstreamError("upstream sent an unexpected answer")

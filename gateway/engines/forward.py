@@ -16,14 +16,10 @@ import aiohttp
 import structlog
 from aiohttp import hdrs, web
 
-from gateway.engines.forward_headers import (
-    AnswerHeaders,
-    request_headers,
-    request_target,
-    safe_path,
-)
+from gateway.catalogue.paths import request_path
+from gateway.engines.forward_headers import AnswerHeaders, request_headers
 from gateway.engines.invalidation import Invalidate
-from gateway.errors import NotFound, UpstreamError, UpstreamTimeout
+from gateway.errors import MethodNotAllowed, NotFound, UpstreamError, UpstreamTimeout
 from gateway.state import CONFIG, FACTS, METRICS, UPSTREAM
 from gateway.upstream.bodies import content_length, read_body
 from gateway.upstream.events import TIMEOUT, connection_cause
@@ -38,21 +34,26 @@ class Forwarder:
         label: the route's metrics label (its template, or ``<service>/*``).
         answer_headers: filters and rewrites answer headers for `upstream.url`.
         invalidate: for writes the catalogue marks: drops the cached reads they change.
+        resend: False for a GET that changes state (SPEC §10.2): never sent twice.
     """
 
     def __init__(
-        self, label: str, answer_headers: AnswerHeaders, invalidate: Invalidate | None = None
+        self,
+        label: str,
+        answer_headers: AnswerHeaders,
+        invalidate: Invalidate | None = None,
+        *,
+        resend: bool = True,
     ) -> None:
         self.label = label
         self._answer_headers = answer_headers
         self._invalidate = invalidate
+        self._resend = resend
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        target = request_target(request)
-        if not safe_path(target):
-            # SECURITY: OL Connect would decode and resolve these segments: a read of
-            # one service could land on another (…/jobs/..%2F..%2Ffilestore/delete/1).
-            raise NotFound("no such route", parameter=request.path[:128])
+        # SECURITY: exactly the path the route and its scope were decided on (SPEC §10.6);
+        # an ambiguous one (…/jobs/..;/..;/filestore/delete/1) was refused before.
+        target = request_path(request).target
         app = request.app
         server = app[CONFIG].server
         metrics = app[METRICS]
@@ -67,10 +68,11 @@ class Forwarder:
         try:
             async with app[UPSTREAM].open(
                 request.method,
-                target,  # path and query string exactly as the client sent them
+                target,  # the client's path (its trailing slash dropped) and query as sent
                 route=self.label,
                 headers=request_headers(request.headers),
                 body=body,
+                resend=self._resend,
             ) as answer:
                 request[FACTS].upstream_seconds = time.perf_counter() - started
                 if self._invalidate is not None:
@@ -140,6 +142,16 @@ def _cut(request: web.Request, response: web.StreamResponse) -> web.StreamRespon
     if request.transport is not None:
         request.transport.close()
     return response
+
+
+async def refuse_head(request: web.Request) -> web.StreamResponse:
+    """HEAD on a GET that changes state (SPEC §10.2): OL Connect, a JAX-RS server, answers
+    HEAD by running the GET (`HEAD filestore/delete/7` deletes), so it never goes upstream."""
+    raise MethodNotAllowed(
+        "HEAD would run this GET, which changes state in OL Connect",
+        parameter=request.method,
+        headers={hdrs.ALLOW: hdrs.METH_GET},
+    )
 
 
 async def unknown_service(request: web.Request) -> web.StreamResponse:

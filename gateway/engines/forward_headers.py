@@ -1,20 +1,21 @@
-"""What crosses the gateway each way (SPEC §8.2): the request target, headers, upstream URLs.
+"""What crosses the gateway each way (SPEC §8.2, §10.7): headers, and upstream URLs in them.
 
-Requests lose every client credential and the hop-by-hop headers, and gain
-the gateway's own token (added by `UpstreamClient`). Answers lose the
-hop-by-hop headers and what would expose or confuse the upstream session
-(`WWW-Authenticate`, `Set-Cookie`, `Token-Expires-In`); a `Link` or
-`Location` URL naming `upstream.url` becomes an origin-relative path, so a
-client keeps talking to the gateway.
+Requests lose every client credential, the hop-by-hop headers, method
+overrides and forwarding headers, and gain the gateway's own token (added by
+`UpstreamClient`). Answers lose the hop-by-hop headers and every
+credential-named header (`auth_token`, `Authorization`, `Set-Cookie`,
+`WWW-Authenticate`, `Token-Expires-In`, …); a `Link` or `Location` URL naming
+`upstream.url` becomes an origin-relative path, so a client keeps talking to
+the gateway. Everything else passes both ways (`trace_id` up,
+`OL-Original-Filename`, `operationId`, `X-*-ID` down).
 """
 
 from __future__ import annotations
 
 import re
 from typing import Final
-from urllib.parse import unquote
 
-from aiohttp import hdrs, web
+from aiohttp import hdrs
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -41,20 +42,53 @@ CLIENT_CREDENTIALS: Final = frozenset(
 _REQUEST_OWN: Final = frozenset(
     name.lower() for name in (hdrs.HOST, hdrs.CONTENT_LENGTH, hdrs.EXPECT)
 )
-_DROPPED_ANSWER: Final = frozenset(
+# SECURITY (issue 23): a servlet filter honouring these would run another method, or read
+# another path or origin, than the one the gateway decided the scope on. The gateway is
+# the client OL Connect sees; it vouches for no forwarding chain.
+METHOD_OVERRIDES: Final = frozenset(
+    name.lower() for name in ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
+)
+FORWARDING: Final = frozenset(
+    name.lower()
+    for name in (
+        hdrs.FORWARDED,
+        "X-Original-URL",
+        "X-Rewrite-URL",
+        "X-Original-Host",
+        "X-Host",
+        "X-Real-IP",
+    )
+)
+_FORWARDING_PREFIX: Final = "x-forwarded-"  # -For, -Host, -Proto, -Port, -Prefix, -Server
+# SECURITY: no credential, session or challenge of the upstream ever reaches a client.
+ANSWER_CREDENTIALS: Final = frozenset(
     name.lower()
     for name in (
         hdrs.WWW_AUTHENTICATE,  # a browser would pop up a login for OL Connect
         hdrs.SET_COOKIE,  # the upstream session is the gateway's, never a client's
+        "Set-Cookie2",
         "Token-Expires-In",
+        "auth_token",
+        hdrs.AUTHORIZATION,
+        hdrs.PROXY_AUTHENTICATE,
+        hdrs.PROXY_AUTHORIZATION,
+        "X-API-Key",
+        hdrs.COOKIE,
+    )
+)
+_DROPPED_ANSWER: Final = frozenset(
+    name.lower()
+    for name in (
         hdrs.CONTENT_LENGTH,  # set from the answer's length by the forwarder
         hdrs.DATE,
         hdrs.SERVER,
         "X-Request-ID",  # ours is set on every answer
     )
 )
-_REQUEST_DROPPED: Final = HOP_BY_HOP | CLIENT_CREDENTIALS | _REQUEST_OWN
-_ANSWER_DROPPED: Final = HOP_BY_HOP | _DROPPED_ANSWER
+_REQUEST_DROPPED: Final = (
+    HOP_BY_HOP | CLIENT_CREDENTIALS | _REQUEST_OWN | METHOD_OVERRIDES | FORWARDING
+)
+_ANSWER_DROPPED: Final = HOP_BY_HOP | ANSWER_CREDENTIALS | _DROPPED_ANSWER
 _LINK_URL: Final = re.compile(r"<([^>]*)>")
 
 
@@ -68,12 +102,16 @@ def _connection_listed(headers: CIMultiDictProxy[str]) -> set[str]:
     }
 
 
-def _kept(headers: CIMultiDictProxy[str], drop: frozenset[str]) -> CIMultiDict[str]:
+def _kept(
+    headers: CIMultiDictProxy[str], drop: frozenset[str], prefix: str | None = None
+) -> CIMultiDict[str]:
+    """The headers not in ``drop`` (nor starting with ``prefix``), Connection-listed ones out."""
     if hdrs.CONNECTION in headers:
         drop = drop | _connection_listed(headers)
     kept: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
-        if name.lower() not in drop:
+        lower = name.lower()
+        if lower not in drop and (prefix is None or not lower.startswith(prefix)):
             kept.add(name, value)
     return kept
 
@@ -84,7 +122,7 @@ def request_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     Without a client ``Accept-Encoding`` the upstream is asked for ``identity``
     (aiohttp would otherwise ask for gzip on the client's behalf).
     """
-    kept = _kept(headers, _REQUEST_DROPPED)
+    kept = _kept(headers, _REQUEST_DROPPED, _FORWARDING_PREFIX)
     kept.setdefault(hdrs.ACCEPT_ENCODING, "identity")
     return kept
 
@@ -138,23 +176,3 @@ class AnswerHeaders:
 
     def _rewrite_links(self, value: str) -> str:
         return _LINK_URL.sub(lambda match: f"<{self.relative(match.group(1))}>", value)
-
-
-def request_target(request: web.Request) -> str:
-    """The path and query the client sent, byte for byte, always origin-form.
-
-    A request line may carry an absolute URL (``GET http://host/rest/…``, RFC 9112
-    §3.2.2): only its path and query go upstream, never its host.
-    """
-    raw = request.raw_path
-    return raw if raw.startswith("/") else request.rel_url.raw_path_qs
-
-
-def safe_path(raw_path: str) -> bool:
-    """No dot segments, empty segments, or encoded slashes and backslashes, raw or decoded."""
-    path = raw_path.partition("?")[0]
-    for segment in path.split("/")[1:]:
-        decoded = unquote(segment)
-        if decoded in ("", ".", "..") or "/" in decoded or "\\" in decoded or "\x00" in decoded:
-            return False
-    return True

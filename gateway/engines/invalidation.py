@@ -14,6 +14,7 @@ from aiohttp import web
 
 from gateway.catalogue import Route, Service
 from gateway.catalogue.model import entity_family
+from gateway.catalogue.paths import request_path
 from gateway.catalogue.tags import unlisted_id, unlisted_invalidation, write_tags
 from gateway.state import CACHE
 
@@ -48,10 +49,11 @@ def service_invalidation(service: Service) -> Invalidate:
     async def invalidate(request: web.Request, status: int | None) -> None:
         if not _landed(status):
             return
-        invalidation = unlisted_invalidation(service.base, request.method, request.path)
+        path = request_path(request).decoded
+        invalidation = unlisted_invalidation(service.base, request.method, path)
         if invalidation is not None:
             family = entity_family(service.base)
-            raw_id = unlisted_id(service.base, request.path)
+            raw_id = unlisted_id(service.base, path)
             tags = write_tags(service.base, family, invalidation, raw_id)
             await request.app[CACHE].invalidate_tags(*tags)
 

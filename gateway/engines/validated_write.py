@@ -16,7 +16,7 @@ from aiohttp import hdrs, web
 
 from gateway.catalogue import Route
 from gateway.catalogue.tags import write_tags
-from gateway.engines.cached_read import is_name_values, path_entity
+from gateway.engines.cached_read import is_name_values, path_entity, refuse_encoded_body
 from gateway.errors import (
     BadRequest,
     NotFound,
@@ -49,6 +49,7 @@ class ValidatedWrite:
 
     async def handle(self, request: web.Request) -> web.Response:
         segment = path_entity(request, "job segment")
+        refuse_encoded_body(request)  # it reads the body: never an inflated one
         body = await _read(request)
         try:
             document = loads(body.decode())  # strict UTF-8, as RFC 8259 requires

@@ -135,12 +135,15 @@ class UpstreamClient:
         route: str,
         headers: CIMultiDict[str],
         body: RequestBody | None,
+        resend: bool = True,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send a forwarded request and yield the answer once its head is in.
 
         The caller reads the answer's body. Upstream 4xx and 5xx answers are
         yielded as they are: only a missing answer is an error. The slot is held
-        until the caller is done with the answer.
+        until the caller is done with the answer. ``resend=False`` (a GET that
+        changes state, SPEC §10.2): a broken connection is never followed by a
+        second send; a refused token still is, since OL Connect ran nothing then.
 
         Raises:
             UpstreamError: unreachable, or the connection broke before the head.
@@ -153,10 +156,14 @@ class UpstreamClient:
             await self._take_slot()
             try:
                 token = await self._token()
-                answer = await self._wire.stream(method, path, route, token, headers, body)
+                answer = await self._wire.stream(
+                    method, path, route, token, headers, body, resend=resend
+                )
                 if answer.status in TOKEN_REFUSED:
                     answer.release()
-                    answer = await self._after_refusal(method, path, route, token, headers, body)
+                    answer = await self._after_refusal(
+                        method, path, route, token, headers, body, resend
+                    )
             except BaseException:
                 self._slots.release()
                 raise
@@ -196,6 +203,7 @@ class UpstreamClient:
         token: str,
         headers: CIMultiDict[str],
         body: RequestBody | None,
+        resend: bool,
     ) -> aiohttp.ClientResponse:
         """Log in again (once, shared) and resend — only a body that was kept."""
         try:
@@ -206,7 +214,7 @@ class UpstreamClient:
             # A streamed body is gone: sending it twice is impossible, and for an
             # operation it would start a second job. The client's retry finds `renewed`.
             raise TokenRefused(headers=dict(RETRY_NOW))
-        return await self._wire.stream(method, path, route, renewed, headers, body)
+        return await self._wire.stream(method, path, route, renewed, headers, body, resend=resend)
 
     async def _take_slot(self) -> None:
         """One of `upstream.max_connections` slots, or 503 after upstream.timeout."""

@@ -11,6 +11,7 @@ answer. Connection errors become `UpstreamError` (502), timeouts
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,32 @@ TOKEN_HEADER: Final = "auth_token"  # noqa: S105 - a header name, not a secret
 _OCTETS: Final = "application/octet-stream"
 # Streams are bounded by progress (SPEC §8.2), not by the session's total timeout.
 _NO_TOTAL: Final = aiohttp.ClientTimeout(total=None)
+
+
+class NotResent(aiohttp.ClientConnectionError):
+    """The connection broke under a request that must not be sent twice (SPEC §10.2)."""
+
+    def __init__(self, original: Exception) -> None:
+        super().__init__(str(original))
+        # `connection_cause` names it as it would have named the original: a reset.
+        self.errno = getattr(original, "errno", None) or errno.ECONNRESET
+
+
+async def _send_once(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """A client middleware: aiohttp resends an idempotent request (GET, PUT, DELETE) once
+    when its connection breaks before the answer; OL Connect's GETs that delete or render
+    may already have run, so for them that break is final."""
+    try:
+        return await handler(request)
+    except aiohttp.ClientConnectorError:
+        raise  # never connected: nothing was sent, and aiohttp does not resend it
+    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+        raise NotResent(exc) from exc
+
+
+SEND_ONCE: Final = (_send_once,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +153,12 @@ class Wire:
         token: str,
         headers: CIMultiDict[str],
         body: RequestBody | None,
+        *,
+        resend: bool = True,
     ) -> aiohttp.ClientResponse:
         """One request, its answer open once the head is in (the caller releases it).
+
+        ``resend=False``: never let aiohttp send it again after a broken connection.
 
         Raises:
             UpstreamTimeout: no progress for upstream.timeout before the head.
@@ -162,6 +193,7 @@ class Wire:
                         allow_redirects=False,
                         auto_decompress=False,
                         timeout=_NO_TOTAL if streamed else self._read_timeout,
+                        middlewares=None if resend else SEND_ONCE,
                     )
                 finally:
                     waiting_for_head = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -19,7 +20,11 @@ from gateway.simulator.http.middlewares import RELEASE_KEY, answer_headers, json
 from gateway.simulator.http.routing import ROUTE_NAMES_KEY, SIMULATOR_KEY, register
 from gateway.simulator.model.state import Simulator
 
-__all__ = ["SIMULATOR_KEY", "create_simulator_app"]
+__all__ = ["SERVER_OPTIONS", "SIMULATOR_KEY", "create_simulator_app"]
+
+# Keyword arguments for the simulator's runner: like OL Connect's servlet container, it
+# takes a request body as it comes (a gzip upload is stored gzipped, never inflated).
+SERVER_OPTIONS: Final[dict[str, Any]] = {"auto_decompress": False}
 
 
 def create_simulator_app(

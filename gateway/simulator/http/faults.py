@@ -50,8 +50,8 @@ async def fault_response(
                 status=HTTPStatus.FOUND,
                 headers={hdrs.LOCATION: "/rest/serverengine/moved"},
             )
-        case Fault.DROP:
-            return _drop(request, web.Response())
+        case Fault.DROP | Fault.DROP_AFTER:
+            return drop(request, web.Response())
         case Fault.RESET_MID_BODY:
             return await _reset_mid_body(request)
         case Fault.HANG_AFTER_HEADERS:
@@ -64,7 +64,8 @@ def _json_error(status: int, message: str) -> web.Response:
     return web.Response(status=status, body=error_body(status, message), content_type=_JSON)
 
 
-def _drop(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+def drop(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """Close the connection instead of sending ``response``."""
     # Closing the transport makes aiohttp's own attempt to finish `response`
     # fail with a ConnectionError, which it treats as a quiet client disconnect.
     response.force_close()
@@ -78,7 +79,7 @@ async def _reset_mid_body(request: web.Request) -> web.StreamResponse:
     response.content_length = len(_PARTIAL_BODY)
     await response.prepare(request)
     await response.write(_PARTIAL_BODY[: len(_PARTIAL_BODY) // 2])
-    return _drop(request, response)
+    return drop(request, response)
 
 
 async def _hang_after_headers(request: web.Request, release: asyncio.Event) -> web.StreamResponse:
@@ -91,7 +92,7 @@ async def _hang_after_headers(request: web.Request, release: asyncio.Event) -> w
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(HANG_POLL_SECONDS):
                 await release.wait()
-    return _drop(request, response)
+    return drop(request, response)
 
 
 def _connected(request: web.Request) -> bool:

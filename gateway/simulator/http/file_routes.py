@@ -118,8 +118,9 @@ async def download_path(request: web.Request) -> web.StreamResponse:
     raise not_found("file in managed directory", request.match_info["relPath"])
 
 
-# A destructive GET: never answered for HEAD, which a client may send freely.
-@table.get("/filestore/delete/{fileId}", "filestore.delete", head=False)
+# A destructive GET. OL Connect is a JAX-RS server, which answers HEAD by running the GET
+# and dropping the body: HEAD deletes too (SPEC §10.2), and the gateway must never send it.
+@table.get("/filestore/delete/{fileId}", "filestore.delete")
 async def delete(request: web.Request) -> web.StreamResponse:
     sim_of(request).files.delete(managed_file(request))
     return true_answer()

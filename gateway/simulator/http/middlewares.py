@@ -13,9 +13,9 @@ from aiohttp.typedefs import Handler, Middleware
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.simulator.http.answers import base_url, error_response, true_answer
-from gateway.simulator.http.faults import fault_response
+from gateway.simulator.http.faults import drop, fault_response
 from gateway.simulator.model.errors import SimulatorError
-from gateway.simulator.model.state import Compress, SeenRequest, Simulator, TokenState
+from gateway.simulator.model.state import Compress, Fault, SeenRequest, Simulator, TokenState
 
 AUTH_TOKEN_HEADER = "auth_token"  # noqa: S105 - a header name, not a secret
 RELEASE_KEY = web.AppKey("simulator_release", asyncio.Event)
@@ -73,12 +73,14 @@ def simulate(sim: Simulator, names: dict[web.AbstractRoute, str]) -> Middleware:
         if gate is not None:
             await gate.wait()
         if name != "login":
-            if sim.fault is not None:
+            if sim.fault is not None and sim.fault is not Fault.DROP_AFTER:
                 return await fault_response(request, sim.fault, request.app[RELEASE_KEY])
             if sim.redirect_to is not None:
                 return _redirect(request, sim.redirect_to)
             authenticate(request, sim)
         response = await handler(request)
+        if sim.fault is Fault.DROP_AFTER and name != "login":
+            return drop(request, response)
         hold = sim.route_hold.get(name, 0.0)
         if hold > 0:
             await asyncio.sleep(hold)  # the answer is computed: it is now "in flight"

@@ -14,9 +14,10 @@ from http import HTTPStatus
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from gateway.simulator.http.answers import text_answer
+from gateway.simulator.http.answers import json_answer, text_answer
 from gateway.simulator.http.middlewares import authentication_required, basic_credentials
 from gateway.simulator.http.routing import RouteTable, sim_of
+from gateway.simulator.model.entities import DELETABLE_FAMILIES, Family
 from gateway.simulator.model.errors import SimulatorError
 
 SERVICE_VERSION = "2025.1.0"
@@ -74,9 +75,20 @@ def _text(text: str, *, cookie: bool) -> Handler:
     return answer
 
 
+def _all_sets(family: Family) -> Handler:
+    """A set service's root: "get all", the JSON Identifier List of its sets (FIDELITY B1)."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        return json_answer({"identifiers": sim_of(request).entities.all_ids(family)})
+
+    return answer
+
+
 table.get("/entity/jobsegments", "handshake")(_text(JOB_SEGMENT_HANDSHAKE, cookie=True))
 table.get("/entity/jobsegments/version", "version")(_text(SERVICE_VERSION, cookie=False))
 for _base, _prefix, _internal in SERVICES:
     _message = f"Server Engine REST Service available: {_internal}"
-    table.get(_base, f"{_prefix}.handshake")(_text(_message, cookie=True))
+    _sets = next((f for f in DELETABLE_FAMILIES if _prefix == f.value), None)
+    _root = _text(_message, cookie=True) if _sets is None else _all_sets(_sets)
+    table.get(_base, f"{_prefix}.handshake")(_root)
     table.get(f"{_base}/version", f"{_prefix}.version")(_text(SERVICE_VERSION, cookie=False))

@@ -120,6 +120,10 @@ class Entities:
         node = self.require(family, entity_id)
         return [*node.children, *self._extra_children.get((family, entity_id), [])]
 
+    def all_ids(self, family: Family) -> list[int]:
+        """Every existing entity of a set family (`GET entity/jobsets`: "get all")."""
+        return [i for i in range(1, self.highest(family) + 1) if self.exists(family, i)]
+
     def parent(self, family: Family, entity_id: int) -> Ref | None:
         """The entity's parent, None for a set (or a seeded segment outside every job)."""
         return self.require(family, entity_id).parent

@@ -88,6 +88,9 @@ class Fault(enum.StrEnum):
     """Answer 500 with a JSON Error."""
     DROP = "drop"
     """Close the connection without an answer."""
+    DROP_AFTER = "drop_after"
+    """Run the request, then close the connection without an answer: the work is done,
+    its answer lost (a delete that ran, a proxy that dropped the reply)."""
     RESET_MID_BODY = "reset_mid_body"
     """Send the headers and part of the body, then close the connection."""
     TRUNCATED_JSON = "truncated_json"
