@@ -420,3 +420,44 @@ async def test_proxy_retry_after_a_refused_token_is_counted_under_its_route(
     for status, count in ((200, 2), (401, 1)):
         series = f'olcg_upstream_requests_total{{route="{UPLOAD}",status="{status}"}}'
         assert _sample(text, series) == count, status
+
+
+async def test_proxy_streams_a_sized_body_with_its_length(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """A body over 1 MiB with a Content-Length streams upstream with that Content-Length,
+    never re-framed as chunked."""
+    body = b"s" * (2 * 1024 * 1024)
+    async with gateway.post(
+        f"{UPLOAD}?filename=sized.bin", data=io.BytesIO(body), headers=ADMIN
+    ) as answer:
+        assert answer.status == 200, await answer.text()
+    seen = simulator.last_request["filestore.upload"].headers
+    assert seen[hdrs.CONTENT_LENGTH] == str(len(body))
+    assert hdrs.TRANSFER_ENCODING not in seen
+
+
+async def test_proxy_chunked_body_past_max_body_names_the_bound(
+    make_gateway_for: MakeGatewayFor, make_simulator: MakeSimulator
+) -> None:
+    """The 413 for a chunked body that grows past server.max_body names the bound."""
+    gateway = await make_gateway_for(make_simulator(), server={"max_body": 2 * 1024 * 1024})
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield b"y" * (1024 * 1024 + 1)
+
+    async with gateway.post(f"{UPLOAD}?filename=big", data=chunks(), headers=ADMIN) as answer:
+        assert answer.status == 413
+        assert (await answer.json())["error"]["parameter"] == str(2 * 1024 * 1024)
+
+
+async def test_proxy_drops_headers_a_connection_header_lists_without_spaces(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """`Connection: X-One,X-Two` makes both hop-by-hop: neither reaches OL Connect."""
+    headers = {**ADMIN, "Connection": "X-One,X-Two", "X-One": "1", "X-Two": "2", "X-Three": "3"}
+    async with gateway.get(RESOURCES, headers=headers) as answer:
+        assert answer.status == 200
+    seen = simulator.last_request["filestore.resources"].headers
+    assert ("X-One" in seen, "X-Two" in seen, seen.get("X-Three")) == (False, False, "3")

@@ -216,3 +216,17 @@ async def test_upstream_cached_read_waiting_for_a_slot_is_503(
         assert (status, headers["Retry-After"]) == (503, "1")
         assert json.loads(body)["error"]["message"] == "upstream busy: too many requests in flight"
     assert simulator.calls["document_sets"] == 0
+
+
+async def test_upstream_timeouts_are_counted_under_their_route(
+    make_gateway: MakeGateway, simulator: Simulator
+) -> None:
+    """A hang is an upstream request of its route with the outcome `timeout` in the metrics."""
+    gateway = await make_gateway(upstream={"timeout": 0.2})
+    await fetch(gateway, f"{SEGMENTS}/1")
+    simulator.fault = Fault.HANG_AFTER_HEADERS
+    assert (await fetch(gateway, f"{SEGMENTS}/2"))[0] == 504
+    async with gateway.get("/metrics") as response:
+        text = await response.text()
+    series = f'olcg_upstream_requests_total{{route="{SEGMENTS}/{{id}}",status="timeout"}} 1.0'
+    assert series in text.splitlines()
