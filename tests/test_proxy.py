@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import io
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,6 +29,7 @@ from yarl import URL
 from gateway.simulator import Simulator
 from gateway.simulator.model.filestore import CHUNK as SIM_CHUNK
 from gateway.simulator.model.state import Compress, Stall
+from gateway.upstream.bodies import KEEP_LIMIT
 
 Client = TestClient[Any, Any]
 BASE = "/rest/serverengine"
@@ -461,3 +464,51 @@ async def test_proxy_drops_headers_a_connection_header_lists_without_spaces(
         assert answer.status == 200
     seen = simulator.last_request["filestore.resources"].headers
     assert ("X-One" in seen, "X-Two" in seen, seen.get("X-Three")) == (False, False, "3")
+
+
+async def test_proxy_a_body_of_exactly_one_mib_is_kept_for_the_retry(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """SPEC 8.4: bodies up to 1 MiB are kept, 1 MiB itself included: after a refused token
+    it is sent again and the upload succeeds (a larger one would be a 503)."""
+    await upload(gateway, b"warm-up")
+    simulator.expire_all_tokens()
+    body = b"k" * KEEP_LIMIT
+    async with gateway.post(
+        f"{UPLOAD}?filename=exact", data=io.BytesIO(body), headers=ADMIN
+    ) as answer:
+        assert answer.status == 200, await answer.text()
+    assert simulator.calls["filestore.upload"] == 3  # warm-up, refused, sent again
+
+
+async def test_proxy_streamed_upload_waits_for_the_head_only_upstream_timeout(
+    make_gateway_for: MakeGatewayFor, make_simulator: MakeSimulator
+) -> None:
+    """A streamed upload whose upstream never answers is a 504 after upstream.timeout, not
+    a request that waits as long as the upstream likes."""
+    sim = make_simulator()
+    silent = sim.route_gates["filestore.upload"] = asyncio.Event()  # never answers
+    gateway = await make_gateway_for(sim, upstream={"timeout": 0.5})
+    try:
+        async with gateway.post(
+            f"{UPLOAD}?filename=slow", data=io.BytesIO(b"u" * (2 * KEEP_LIMIT)), headers=ADMIN
+        ) as answer:
+            assert answer.status == 504
+    finally:
+        silent.set()
+
+
+async def test_proxy_unreachable_upstream_is_a_502_that_names_its_cause(
+    make_config: MakeConfig, make_gateway: MakeGateway
+) -> None:
+    """Nothing listens at upstream.url: 502, and the failure event says `connection_refused`
+    (the login fails first: nothing is sent)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free again once closed: nothing listens there
+    gateway = await make_gateway(make_config(upstream={"url": f"http://127.0.0.1:{port}"}))
+    with capture_logs() as logs:
+        async with gateway.get(RESOURCES, headers=ADMIN) as answer:
+            assert answer.status == 502
+    causes = {e.get("cause") for e in logs if e["event"] in ("upstream_failed", "upstream_login")}
+    assert "connection_refused" in causes, logs
