@@ -28,7 +28,7 @@ from yarl import URL
 
 from gateway.simulator import Simulator
 from gateway.simulator.model.filestore import CHUNK as SIM_CHUNK
-from gateway.simulator.model.state import Compress, Stall
+from gateway.simulator.model.state import Compress, Fault, Stall
 from gateway.upstream.bodies import KEEP_LIMIT
 
 Client = TestClient[Any, Any]
@@ -512,3 +512,18 @@ async def test_proxy_unreachable_upstream_is_a_502_that_names_its_cause(
             assert answer.status == 502
     causes = {e.get("cause") for e in logs if e["event"] in ("upstream_failed", "upstream_login")}
     assert "connection_refused" in causes, logs
+
+
+async def test_proxy_dropped_connection_is_a_502_that_names_its_cause(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """The upstream closes the connection without an answer on a forwarded route: 502, and
+    the failure event names the cause and the error."""
+    await upload(gateway, b"warm-up")  # logged in: the failure is the request's own
+    simulator.fault = Fault.DROP
+    with capture_logs() as logs:
+        async with gateway.get(RESOURCES, headers=ADMIN) as answer:
+            assert answer.status == 502
+    [event] = [e for e in logs if e["event"] == "upstream_failed"]
+    assert (event["cause"], event["error"]) == ("connection_reset", "ServerDisconnectedError")
+    assert event["route"] == RESOURCES
