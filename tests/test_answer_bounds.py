@@ -135,9 +135,40 @@ async def test_gzip_bomb_is_never_inflated_past_the_bound(
         for _ in range(2):
             status, _, body = await get(gateway, f"{SEGMENTS}/7")
             assert (status, body["error"]["message"]) == (502, "upstream answer too large")
+            assert body["error"]["parameter"] == "100000"  # the bound it passed
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert calls["7"] == 2  # nothing was stored
     # With the bound well under 1 MiB; inflating the whole chunk at once allocates 32 MiB.
     assert peak < inflated // 8, f"{peak} bytes allocated at the peak"
+
+
+@pytest.mark.parametrize("coding", ["deflate", "DEFLATE", "gzip", "x-gzip"])
+async def test_compressed_answers_are_decoded_and_stored(
+    aiohttp_server: AiohttpServer, make_config: MakeConfig, make_gateway: MakeGateway, coding: str
+) -> None:
+    """An upstream that compresses anyway (deflate or gzip, any case): the cached read is
+    decoded, checked and stored — a MISS, then a HIT of the same identifiers."""
+    document = b'{"identifiers": [71, 72, 73]}'
+    wbits = zlib.MAX_WBITS if coding.lower() == "deflate" else zlib.MAX_WBITS | 16
+    packer = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    packed = packer.compress(document) + packer.flush()
+
+    async def login(request: web.Request) -> web.Response:
+        return web.Response(text="deflate-upstream-token", headers={"Token-Expires-In": "3600"})
+
+    async def segment(request: web.Request) -> web.Response:
+        headers = {hdrs.CONTENT_TYPE: "application/json", hdrs.CONTENT_ENCODING: coding}
+        return web.Response(body=packed, headers=headers)
+
+    upstream = web.Application()
+    upstream.router.add_post("/rest/serverengine/authentication/login", login)
+    upstream.router.add_get(SEGMENTS + "/{id}", segment)
+    server = await aiohttp_server(upstream, auto_decompress=False)
+    gateway = await make_gateway(
+        make_config(upstream={"url": str(server.make_url("")).rstrip("/")})
+    )
+    for outcome in ("MISS", "HIT"):
+        status, cache, body = await get(gateway, f"{SEGMENTS}/7")
+        assert (status, cache, body) == (200, outcome, {"identifiers": [71, 72, 73]})

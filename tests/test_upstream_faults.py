@@ -230,3 +230,16 @@ async def test_upstream_timeouts_are_counted_under_their_route(
         text = await response.text()
     series = f'olcg_upstream_requests_total{{route="{SEGMENTS}/{{id}}",status="timeout"}} 1.0'
     assert series in text.splitlines()
+
+
+async def test_upstream_refusing_every_token_says_so(
+    make_gateway: MakeGateway, simulator: Simulator, simulator_server: TestServer
+) -> None:
+    """401 to the token, and again after a fresh login: a 502 that says the session was
+    refused (not a generic one)."""
+    gateway = await make_gateway()
+    await fetch(gateway, f"{SEGMENTS}/1")
+    simulator.fault = Fault.UNAUTHORIZED
+    status, body, headers = await fetch(gateway, f"{SEGMENTS}/2")
+    assert_clean_error(status, body, headers, 502, simulator_server)
+    assert json.loads(body)["error"]["message"] == "upstream refused the gateway's session"
