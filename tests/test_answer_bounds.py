@@ -35,6 +35,7 @@ async def test_answer_over_cache_max_body_is_502_and_never_stored(
         status, _, body = await get(gateway, f"{SEGMENTS}/7")
         assert status == 502
         assert body["error"]["message"] == "upstream answer too large"
+        assert body["error"]["parameter"] == "100000"
     assert sim.calls["document_sets"] == 2  # nothing was stored
     status, outcome, _ = await get(gateway, f"{SEGMENTS}/8")  # small answers still flow
     assert (status, outcome) == (200, "MISS")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import io
+import json
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -527,3 +528,15 @@ async def test_proxy_dropped_connection_is_a_502_that_names_its_cause(
     [event] = [e for e in logs if e["event"] == "upstream_failed"]
     assert (event["cause"], event["error"]) == ("connection_reset", "ServerDisconnectedError")
     assert event["route"] == RESOURCES
+
+
+async def test_proxy_access_line_carries_the_upstream_time(
+    gateway: Client, log_output: io.StringIO
+) -> None:
+    """SPEC 6: a forwarded request's access line has `upstream_ms`, as cached ones do."""
+    async with gateway.get(RESOURCES, headers=ADMIN) as answer:
+        assert answer.status == 200
+    lines = [json.loads(line) for line in log_output.getvalue().splitlines()]
+    [access] = [e for e in lines if e.get("event") == "request" and e["path"] == RESOURCES]
+    assert isinstance(access["upstream_ms"], float)
+    assert 0 <= access["upstream_ms"] <= access["duration_ms"]
