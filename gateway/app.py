@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -30,6 +31,7 @@ from gateway.edge.routing import Targets, add_routes
 from gateway.engines.validated_write import MAX_BODY
 from gateway.state import (
     AUTHENTICATOR,
+    BODIES,
     CACHE,
     CONFIG,
     LOGIN_GUARD,
@@ -42,10 +44,14 @@ from gateway.state import (
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.redaction import register_secret
 from gateway.upstream.breaker import CircuitBreaker
+from gateway.upstream.budgets import BodyBudget
 from gateway.upstream.client import UpstreamClient
 from gateway.upstream.events import UpstreamEvents
 from gateway.upstream.readiness import Readiness
 from gateway.upstream.tokens import UpstreamTokens
+
+if TYPE_CHECKING:
+    from gateway.cache.redis.backend import RedisBackend
 
 # Connections beyond upstream.max_connections, so a login never waits behind the
 # streams that hold every request slot.
@@ -77,7 +83,7 @@ def create_app(
         session_secret: signs session tokens when `server.session_secret` is
             unset; `serve --workers` gives every worker the same one. Random if None.
     """
-    metrics = Metrics(registry or CollectorRegistry())
+    metrics = Metrics(registry or CollectorRegistry(), client_labels=config.metrics.client_labels)
     configured_secret = config.server.session_secret
     register_secret(config.upstream.password.get_secret_value())
     if configured_secret is not None:
@@ -105,7 +111,7 @@ def create_app(
         from gateway.cache.redis.backend import connect
 
         shared = SharedLimits(
-            connect(config.cache.redis_url),
+            connect(config.cache.redis_url, config.cache.redis_timeout),
             prefix=config.cache.redis_prefix,
             limiter=limiter,
             failures=failures,
@@ -191,6 +197,11 @@ def _upstream_ctx(
                 on_transition=events.breaker,
             )
             app[METRICS].watch_breaker(lambda: breaker.state)
+            app[BODIES] = BodyBudget(
+                max_buffered=app[CONFIG].server.max_buffered,
+                client_timeout=app[CONFIG].server.client_timeout,
+                events=events,
+            )
             app[UPSTREAM] = UpstreamClient(
                 session,
                 tokens,
@@ -218,20 +229,44 @@ def make_backend(config: Config, stats: CacheStats, clock: Callable[[], float]) 
         # Imported here: redis is an optional extra, needed only for this backend.
         from gateway.cache.redis.backend import RedisBackend, connect
 
-        return RedisBackend(
-            connect(cache.redis_url),
+        shared = RedisBackend(
+            connect(cache.redis_url, cache.redis_timeout),
             prefix=cache.redis_prefix,
             retention=retention,
             max_wait=config.upstream.timeout,
+            max_entries=cache.max_entries,
+            max_not_found=cache.max_not_found,
+            max_bytes=cache.max_bytes,
+            timeout=cache.redis_timeout,
+            stats=stats,
             clock=clock,
         )
+        if cache.near_ttl <= 0:
+            return shared
+        return _near(config, shared)
     return MemoryBackend(
         max_entries=cache.max_entries,
         max_not_found=cache.max_not_found,
+        max_bytes=cache.max_bytes,
         retention=retention,
         stats=stats,
         clock=clock,
     )
+
+
+def _near(config: Config, shared: RedisBackend) -> CacheBackend:
+    from gateway.cache.near import NearCache
+    from gateway.cache.redis.near import NearBackend
+    from gateway.cache.redis.subscriber import Invalidations
+
+    cache = config.cache
+    near = NearCache(
+        ttl=cache.near_ttl, max_entries=cache.max_entries, max_bytes=cache.near_max_bytes
+    )
+    invalidations = Invalidations(
+        cache.redis_url, channel=shared.channel, near=near, timeout=cache.redis_timeout
+    )
+    return NearBackend(shared, near, invalidations)
 
 
 def _cache_ctx(

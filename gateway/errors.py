@@ -82,6 +82,17 @@ class PayloadTooLarge(GatewayError):
     message = "request body too large"
 
 
+class ClientGone(GatewayError):
+    """The client's request body broke off: it hung up, or its framing broke.
+
+    Status 499 (nginx's "client closed request"): if the client is still there
+    to read it, the answer says the request was never whole.
+    """
+
+    status = 499
+    message = "request body broken off"
+
+
 class UnsupportedMediaType(GatewayError):
     status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
     message = "unsupported content encoding"

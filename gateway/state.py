@@ -12,6 +12,7 @@ from gateway.access.ratelimit import RateLimiter
 from gateway.cache import CacheService
 from gateway.config.model import Config
 from gateway.telemetry.metrics import Metrics
+from gateway.upstream.budgets import BodyBudget, Share
 from gateway.upstream.client import UpstreamClient
 from gateway.upstream.readiness import Readiness
 from gateway.upstream.tokens import UpstreamTokens
@@ -25,6 +26,7 @@ TOKENS = web.AppKey("tokens", UpstreamTokens)
 UPSTREAM = web.AppKey("upstream", UpstreamClient)
 CACHE = web.AppKey("cache", CacheService)
 READINESS = web.AppKey("readiness", Readiness)
+BODIES = web.AppKey("bodies", BodyBudget)
 
 
 @dataclass(slots=True)
@@ -44,6 +46,11 @@ class RequestFacts:
     client: Client | None = None
     cache_outcome: str = "-"
     upstream_seconds: float | None = None
+
+    def share(self) -> Share | None:
+        """The client's share of upstream slots (`clients[].max_concurrent`), if a client called."""
+        client = self.client
+        return None if client is None else Share(client.name, client.max_concurrent)
 
 
 FACTS = web.RequestKey("facts", RequestFacts)

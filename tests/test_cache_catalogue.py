@@ -59,6 +59,9 @@ class Case:
 
 
 FIELD = {"name": "x", "value": "1"}
+# `GET entity/jobsets|datasets|contentsets` is "get all": OL Connect answers the JSON
+# Identifier List of every set (FIDELITY B1), not a handshake text.
+GET_ALL = [f"{E}/{family}" for family in ("contentsets", "datasets", "jobsets")]
 # Simulator data (gateway/simulator/model/entities.py): job set k holds jobs 2k-1, 2k; job j holds
 # segments 2j-1, 2j; segment s holds document sets 10s+1..3; document set d holds documents
 # 10d+1, 10d+2; data and content set k hold records and items 4k-3..4k.
@@ -139,7 +142,11 @@ CASES = [
     Case(f"{E}/datasets", f"{E}/datasets", (Write("POST", f"{E}/datasets/3/delete"),)),
     Case(f"{E}/contentsets", f"{E}/contentsets", (Write("POST", f"{E}/contentsets/3/delete"),)),
 ]  # fmt: skip
-SERVICE_INFO = [route.template for route in ROUTES if route.kind in (Kind.HANDSHAKE, Kind.VERSION)]
+SERVICE_INFO = [
+    route.template
+    for route in ROUTES
+    if route.kind in (Kind.HANDSHAKE, Kind.VERSION) and route.template not in GET_ALL
+]
 
 
 async def read(gateway: Client, path: str) -> tuple[int, str, bytes]:
@@ -189,6 +196,18 @@ async def test_handshakes_and_versions_are_cached_for_service_info(
     """Every service's handshake and version: MISS, then HIT until purged."""
     assert (await read(gateway, template))[:2] == (200, "MISS")
     assert (await read(gateway, template))[:2] == (200, "HIT")
+
+
+@pytest.mark.parametrize("path", GET_ALL)
+async def test_get_all_lists_pass_through_as_identifier_lists(
+    gateway: Client, simulator: Simulator, path: str
+) -> None:
+    """The get-all lists reach the client as OL Connect's Identifier List of every set."""
+    async with gateway.get(path, headers=ALL) as answer:
+        assert answer.status == 200
+        assert answer.headers["Content-Type"] == "application/json"
+        identifiers = (await answer.json())["identifiers"]
+    assert identifiers == list(range(1, 26))  # 100 segments: 25 sets of each kind
 
 
 def _concrete(template: str) -> str:

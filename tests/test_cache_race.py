@@ -4,7 +4,8 @@ The simulator holds the read's answer after computing it (`route_hold`), so the
 read really carries the value from before the write, and delivers it after.
 Each race runs for a single-entity write, a bulk write and a delete, on the
 memory and on the Redis backend (two gateways sharing it: the write goes
-through one, the slow read through the other).
+through one, the slow read through the other; and one gateway whose near
+cache must honour the same fences).
 """
 
 from __future__ import annotations
@@ -106,3 +107,23 @@ async def test_race_redis_backend_across_gateways(
     cache = {"backend": "redis", "redis_url": redis_server.url, "redis_prefix": redis_prefix}
     reader, writer = await make_gateway(cache=cache), await make_gateway(cache=cache)
     await run_race(reader, writer, simulator, race)
+
+
+@pytest.mark.parametrize("race", RACES.values(), ids=RACES.keys())
+async def test_race_redis_backend_one_gateway_with_near_cache(
+    make_gateway: MakeGateway,
+    redis_server: RedisServer,
+    redis_prefix: str,
+    simulator: Simulator,
+    race: Race,
+) -> None:
+    """One gateway on Redis with a long-lived near cache: the write in this process keeps
+    the slow read's old answer out of Redis and out of the near cache (issue 21 item 4)."""
+    cache = {
+        "backend": "redis",
+        "redis_url": redis_server.url,
+        "redis_prefix": redis_prefix,
+        "near_ttl": 30,
+    }
+    gateway = await make_gateway(cache=cache)
+    await run_race(gateway, gateway, simulator, race)

@@ -183,6 +183,9 @@ async def test_service_concurrent_misses_share_one_load(
     gate = upstream.hold()
     reads = [asyncio.create_task(cache.get("ds:1", ttl=TTL, load=upstream)) for _ in range(100)]
     await until(lambda: upstream.calls == 1)
+    # Every reader must have missed before the load ends: on Redis, readers queue for one
+    # of the client's pooled connections, and one that looked after the store would HIT.
+    await until(lambda: stats.coalesced == 99)
     gate.set()
     results = await asyncio.gather(*reads)
     assert upstream.calls == 1

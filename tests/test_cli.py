@@ -362,7 +362,7 @@ def test_simulator_serves_logins_and_stops_cleanly_on_signal(
     assert status == 200
     assert token.strip()
     assert expires_in == "120"
-    assert wrong_status == 403
+    assert wrong_status == 401
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert f"127.0.0.1:{port}" in stdout

@@ -357,6 +357,20 @@ def test_systemd_unit_reload_stop_and_config() -> None:
     assert "OLCONNECT_PASSWORD" not in service.get("Environment", "")
 
 
+def test_systemd_unit_descriptor_limit_covers_the_default_bounds() -> None:
+    """LimitNOFILE leaves room for server.max_connections, the upstream pool and spare."""
+    from gateway.config.model import Config
+    from gateway.edge.runner_options import descriptors_needed
+
+    defaults = Config.model_validate(
+        {
+            "upstream": {"url": "http://ol:9340", "username": "u", "password": "p"},
+            "clients": [{"name": "a", "key_sha256": "0" * 64}],
+        }
+    )
+    assert int(systemd_unit()["Service"]["LimitNOFILE"]) >= descriptors_needed(defaults)
+
+
 def test_systemd_unit_user_is_created_by_systemd() -> None:
     """The unit runs unprivileged as a user systemd itself creates (no `User=` nobody made)."""
     service = systemd_unit()["Service"]

@@ -25,26 +25,48 @@ Client = TestClient[Any, Any]
 
 
 async def test_failure_log_blocks_at_the_limit_until_the_window_passes(clock: FakeClock) -> None:
-    """Nine failures do not block; the tenth does, until the first leaves the minute."""
+    """Nine failures do not block an address; the tenth does, until the first leaves the minute."""
     failures = FailureLog(limit=10, window=60, clock=clock)
     for _ in range(9):
-        await failures.record(["name:a"])
+        await failures.record("addr:a", None)
         clock.advance(1)
-    assert await failures.blocked(["name:a"]) == 0
-    await failures.record(["name:a"])
-    assert await failures.blocked(["name:a"]) == pytest.approx(51)  # first failure + 60 s
-    assert await failures.blocked(["name:b"]) == 0
+    assert await failures.blocked("addr:a", None) == 0
+    await failures.record("addr:a", None)
+    assert await failures.blocked("addr:a", None) == pytest.approx(51)  # first failure + 60 s
+    assert await failures.blocked("addr:b", None) == 0
     clock.advance(51)
-    assert await failures.blocked(["name:a"]) == 0
+    assert await failures.blocked("addr:a", None) == 0
+
+
+async def test_failure_log_locks_a_name_everywhere_only_from_three_addresses(
+    clock: FakeClock,
+) -> None:
+    """Ten failures at a name from two addresses lock those addresses, not the name; from
+    three addresses they lock the name for every address, until the window passes."""
+    failures = FailureLog(limit=10, window=60, clock=clock)
+    for _ in range(9):
+        await failures.record("addr:a", "name:n")
+    await failures.record("addr:b", "name:n")
+    assert await failures.blocked("addr:c", "name:n") == 0
+    assert await failures.blocked("addr:b", "name:n") == 0
+    await failures.record("addr:a", "name:n")
+    assert await failures.blocked("addr:a", "name:other") > 0  # ten from a: a is locked
+    assert await failures.blocked("addr:c", "name:n") == 0
+    await failures.record("addr:c", "name:n")  # the last ten now come from three addresses
+    assert await failures.blocked("addr:d", "name:n") > 0
+    assert await failures.blocked("addr:d", "name:other") == 0
+    clock.advance(60)
+    assert await failures.blocked("addr:d", "name:n") == 0
 
 
 async def test_failure_log_remembers_a_bounded_number_of_keys(clock: FakeClock) -> None:
     """A flood of distinct addresses keeps at most max_keys records."""
     failures = FailureLog(limit=2, window=60, clock=clock, max_keys=100)
     for i in range(1000):
-        await failures.record([f"addr:{i}", f"addr:{i}"])
-    assert await failures.blocked(["addr:999"]) > 0
-    assert await failures.blocked(["addr:0"]) == 0  # pushed out
+        await failures.record(f"addr:{i}", None)
+        await failures.record(f"addr:{i}", None)
+    assert await failures.blocked("addr:999", None) > 0
+    assert await failures.blocked("addr:0", None) == 0  # pushed out
 
 
 def session_from(address: str) -> Callable[[Client], aiohttp.ClientSession]:
@@ -94,17 +116,36 @@ async def test_login_blocked_after_ten_failures_even_with_the_right_key(
     assert KEYS["reader"] not in log_output.getvalue()
 
 
-async def test_login_counts_name_and_address_separately(make_gateway: MakeGateway) -> None:
-    """Guesses at one name from one address block that name everywhere and that address
-    for every name; another name from another address is unaffected."""
+async def test_one_address_cannot_lock_a_name_out_for_every_address(
+    make_gateway: MakeGateway,
+) -> None:
+    """Guesses at one name from one address block that address for every name, and not the
+    name: the client logs in from its own address (F9)."""
     gateway = await make_gateway()
     async with session_from("127.0.0.2")(gateway) as guesser:
         for _ in range(LIMIT):
             assert (await login(guesser, "reader", WRONG))[0] == 401
-        assert (await login(guesser, "writer", KEYS["writer"]))[0] == 429  # address blocked
-    async with session_from("127.0.0.3")(gateway) as other:
-        assert (await login(other, "reader", KEYS["reader"]))[0] == 429  # name blocked
-        assert (await login(other, "writer", KEYS["writer"]))[0] == 200
+        assert (await login(guesser, "reader", KEYS["reader"]))[0] == 429  # address blocked
+        assert (await login(guesser, "writer", KEYS["writer"]))[0] == 429
+    async with session_from("127.0.0.3")(gateway) as owner:
+        assert (await login(owner, "reader", KEYS["reader"]))[0] == 200
+        assert (await login(owner, "writer", KEYS["writer"]))[0] == 200
+
+
+async def test_guesses_from_three_addresses_lock_the_name_everywhere(
+    make_gateway: MakeGateway,
+) -> None:
+    """SPEC §9: a name whose failures came from at least three addresses is locked for every
+    address; other names stay open."""
+    gateway = await make_gateway()
+    for i in range(LIMIT):
+        async with session_from(f"127.0.0.{2 + i % 3}")(gateway) as guesser:
+            assert (await login(guesser, "reader", WRONG))[0] == 401
+    async with session_from("127.0.0.9")(gateway) as owner:
+        status, headers = await login(owner, "reader", KEYS["reader"])
+        assert status == 429
+        assert 1 <= int(headers[hdrs.RETRY_AFTER]) <= WINDOW
+        assert (await login(owner, "writer", KEYS["writer"]))[0] == 200
 
 
 async def test_login_unknown_names_count_against_the_address(make_gateway: MakeGateway) -> None:

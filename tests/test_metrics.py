@@ -64,9 +64,10 @@ def requests_total(scraped: Scrape, route: str, status: int, client: str = "read
 
 
 async def test_metrics_requests_counted_by_route_template_status_and_client(
-    gateway: Client,
+    make_gateway: MakeGateway,
 ) -> None:
     """Requests are counted under their route template, status and client name."""
+    gateway = await make_gateway(metrics={"client_labels": True})
     assert await get(gateway, f"{SEGMENTS}/5") == 200
     assert await get(gateway, f"{SEGMENTS}/5") == 200
     assert await get(gateway, f"{SEGMENTS}/6/metadata") == 200
@@ -250,8 +251,9 @@ async def test_metrics_cache_coalesced_waiters_counted(
     assert scraped.value("olcg_cache_coalesced_total") == 4
 
 
-async def test_metrics_rate_limited_requests_counted_by_client(gateway: Client) -> None:
+async def test_metrics_rate_limited_requests_counted_by_client(make_gateway: MakeGateway) -> None:
     """Every 429 is counted under the limited client's name, and no one else's."""
+    gateway = await make_gateway(metrics={"client_labels": True})
     statuses = [await get(gateway, SEGMENTS, who="limited") for _ in range(13)]
     assert statuses.count(429) == 3
 

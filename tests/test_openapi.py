@@ -142,3 +142,38 @@ def test_openapi_describes_every_catalogue_route_with_its_kind() -> None:
             assert operation["x-kind"] == route.kind.value
         if route.cache is not None:
             assert operation["x-cache"] == route.cache.ttl.value
+
+
+def test_openapi_bodies_name_catalogue_routes_and_schemas() -> None:
+    """Every (method, template) of the body map is a catalogue route, every structure it names
+    is a component, and each component is a valid schema that names its sources."""
+    from jsonschema import Draft202012Validator
+
+    from gateway.edge.openapi_schemas import BODIES, OWN_SCHEMAS, SCHEMAS
+
+    routes = {(route.method, route.template) for route in ROUTES}
+    assert set(BODIES) <= routes
+    for bodies in BODIES.values():
+        assert set(bodies.request) | set(bodies.response) <= set(SCHEMAS)
+    for name, schema in SCHEMAS.items():
+        Draft202012Validator.check_schema(schema)
+        assert name in OWN_SCHEMAS or schema["x-source"], name
+
+
+def test_openapi_describes_json_bodies_with_the_vendors_structures() -> None:
+    """A forwarded route that takes JSON names its structure; a cached read its answer's."""
+    operations = described()
+    find = operations[("PUT", "/rest/serverengine/entity/find")]
+    assert find["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/SearchParameters"
+    }
+    answer = find["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": "#/components/schemas/IdentifierListsWithSortKey"}
+    submit = operations[("POST", "/rest/serverengine/workflow/print/submit")]["requestBody"]
+    assert submit["required"] is True
+    stats = operations[("GET", "/rest/serverengine/statistics/jobset/{id}")]["responses"]["200"]
+    assert stats["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/JobSetStatistics"
+    }
+    upload = operations[("POST", "/rest/serverengine/filestore/DataFile")]["requestBody"]
+    assert set(upload["content"]) == {"*/*"}  # a raw file, not JSON

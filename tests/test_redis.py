@@ -62,8 +62,12 @@ async def make_backend(
 
 
 def redis_cache(url: str, prefix: str) -> dict[str, Any]:
-    """The `cache:` config section of a gateway on that Redis."""
-    return {"backend": "redis", "redis_url": url, "redis_prefix": prefix}
+    """The `cache:` config section of a gateway on that Redis.
+
+    A generous redis_timeout: these tests are about sharing, and on a loaded test machine
+    a burst of requests can keep the event loop from reading a reply for 0.25 s.
+    """
+    return {"backend": "redis", "redis_url": url, "redis_prefix": prefix, "redis_timeout": 2}
 
 
 async def get(gateway: Gateway, path: str) -> tuple[int, str, bytes]:

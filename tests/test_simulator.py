@@ -14,7 +14,7 @@ import yaml
 from aiohttp.test_utils import TestServer
 from conftest import FakeClock, MakeSimulator, MakeSimulatorServer, basic_auth_header
 
-from gateway.simulator import SIMULATOR_KEY, Fault, Simulator, load_seed
+from gateway.simulator import SIMULATOR_KEY, AuthErrors, Fault, Simulator, load_seed
 
 LOGIN = "/rest/serverengine/authentication/login"
 SEGMENTS = "/rest/serverengine/entity/jobsegments"
@@ -75,16 +75,17 @@ async def test_login_omits_expiry_when_disabled(
     [
         ({}, 401, True),
         ({"Authorization": "Bearer abc"}, 401, True),
-        ({"Authorization": basic_auth_header("ol-admin", "wrong")}, 403, False),
-        ({"Authorization": basic_auth_header("someone", "secret")}, 403, False),
-        ({"Authorization": "Basic !!not-base64!!"}, 403, False),
-        ({"Authorization": "Basic bm9jb2xvbg=="}, 403, False),  # "nocolon"
+        ({"Authorization": basic_auth_header("ol-admin", "wrong")}, 401, False),
+        ({"Authorization": basic_auth_header("someone", "secret")}, 401, False),
+        ({"Authorization": "Basic !!not-base64!!"}, 401, False),
+        ({"Authorization": "Basic bm9jb2xvbg=="}, 401, False),  # "nocolon"
     ],
 )
 async def test_login_failures(
     session: aiohttp.ClientSession, headers: dict[str, str], status: int, challenge: bool
 ) -> None:
-    """Missing Basic credentials answer 401 with a challenge; wrong ones 403."""
+    """Missing Basic credentials answer 401 with a challenge; wrong ones 401 and a JSON Error,
+    the one refusal the vendor's client handles on login (FIDELITY B10)."""
     async with session.post(LOGIN, headers=headers) as resp:
         assert resp.status == status
         assert (resp.headers.get("WWW-Authenticate") == "BASIC") is challenge
@@ -94,10 +95,10 @@ async def test_login_failures(
 async def test_login_rejected_while_reject_logins(
     session: aiohttp.ClientSession, simulator: Simulator
 ) -> None:
-    """`reject_logins` makes even good credentials answer 403."""
+    """`reject_logins` makes even good credentials answer 401."""
     simulator.reject_logins = True
     async with session.post(LOGIN, headers={"Authorization": GOOD_BASIC}) as resp:
-        assert resp.status == 403
+        assert resp.status == 401
         await error_of(resp)
 
 
@@ -106,18 +107,56 @@ async def test_login_rejected_while_reject_logins(
     [
         ({}, 401, True),
         ({"Authorization": "Bearer abc"}, 401, True),
-        ({"auth_token": "not-a-token"}, 403, False),
-        ({"Authorization": basic_auth_header("ol-admin", "wrong")}, 403, False),
+        ({"auth_token": "not-a-token"}, 401, True),
+        ({"Authorization": basic_auth_header("ol-admin", "wrong")}, 401, True),
+        ({"Authorization": "Basic !!not-base64!!"}, 401, True),
         ({"Authorization": GOOD_BASIC}, 200, False),
     ],
 )
 async def test_request_auth_modes(
     session: aiohttp.ClientSession, headers: dict[str, str], status: int, challenge: bool
 ) -> None:
-    """Job-segment routes take a token or Basic credentials and fail like OL Connect."""
+    """Routes take a token or Basic credentials and refuse, as OL Connect 2023.2+ does, with
+    401, a JSON Error and the Basic challenge whatever the reason (FIDELITY B11)."""
     async with session.get(f"{SEGMENTS}/7", headers=headers) as resp:
         assert resp.status == status
         assert (resp.headers.get("WWW-Authenticate") == "BASIC") is challenge
+        if status != 200:
+            await error_of(resp)
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        ({"auth_token": "not-a-token"}, 403),
+        ({"Authorization": basic_auth_header("ol-admin", "wrong")}, 403),
+    ],
+)
+async def test_request_auth_modes_legacy(
+    make_simulator: MakeSimulator,
+    make_simulator_server: MakeSimulatorServer,
+    headers: dict[str, str],
+    status: int,
+) -> None:
+    """`auth_errors=legacy` keeps the split of OL Connect up to 2022: 403 for an invalid
+    credential, 401 for a missing one or (below) an expired token."""
+    sim = make_simulator(auth_errors=AuthErrors.LEGACY)
+    server = await make_simulator_server(sim)
+    async with (
+        aiohttp.ClientSession() as client,
+        client.get(server.make_url(f"{SEGMENTS}/7"), headers=headers) as resp,
+    ):
+        assert resp.status == status
+        assert ("WWW-Authenticate" in resp.headers) is (status == 401)
+    token = sim.issue_token()
+    sim.expire_all_tokens()
+    async with (
+        aiohttp.ClientSession() as client,
+        client.get(server.make_url(f"{SEGMENTS}/7"), headers={"auth_token": token}) as resp,
+    ):
+        assert resp.status == 401
+        assert "WWW-Authenticate" not in resp.headers
 
 
 async def test_token_expires_after_lifetime(
@@ -130,7 +169,7 @@ async def test_token_expires_after_lifetime(
     clock.advance(1)
     async with session.get(f"{SEGMENTS}/7", headers={"auth_token": token}) as resp:
         assert resp.status == 401
-        assert "WWW-Authenticate" not in resp.headers
+        assert resp.headers["WWW-Authenticate"] == "BASIC"
         assert "expired" in (await error_of(resp))["message"]
 
 
@@ -147,7 +186,11 @@ async def test_expire_all_tokens(
 @pytest.mark.parametrize(
     ("path", "content_type", "expected"),
     [
-        (SEGMENTS, "text/plain", "Job Segment Service available"),
+        (
+            SEGMENTS,
+            "text/plain",
+            "Server Engine REST Service available: JobSegmentEntityRestService",
+        ),
         (f"{SEGMENTS}/version", "text/plain", "2025.1.0"),
         (f"{SEGMENTS}/7", JSON, {"identifiers": [71, 72, 73]}),
         (
@@ -229,7 +272,7 @@ async def test_put_metadata_id_mismatch_is_500(
         b"\xff\xfe",
         b"[]",
         b'{"id": 9}',
-        b'{"id": "9", "properties": []}',
+        b'{"id": "9x", "properties": []}',
         b'{"id": true, "properties": []}',
         b'{"id": 9, "properties": {}}',
         b'{"id": 9, "properties": [{"name": "a"}]}',
@@ -280,7 +323,8 @@ async def test_latency_delays_answers(
 @pytest.mark.parametrize(
     ("fault", "status", "content_type"),
     [
-        (Fault.STATUS_500, 500, JSON),
+        (Fault.STATUS_500, 500, "text/html"),
+        (Fault.PROXY_502, 502, "text/html"),
         (Fault.UNAUTHORIZED, 401, JSON),
         (Fault.TRUNCATED_JSON, 200, JSON),
         (Fault.NON_JSON, 200, "text/html"),

@@ -53,6 +53,55 @@ def test_every_option_states_its_default() -> None:
         check=True,
     )
     options = re.split(r"\n  (?=--)", result.stdout.split("options:", 1)[1])[1:]
-    assert len(options) == 11
+    assert len(options) == 14
     for option in options:
         assert "default" in option, option
+
+
+async def _flow(port: int) -> tuple[list[int], int, str]:
+    """Map and output a file, poll past `done`; the poll statuses, a bad token's status and
+    the `getManagedResult` answer."""
+    headers = {"Authorization": GOOD_BASIC}
+    wf = f"{BASE}/workflow"
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", headers=headers) as client:
+        async with client.post(f"{wf}/outputcreation/o/1") as r:
+            op_id = r.headers["operationId"]
+        statuses = []
+        for _ in range(5):
+            async with client.get(f"{wf}/outputcreation/getProgress/{op_id}") as r:
+                statuses.append(r.status)
+        async with client.get(f"{BASE}/entity/jobsets/1", headers={"auth_token": "x"}) as r:
+            refused = r.status
+        async with client.post(f"{wf}/outputcreation/getManagedResult/{op_id}") as r:
+            managed = await r.text()
+    return statuses, refused, managed
+
+
+async def test_fidelity_options_and_their_defaults(tmp_path: Path) -> None:
+    """By default a finished operation's progress is 404 after `done`, refused tokens are
+    401 and `getManagedResult` is JSON; the options bring back the older behaviours."""
+    for args, expected in (
+        ([], ([200, 200, 200, 200, 404], 401, '{"identifier"')),
+        (
+            [
+                "--keep-finished-operations",
+                "--auth-errors",
+                "legacy",
+                "--managed-result",
+                "text",
+            ],
+            ([200, 200, 200, 200, 200], 403, ""),
+        ),
+    ):
+        port = free_port()
+        child = Child(["simulator", "--port", str(port), *args], tmp_path)
+        try:
+            wait_listening(port)
+            statuses, refused, managed = await _flow(port)
+            assert (statuses, refused) == expected[:2], args
+            if expected[2]:
+                assert managed.startswith(expected[2])
+            else:
+                assert managed.isdigit()
+        finally:
+            child.kill()

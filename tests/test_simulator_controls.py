@@ -67,7 +67,7 @@ async def test_set_service_roots_answer_every_set(
 
 @pytest.mark.parametrize(
     ("headers", "status"),
-    [({}, 401), ({"Authorization": basic_auth_header("ol-admin", "no")}, 403)],
+    [({}, 401), ({"Authorization": basic_auth_header("ol-admin", "no")}, 401)],
 )
 async def test_handshakes_take_credentials(
     simulator_server: TestServer, headers: dict[str, str], status: int

@@ -49,6 +49,7 @@ async def test_upload_download_round_trip(client: aiohttp.ClientSession) -> None
         assert resp.status == 200
         assert resp.headers["Content-Type"] == "application/octet-stream"
         assert resp.headers["Content-Disposition"] == 'attachment; filename="data.csv"'
+        assert resp.headers["OL-Original-Filename"] == "data.csv"  # FIDELITY B14
         assert resp.headers["Content-Length"] == "8"
         assert await resp.read() == b"a,b\n1,2\n"
 
@@ -80,6 +81,8 @@ async def test_download_by_name(
         async with client.get(url) as resp:
             assert resp.status == 200, ref
             assert resp.headers["Content-Disposition"] == disposition
+            # The uploaded name, percent-encoded when it is not plain ASCII [U: OL's encoding].
+            assert resp.headers["OL-Original-Filename"] == (name if name.isascii() else encoded)
             assert await resp.read() == b"x"
 
 
@@ -112,25 +115,49 @@ async def test_head_and_delete(client: aiohttp.ClientSession, simulator: Simulat
         assert (await error_of(resp))["parameter"] == file_id
 
 
-async def test_head_on_delete_runs_the_get_as_jax_rs_does(client: aiohttp.ClientSession) -> None:
-    """HEAD on the destructive GET route deletes, as OL Connect (JAX-RS) does (SPEC §10.2):
-    the gateway must never send it (tests/test_unsafe.py)."""
+async def test_head_on_delete_runs_the_get_as_jax_rs_does(
+    client: aiohttp.ClientSession, simulator: Simulator
+) -> None:
+    """OL Connect is a JAX-RS server: HEAD on a GET route runs the GET, so `HEAD delete/{id}`
+    deletes the file (FIDELITY A2, SPEC §10.2) — the gateway must never send it
+    (tests/test_unsafe.py)."""
     file_id = await upload(client, b"gone")
     async with client.head(f"{FILES}/delete/{file_id}") as resp:
         assert resp.status == 200
+    assert simulator.calls["filestore.delete"] == 1
     async with client.get(f"{FILES}/file/{file_id}") as resp:
         assert resp.status == 404
 
 
-@pytest.mark.parametrize(
-    ("query", "parameter"), [("filename=a", ""), ("filename=a&persistent=yes", "persistent")]
-)
-async def test_upload_refusals(client: aiohttp.ClientSession, query: str, parameter: str) -> None:
-    """An empty body or a bad `persistent` answers 400 and stores nothing."""
-    data = b"" if parameter == "" else b"x"
-    async with client.post(f"{FILES}/DataFile?{query}", data=data) as resp:
+async def test_delete_by_post(client: aiohttp.ClientSession, simulator: Simulator) -> None:
+    """`POST delete/{id}` (`deleteFilePost`, what the vendor's client sends) deletes too
+    (FIDELITY A7)."""
+    file_id = await upload(client, b"x")
+    async with client.post(f"{FILES}/delete/{file_id}") as resp:
+        assert resp.status == 200
+        assert await resp.text() == "true"
+    assert simulator.calls["filestore.delete_post"] == 1
+    async with client.post(f"{FILES}/delete/{file_id}") as resp:
+        assert resp.status == 404
+
+
+@pytest.mark.parametrize(("flag", "persistent"), [("True", True), ("TRUE", True), ("yes", False)])
+async def test_upload_persistent_is_a_java_boolean(
+    client: aiohttp.ClientSession, simulator: Simulator, flag: str, persistent: bool
+) -> None:
+    """`persistent` is read as `Boolean.valueOf` reads it: `true` in any case (the C# client
+    sends `True`), anything else false — never a 400 (FIDELITY B17)."""
+    file_id = await upload(client, b"x", f"filename=a&persistent={flag}")
+    stored = simulator.files.find(file_id)
+    assert stored is not None
+    assert stored.persistent is persistent
+
+
+async def test_upload_refusals(client: aiohttp.ClientSession) -> None:
+    """An empty body answers 400 and stores nothing."""
+    async with client.post(f"{FILES}/DataFile?filename=a", data=b"") as resp:
         assert resp.status == 400
-        assert (await error_of(resp))["parameter"] == parameter
+        assert (await error_of(resp))["parameter"] == ""
     async with client.get(f"{FILES}/file/a") as resp:
         assert resp.status == 404
 
@@ -149,19 +176,29 @@ async def test_resources_list_persistent_files_by_type(client: aiohttp.ClientSes
     )
     async with client.get(f"{FILES}/resources") as resp:
         listed = await json_of(resp)
+    # Without `type`: the templates, configurations and presets (OL Connect's reference).
     assert [r["name"] for r in listed] == [
-        "kept.csv",
         "c.OL-datamapper",
         "t.OL-template",
         "j.OL-jobpreset",
         "o.OL-outputpreset",
     ]
+    assert set(listed[0]) == {"id", "name", "path", "type", "size"}
+    assert listed[0]["type"] == "DATA_MAPPING_CONFIG"
+    async with client.get(f"{FILES}/resources?type=") as resp:
+        assert await json_of(resp) == listed
     async with client.get(f"{FILES}/resources?type=TEMPLATE,DATA_MAPPING_CONFIG") as resp:
         assert [r["id"] for r in await json_of(resp)] == [int(config), int(template)]
     async with client.get(f"{FILES}/resources?type=DATA_FILE") as resp:
         assert [r["id"] for r in await json_of(resp)] == [int(data)]
-    async with client.get(f"{FILES}/resources?type=NOPE") as resp:
-        assert resp.status == 400
+    async with client.get(f"{FILES}/resources?type=WEAVER_CONFIG") as resp:
+        assert await json_of(resp) == []
+    # An unknown type is Java's enum lookup failing: 500 (FIDELITY B13).
+    async with client.get(f"{FILES}/resources?type=TEMPLATE,NOPE") as resp:
+        assert resp.status == 500
+        error = await error_of(resp)
+        assert error["message"].startswith("No enum constant ")
+        assert error["message"].endswith("ManagedFileType.NOPE")
 
 
 async def test_path_inside_a_file_is_404(client: aiohttp.ClientSession) -> None:

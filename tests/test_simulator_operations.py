@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -121,8 +122,9 @@ async def test_full_flow_by_links(client: aiohttp.ClientSession) -> None:
     async with client.post(f"{WF}/outputcreation/getResultTxt/{op_id}") as resp:
         assert (await resp.text()).endswith(f"jobset-{job_set}.pdf")
     async with client.post(f"{WF}/outputcreation/getManagedResult/{op_id}") as resp:
-        managed = await resp.text()
-    async with client.get(f"{BASE}/filestore/file/{managed}") as resp:
+        managed = await json_of(resp)  # {identifier, files}, as 2024.2 servers answer
+    assert managed["files"] == [f"jobset-{job_set}.pdf"]
+    async with client.get(f"{BASE}/filestore/file/{managed['identifier']}") as resp:
         assert await resp.read() == output
 
 
@@ -196,7 +198,6 @@ async def test_operation_ids_belong_to_their_service(client: aiohttp.ClientSessi
         (f"{WF}/jobcreation/j", {"identifiers": [26]}, "26"),
         (f"{WF}/outputcreation/o/26", None, "26"),
         (f"{WF}/outputcreation/o", {"identifier": 26}, "26"),
-        (f"{WF}/print/submit", {"datamining": {"identifier": 77}}, "77"),
         (f"{BASE}/converter/pstopdf/77", None, "77"),
     ],
 )
@@ -215,7 +216,8 @@ async def test_starts_with_unknown_inputs_are_404(
         (f"{WF}/jobcreation/j", {"identifiers": []}),
         (f"{WF}/jobcreation/j", {"ids": [1]}),
         (f"{WF}/print/submit", {"contentcreation": {}}),
-        (f"{WF}/datamining/c", [1]),
+        # All-in-one: a missing input is "Required Input resource/file not found", a 400.
+        (f"{WF}/print/submit", {"datamining": {"identifier": 77}}),
     ],
 )
 async def test_starts_with_bad_bodies_are_400(
@@ -227,6 +229,23 @@ async def test_starts_with_bad_bodies_are_400(
         await error_of(resp)
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (f"{WF}/datamining/c", [1]),  # "JSON Identifier bad or missing"
+        (f"{WF}/outputcreation/o", {"id": 1}),  # "JSON Identifier invalid or missing ..."
+        (f"{WF}/outputcreation/o/jobs", {"identifiers": "1"}),
+    ],
+)
+async def test_starts_with_unreadable_identifiers_are_500(
+    client: aiohttp.ClientSession, path: str, body: object
+) -> None:
+    """OL Connect answers a JSON Identifier it cannot read with a 500 JSON Error."""
+    async with client.post(path, json=body) as resp:
+        assert resp.status == 500
+        assert "JSON Identifier" in (await error_of(resp))["message"]
+
+
 async def test_content_creation_by_records_and_email(client: aiohttp.ClientSession) -> None:
     """Content creation by record ids, and email by data set, make content sets of those records."""
     _, links = await start(client, f"{WF}/contentcreation/t", {"identifiers": [3, 1]})
@@ -236,7 +255,8 @@ async def test_content_creation_by_records_and_email(client: aiohttp.ClientSessi
     _, links = await start(client, f"{WF}/contentcreation/email/mail.OL-template/2")
     assert links["progress"].path.startswith(f"{WF}/contentcreation/email/getProgress/")
     await run(client, links)
-    items = await get_json(client, f"{BASE}/entity/contentsets/{await result_text(client, links)}")
+    output = json.loads(await result_text(client, links))  # an Email Output List
+    items = await get_json(client, f"{BASE}/entity/contentsets/{output['contentSet']}")
     assert [i["record"] for i in items["identifiers"]] == [5, 6, 7, 8]
 
 
@@ -271,7 +291,7 @@ async def test_all_in_one(client: aiohttp.ClientSession, return_ids: bool) -> No
     assert [i["record"] for i in items] == records
     async with client.post(f"{WF}/print/getManagedResult/{op_id}") as resp:
         assert resp.headers["X-Job-Set-ID"] == job_set
-        assert (await resp.text()).isdigit()
+        assert isinstance((await json_of(resp))["identifier"], int)
 
 
 async def test_all_in_one_data_mapping_only(client: aiohttp.ClientSession) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from aiohttp import hdrs
 from aiohttp.test_utils import TestClient
 from conftest import KEYS, MakeConfig, MakeGateway, client_entries, key_header
+from schema_check import answer_problems, request_problems
 from yarl import URL
 
 from gateway.config.model import key_digest
@@ -21,7 +23,10 @@ CSV = b"name,amount\nalice,10\nbob,20\ncarol,30\n"
 
 
 async def start(gateway: Client, path: str, body: object = None) -> dict[str, str]:
-    """Start an operation through the gateway; its Links, which must point at the gateway."""
+    """Start an operation through the gateway; its Links, which must point at the gateway.
+    A JSON body must fit the route's request schema in /openapi.json."""
+    if body is not None:
+        assert request_problems("POST", path, body) == [], path
     async with gateway.post(path, json=body, headers=ALL) as answer:
         assert answer.status == 202, await answer.text()
         assert answer.headers["operationId"]
@@ -53,10 +58,13 @@ async def finish(gateway: Client, links: dict[str, str]) -> str:
 
 
 async def read_json(gateway: Client, path: str) -> Any:
+    """A JSON read through the gateway; its answer must fit the route's response schema."""
     async with gateway.get(path, headers=ALL) as answer:
         assert answer.status == 200, await answer.text()
         assert answer.headers[hdrs.CONTENT_TYPE] == "application/json"
-        return await answer.json()
+        raw = await answer.read()
+    assert answer_problems("GET", path, 200, "application/json", raw) == [], path
+    return json.loads(raw)
 
 
 async def test_whole_flow_through_the_gateway_with_only_a_gateway_key(
@@ -138,11 +146,14 @@ SCOPE_TABLE = [
     ("GET", f"{BASE}/workflow/contentcreation/pdfpreviewdirect", "run"),
     ("GET", f"{BASE}/workflow/outputcreation/execute/a/1", "run"),
     ("POST", f"{BASE}/converter/pstopdf/1", "run"),
+    ("POST", f"{BASE}/workflow/rasterize/1", "run"),  # the Conversion Service (SPEC 10.5)
+    ("POST", f"{BASE}/workflow/jobcreation/default", "run"),
     ("GET", f"{BASE}/converter/getProgress/1", "run"),  # unlisted
     ("POST", f"{BASE}/filestore/DataFile?filename=a", "files"),
     ("GET", f"{BASE}/filestore/file/1", "files"),
     ("HEAD", f"{BASE}/filestore/file/1", "files"),
     ("GET", f"{BASE}/filestore/delete/1", "files"),
+    ("POST", f"{BASE}/filestore/delete/1", "files"),
     ("GET", f"{BASE}/filestore/resources", "files"),
     ("DELETE", "/admin/cache", "admin"),
     ("DELETE", "/admin/cache/entity/jobs/1", "admin"),
@@ -215,3 +226,26 @@ async def test_all_in_one_result_headers_pass_back_through_the_gateway(gateway: 
     data_set = await read_json(gateway, f"{BASE}/entity/datasets/{headers['X-Data-Set-ID']}")
     assert data_set["identifiers"]
     assert headers["X-Content-Set-ID"].isdigit()
+
+
+async def test_real_routes_of_spec_10_5_through_the_gateway(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """The Conversion Service answers images at once, `POST filestore/delete` deletes, job
+    creation without a preset starts: each forwarded, each with its catalogue label."""
+    pdf = b"%PDF-1.4\n1 0 obj /Type /Page\n%%EOF\n"
+    async with gateway.post(
+        f"{BASE}/filestore/DataFile?filename=d.pdf", data=pdf, headers=ALL
+    ) as a:
+        file_id = await a.text()
+    async with gateway.post(f"{WF}/rasterize/{file_id}", json={"type": "png"}, headers=ALL) as a:
+        assert a.status == 200, await a.text()
+        assert a.headers[hdrs.CONTENT_TYPE] == "image/png"
+        assert (await a.read()).startswith(b"\x89PNG")
+    links = await start(gateway, f"{WF}/jobcreation/default", {"identifiers": [1]})
+    assert int(await finish(gateway, links)) > 0
+    async with gateway.post(f"{BASE}/filestore/delete/{file_id}", headers=ALL) as a:
+        assert (a.status, await a.text()) == (200, "true")
+    assert simulator.files.find(file_id) is None
+    assert simulator.calls["rasterize.render"] == 1
+    assert simulator.calls["filestore.delete_post"] == 1

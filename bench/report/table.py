@@ -24,6 +24,13 @@ RATIOS = (
     ("f:", "gateway", "bare-aiohttp-proxy"),
     ("w:", "gateway --workers 2", "gateway --workers 1"),
     ("w:", "gateway --workers 2, redis", "gateway --workers 1"),
+    ("w:", "gateway --workers 2, redis, near_ttl 0", "gateway --workers 1"),
+)
+# CPU-per-request rows: (scenario prefix, top, bottom).
+CPU_RATIOS = (
+    ("a:", "bare-aiohttp", "gateway"),
+    ("w:", "gateway --workers 2, redis", "gateway --workers 2"),
+    ("w:", "gateway --workers 2, redis, near_ttl 0", "gateway --workers 2"),
 )
 
 
@@ -78,13 +85,15 @@ def _ratio_rows(results: Results) -> Iterator[str]:
                     f"| ratio (median per round) | {scenario}: {top} / {bottom} "
                     f"| {value:.2f}x | | | | |"
                 )
-            if scenario == HIT and bottom == "bare-aiohttp":
-                cpu = results.ratio(scenario, bottom, top, "cpu_us")
-                if cpu is not None:
-                    yield (
-                        f"| ratio (median per round) | {scenario}: CPU per request, "
-                        f"{bottom} / {top} | {cpu:.2f}x | | | | |"
-                    )
+        for prefix, top, bottom in CPU_RATIOS:
+            if not scenario.startswith(prefix) or (prefix == "a:" and scenario != HIT):
+                continue
+            cpu = results.ratio(scenario, top, bottom, "cpu_us")
+            if cpu is not None:
+                yield (
+                    f"| ratio (median per round) | {scenario}: CPU per request, "
+                    f"{top} / {bottom} | {cpu:.2f}x | | | | |"
+                )
 
 
 def _storm_rows(results: Results, settings: dict[str, object]) -> Iterator[str]:

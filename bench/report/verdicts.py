@@ -23,6 +23,8 @@ STREAM_RSS_MB = 64.0
 DAY_CALLS = 0.25  # upstream calls through the gateway / direct
 DAY_P50 = 0.2  # client p50 through the gateway / direct
 SCALE = "w: hit, one id, load pinned to CPU 0"
+REDIS_SCALE_TARGET = 1.6  # --workers 2 on Redis / --workers 1 on memory, hits/s (issue 21)
+REDIS_CPU_TARGET = 1.3  # CPU per hit, --workers 2 on Redis / --workers 2 on memory
 
 
 def _verdict(ok: bool) -> str:
@@ -158,4 +160,26 @@ def _scale(results: Results) -> Iterator[str]:
         yield (
             f"INFO  scale-out: --workers 2 serves {ratio:.2f}x the hits/s of --workers 1 "
             f"(load pinned to CPU 0; no threshold set)"
+        )
+    redis = results.ratio(SCALE, "gateway --workers 2, redis", "gateway --workers 1")
+    if redis is None:
+        return  # no redis-server: nothing to judge
+    yield (
+        f"{_verdict(redis >= REDIS_SCALE_TARGET)}  scale-out on Redis: --workers 2 on Redis "
+        f"serves {redis:.2f}x the hits/s of --workers 1 on memory "
+        f"(target ≥ {REDIS_SCALE_TARGET}x, issue 21)"
+    )
+    cpu = results.ratio(SCALE, "gateway --workers 2, redis", "gateway --workers 2", "cpu_us")
+    if cpu is not None:
+        yield (
+            f"{_verdict(cpu <= REDIS_CPU_TARGET)}  Redis-backed hit: {cpu:.2f}x the CPU of a "
+            f"memory hit, --workers 2 each (target ≤ {REDIS_CPU_TARGET}x, issue 21)"
+        )
+    far = results.ratio(
+        SCALE, "gateway --workers 2, redis, near_ttl 0", "gateway --workers 2", "cpu_us"
+    )
+    if far is not None:
+        yield (
+            f"INFO  without the near cache (near_ttl 0) a Redis hit costs {far:.2f}x the CPU "
+            f"of a memory hit"
         )

@@ -1,5 +1,7 @@
 """Scenario w, scale-out: cache hits on one id through ``serve --workers 1`` and ``--workers 2``
-(memory cache), and ``--workers 2`` sharing a Redis cache when redis-server is installed.
+(memory cache), and ``--workers 2`` sharing a Redis cache when redis-server is installed:
+with its near cache (the default, ``cache.near_ttl`` 1 s) and without (``near_ttl: 0``,
+every hit a Redis round trip), so the run shows what the near cache buys.
 
 The load generator is pinned to CPU 0 (``sched_setaffinity`` before it starts), so
 on a 2-core machine the gateway has one core to itself and shares the other with
@@ -19,6 +21,7 @@ from bench.targets.procs import SEGMENTS, Proc
 SCENARIO = "w: hit, one id, load pinned to CPU 0"
 LOAD_CPU = 0
 ONE, TWO, TWO_REDIS = "gateway --workers 1", "gateway --workers 2", "gateway --workers 2, redis"
+TWO_REDIS_FAR = "gateway --workers 2, redis, near_ttl 0"
 
 
 async def scale_out(bench: Bench) -> None:
@@ -35,6 +38,10 @@ async def scale_out(bench: Bench) -> None:
         cache = {"backend": "redis", "redis_url": f"redis://{procs.HOST}:{redis.port}/0"}
         targets[TWO_REDIS] = procs.start_gateway(
             fleet, upstream, 1000, name="gateway-w2-redis", workers=2, cache=cache
+        )
+        far = {**cache, "redis_prefix": "far:", "near_ttl": 0}
+        targets[TWO_REDIS_FAR] = procs.start_gateway(
+            fleet, upstream, 1000, name="gateway-w2-redis-far", workers=2, cache=far
         )
     for proc in targets.values():
         await procs.wait_ready(proc, "/healthz")

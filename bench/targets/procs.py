@@ -155,6 +155,9 @@ def start_simulator(fleet: Fleet, segments: int, *, name: str = "simulator") -> 
     argv = [sys.executable, "-m", "gateway.cli", "simulator", "--port", str(port)]
     argv += ["--username", SIM_USER, "--password", SIM_PASSWORD]
     argv += ["--segments", str(segments), "--expose-controls"]
+    # Scenario f polls a finished operation's progress on and on; OL Connect (and the
+    # simulator by default) answers 404 once it has said `done`.
+    argv += ["--keep-finished-operations"]
     argv += ["--spool-dir", str(fleet.workdir / f"{name}-spool")]
     return fleet.start(name, argv, port)
 
@@ -187,6 +190,9 @@ def start_gateway(
                 "name": "bench",
                 "key_sha256": key_digest(API_KEY),
                 "scopes": list(SCOPES),
+                # The one client: every upstream slot is its share (the default is a
+                # quarter, which would cap the miss and forward scenarios at 25 in flight).
+                "max_concurrent": 100,
             }
         ],
         "logging": {"level": "info", "format": "json"},

@@ -34,6 +34,7 @@ class Client:
     scopes: frozenset[str]
     rate_limit: float | None
     expires_at: datetime | None
+    max_concurrent: int | None = None  # its share of upstream slots; None: the fair share
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,13 @@ class ClientRegistry:
         self._by_digest: dict[str, tuple[str, Client]] = {}
         self._by_name: dict[str, tuple[Client, tuple[str, ...]]] = {}
         for entry in clients:
-            client = Client(entry.name, frozenset(entry.scopes), entry.rate_limit, entry.expires_at)
+            client = Client(
+                entry.name,
+                frozenset(entry.scopes),
+                entry.rate_limit,
+                entry.expires_at,
+                entry.max_concurrent,
+            )
             bindings = tuple(binding(digest) for digest in entry.key_sha256)
             self._by_name[client.name] = (client, bindings)
             for digest in entry.key_sha256:

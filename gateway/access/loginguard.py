@@ -1,12 +1,15 @@
-"""The login route against guessing: failed logins counted per client name and per address.
+"""The login route against guessing: failed logins counted per address and per client name.
 
-After `LIMIT` failures within `WINDOW` seconds, that name or that address gets
-429 with ``Retry-After`` on the login route until the oldest of those failures
-leaves the window — even with correct credentials, so a guesser learns nothing
-while blocked. A request without credentials (the first step of a Basic
-challenge) is counted in the metric but not against the limit. Names and
-addresses are kept as truncated SHA-256 digests: a key pasted into the name
-field is never stored (in memory, or in Redis with `gateway.access.sharedlimits`).
+After `LIMIT` failures within `WINDOW` seconds an address gets 429 with
+``Retry-After`` on the login route, for every name it tries, until the oldest
+of those failures leaves the window — even with correct credentials, so a
+guesser learns nothing while blocked. A name is locked for every address only
+when its failures came from at least `MIN_ADDRESSES` addresses: one address
+cannot lock a client out everywhere (SPEC §9, issue 23 F9), it locks itself.
+A request without credentials (the first step of a Basic challenge) is counted
+in the metric but not against the limit. Names and addresses are kept as
+truncated SHA-256 digests: a key pasted into the name field is never stored
+(in memory, or in Redis with `gateway.access.sharedlimits`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Final, NoReturn, Protocol
 
 import structlog
@@ -27,27 +30,28 @@ from gateway.errors import Forbidden, RateLimited, Unauthenticated
 from gateway.telemetry.metrics import Metrics
 
 LIMIT: Final = 10  # failures …
-WINDOW: Final = 60.0  # … within this many seconds block the name or address
+WINDOW: Final = 60.0  # … within this many seconds block the address (or the name)
+MIN_ADDRESSES: Final = 3  # a name's failures lock it everywhere only from this many addresses
 MAX_KEYS: Final = 100_000  # names and addresses remembered in-process; the oldest go first
 
 log = structlog.get_logger("gateway.auth")
 
 
 class FailureStore(Protocol):
-    """Where failure times are kept: this process (`FailureLog`) or Redis (shared)."""
+    """Where failures are kept: this process (`FailureLog`) or Redis (shared)."""
 
-    async def blocked(self, keys: Sequence[str]) -> float:
-        """Seconds until every key in `keys` may try again; 0 when none is blocked."""
+    async def blocked(self, address: str, name: str | None) -> float:
+        """Seconds until ``address`` may try to log in (as ``name``) again; 0: it may now."""
 
-    async def record(self, keys: Sequence[str]) -> None:
-        """Count one failure against each key."""
+    async def record(self, address: str, name: str | None) -> None:
+        """Count one failure of ``address`` (trying ``name``, when it named one)."""
 
 
 class FailureLog:
-    """The times of each key's last `limit` failures, in this process only.
+    """The times (and addresses) of each key's last `limit` failures, in this process only.
 
     Args:
-        limit: failures that block a key …
+        limit: failures that block an address, or a name tried from `MIN_ADDRESSES` …
         window: … when all happened within this many seconds.
         clock: monotonic seconds; injected so tests advance time instead of sleeping.
         max_keys: keys remembered; a key's record expires `window` after its last failure.
@@ -64,33 +68,43 @@ class FailureLog:
         self.limit = limit
         self.window = window
         self._clock = clock
-        self._recent: TTLCache[str, deque[float]] = TTLCache(max_keys, window, timer=clock)
+        self._recent: TTLCache[str, deque[tuple[float, str]]] = TTLCache(
+            max_keys, window, timer=clock
+        )
 
-    async def blocked(self, keys: Sequence[str]) -> float:
-        return self.blocked_now(keys)
+    async def blocked(self, address: str, name: str | None) -> float:
+        return self.blocked_now(address, name)
 
-    async def record(self, keys: Sequence[str]) -> None:
-        self.record_now(keys)
+    async def record(self, address: str, name: str | None) -> None:
+        self.record_now(address, name)
 
-    def blocked_now(self, keys: Sequence[str]) -> float:
+    def blocked_now(self, address: str, name: str | None) -> float:
         """`blocked`, without awaiting (the fallback of the shared store uses it)."""
         now = self._clock()
         wait = 0.0
-        for key in keys:
-            times = self._recent.get(key)
-            if times is not None and len(times) >= self.limit:
-                wait = max(wait, times[0] + self.window - now)
-        return wait
+        failures = self._recent.get(address)
+        if failures is not None and len(failures) >= self.limit:
+            wait = failures[0][0] + self.window - now
+        failures = self._recent.get(name) if name is not None else None
+        if (
+            failures is not None
+            and len(failures) >= self.limit
+            and len({where for _, where in failures}) >= MIN_ADDRESSES
+        ):
+            wait = max(wait, failures[0][0] + self.window - now)
+        return max(wait, 0.0)
 
-    def record_now(self, keys: Sequence[str]) -> None:
+    def record_now(self, address: str, name: str | None) -> None:
         """`record`, without awaiting."""
         now = self._clock()
-        for key in keys:
-            times = self._recent.get(key)
-            if times is None:
-                times = deque(maxlen=self.limit)
-            times.append(now)
-            self._recent[key] = times  # set again: it now expires a window after this failure
+        for key in (address, name):
+            if key is None:
+                continue
+            failures = self._recent.get(key)
+            if failures is None:
+                failures = deque(maxlen=self.limit)
+            failures.append((now, address))
+            self._recent[key] = failures  # set again: it now expires a window after this one
 
 
 def _keyed(kind: str, value: str) -> str:
@@ -99,7 +113,7 @@ def _keyed(kind: str, value: str) -> str:
 
 
 class LoginGuard:
-    """Runs login attempts, refusing names and addresses with too many recent failures.
+    """Runs login attempts, refusing addresses (and names) with too many recent failures.
 
     Args:
         store: where failures are counted (this process, or Redis for every gateway on it).
@@ -114,11 +128,12 @@ class LoginGuard:
         """A session token for the request's Basic credentials, unless blocked.
 
         Raises:
-            RateLimited: the name or address failed too often lately (429, Retry-After).
+            RateLimited: the address (or the name, from several addresses) failed too often
+                lately (429, Retry-After).
             Unauthenticated, Forbidden: the login failed (counted).
         """
         address = _keyed("addr", request.remote or "-")
-        keys = [address]
+        name: str | None = None
         try:
             credential = read_credential(request.headers)
         except Forbidden:
@@ -127,8 +142,8 @@ class LoginGuard:
         else:
             malformed = False
             if credential is not None and credential.name is not None:
-                keys.append(_keyed("name", credential.name))
-        wait = await self._store.blocked(keys)
+                name = _keyed("name", credential.name)
+        wait = await self._store.blocked(address, name)
         if wait > 0:
             self._metrics.count_login_failure("blocked")
             log.warning("login_blocked", remote=request.remote, retry_after=retry_after(wait))
@@ -136,27 +151,33 @@ class LoginGuard:
                 "too many failed logins", headers={hdrs.RETRY_AFTER: retry_after(wait)}
             )
         if malformed:
-            await self._failed(request, keys, "malformed", Forbidden("invalid credentials"))
+            invalid = Forbidden("invalid credentials")
+            await self._failed(request, address, None, "malformed", invalid)
         try:
             return authenticator.login(credential)
         except Unauthenticated:
             self._metrics.count_login_failure("missing")  # a Basic challenge's first step
             raise
         except Forbidden as exc:
-            name = credential.name if credential is not None else None
+            given = credential.name if credential is not None else None
             if exc.message == KEY_EXPIRED:
                 reason = "expired"
-            elif name is None or authenticator.registry.by_name(name) is None:
+            elif given is None or authenticator.registry.by_name(given) is None:
                 reason = "unknown_client"
             else:
                 reason = "wrong_key"
-            await self._failed(request, keys, reason, exc)
+            await self._failed(request, address, name, reason, exc)
 
     async def _failed(
-        self, request: web.Request, keys: list[str], reason: str, exc: Forbidden
+        self,
+        request: web.Request,
+        address: str,
+        name: str | None,
+        reason: str,
+        exc: Forbidden,
     ) -> NoReturn:
         self._metrics.count_login_failure(reason)
         # The reason and address only: the attempted name may be a mistyped key.
         log.info("login_failed", reason=reason, remote=request.remote)
-        await self._store.record(keys)
+        await self._store.record(address, name)
         raise exc

@@ -7,8 +7,8 @@ prefix), each decided by one Lua script in one round trip, on Redis's clock:
 - ``p rl:<client>``  the client's GCRA "theoretical arrival time" in microseconds
   (the same limit as `gateway.access.ratelimit`: ``rate`` per second, bursts of
   ``max(1, 2·rate)``), expiring once the client's bucket would be full again;
-- ``p lf:<name or address digest>``  the times of its last failed logins, newest
-  first, expiring a window after the last one.
+- ``p lf:<name or address digest>``  its last failed logins, newest first, each
+  ``<ms>|<address digest>``, expiring a window after the last one.
 
 If Redis cannot be reached the limits fall back to counting in this process
 (`RateLimiter`, `FailureLog`), logged once when that starts and once when Redis
@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gateway.access.loginguard import FailureLog
+from gateway.access.loginguard import MIN_ADDRESSES, FailureLog
 from gateway.access.ratelimit import BURST_FACTOR, RateLimiter
 
 log = structlog.get_logger("gateway.limits")
@@ -51,26 +51,39 @@ redis.call('SET', KEYS[1], string.format('%.0f', tat + interval),
 return 0
 """
 
-# KEYS: failure lists. ARGV: limit, window (ms). Returns the ms until none is blocked.
+# KEYS: the address's failure list, then the name's (optional). ARGV: limit, window (ms),
+# addresses that lock a name. Returns the ms until the address may try (that name) again.
 _BLOCKED = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local function at(item) return tonumber(string.match(item, '^%d+')) end
 local wait = 0
-for _, key in ipairs(KEYS) do
-  local oldest = redis.call('LINDEX', key, tonumber(ARGV[1]) - 1)
-  if oldest then
-    wait = math.max(wait, tonumber(oldest) + tonumber(ARGV[2]) - now)
+local oldest = redis.call('LINDEX', KEYS[1], limit - 1)
+if oldest then wait = at(oldest) + window - now end
+if KEYS[2] then
+  local items = redis.call('LRANGE', KEYS[2], 0, limit - 1)
+  local seen, addresses = {}, 0
+  for _, item in ipairs(items) do
+    local address = string.match(item, '|(.*)$') or ''
+    if not seen[address] then
+      seen[address] = true
+      addresses = addresses + 1
+    end
+  end
+  if #items >= limit and addresses >= tonumber(ARGV[3]) then
+    wait = math.max(wait, at(items[limit]) + window - now)
   end
 end
 return wait
 """
 
-# KEYS: failure lists. ARGV: limit, window (ms).
+# KEYS: failure lists. ARGV: limit, window (ms), the failing address's digest.
 _RECORD = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 for _, key in ipairs(KEYS) do
-  redis.call('LPUSH', key, now)
+  redis.call('LPUSH', key, now .. '|' .. ARGV[3])
   redis.call('LTRIM', key, 0, tonumber(ARGV[1]) - 1)
   redis.call('PEXPIRE', key, ARGV[2])
 end
@@ -122,28 +135,31 @@ class SharedLimits:
 
         return await self._run(shared, lambda: self._limiter.acquire(client, rate))
 
-    async def blocked(self, keys: Sequence[str]) -> float:
-        """Seconds until none of `keys` is blocked by its recent login failures."""
+    async def blocked(self, address: str, name: str | None) -> float:
+        """Seconds until ``address`` may try to log in (as ``name``) again (`FailureLog`)."""
+        keys = self._names(address, name)
 
         async def shared() -> float:
-            wait = await self._blocked(keys=self._names(keys), args=self._window_args())
+            wait = await self._blocked(keys=keys, args=[*self._window_args(), MIN_ADDRESSES])
             return max(0, int(wait)) / 1000
 
-        return await self._run(shared, lambda: self._failures.blocked_now(keys))
+        return await self._run(shared, lambda: self._failures.blocked_now(address, name))
 
-    async def record(self, keys: Sequence[str]) -> None:
-        """Count one failed login against each of `keys`."""
+    async def record(self, address: str, name: str | None) -> None:
+        """Count one failed login of ``address`` (trying ``name``)."""
+        keys = self._names(address, name)
 
         async def shared() -> None:
-            await self._record(keys=self._names(keys), args=self._window_args())
+            await self._record(keys=keys, args=[*self._window_args(), address])
 
-        await self._run(shared, lambda: self._failures.record_now(keys))
+        await self._run(shared, lambda: self._failures.record_now(address, name))
 
     async def close(self) -> None:
         """Close the Redis client."""
         await self._client.aclose()
 
-    def _names(self, keys: Sequence[str]) -> list[str]:
+    def _names(self, address: str, name: str | None) -> list[str]:
+        keys = [address] if name is None else [address, name]
         return [self._prefix + "lf:" + key for key in keys]
 
     def _window_args(self) -> list[int]:

@@ -33,7 +33,7 @@ from gateway.catalogue.table import (
 AUTHENTICATION = Service("authentication", "AuthenticationRestService", forwards_unlisted=False)
 CONTENT_CREATION = Service("workflow/contentcreation", "ContentCreationRestService")
 EMAIL = Service("workflow/contentcreation/email", "EmailExportRestService")
-HTML = Service("workflow/contentcreation/html", "HTMLContentCreationRestService")
+HTML = Service("workflow/contentcreation/html", "HTMLMergeRestService")
 CONTENT_ITEMS = Service("entity/contentitems", "ContentItemEntityRestService")
 CONTENT_SETS = Service("entity/contentsets", "ContentSetEntityRestService")
 ENTITY = Service("entity", "EntityRestService", forwards_unlisted=False)
@@ -51,6 +51,8 @@ ALL_IN_ONE = Service("workflow/print", "PrintRestService")
 FILE_STORE = Service("filestore", "FileStoreRestService")
 STATISTICS_SVC = Service(STATISTICS_SERVICE, "StatisticsRestService")
 CONVERSION = Service("converter", "ConversionRestService")
+# The "Conversion Service" of the reference: one route, no handshake or version documented.
+RASTERIZE = Service("workflow/rasterize", "Conversion Service")
 
 SERVICES: Final = (
     AUTHENTICATION,
@@ -74,6 +76,7 @@ SERVICES: Final = (
     FILE_STORE,
     STATISTICS_SVC,
     CONVERSION,
+    RASTERIZE,
 )
 
 
@@ -198,6 +201,10 @@ def _build() -> tuple[Route, ...]:
     # §1.13 Job Creation: three bodies share `/{configId}`.
     jc = Table(JOB_CREATION)
     jc.forward(POST, "", Kind.OPERATION, "Create jobs from a job set structure (JSON)")
+    # Without a preset (2024.1): the reference puts the content set in the path, the
+    # vendor's client sends it as a JSON Identifier List; both are listed.
+    jc.forward(POST, "/default", Kind.OPERATION, "Create jobs without a preset (JSON)")
+    jc.forward(POST, "/default/{contentSetId}", Kind.OPERATION, "Create jobs without a preset")
     jc.forward(POST, "/{configId}", Kind.OPERATION, "Create jobs from content sets")
     routes += operations(jc, creates=("jobsets",)).version()
 
@@ -284,6 +291,7 @@ def _build() -> tuple[Route, ...]:
     fs.forward(POST, "/file/{fileId}", Kind.UPLOAD, "Synchronize a file (internal)")
     fs.forward(POST, "/dir/{fileId}", Kind.UPLOAD, "Synchronize a directory (internal)")
     fs.forward(GET, "/delete/{fileId}", Kind.DELETE, "Delete a managed file (a GET)", unsafe=True)
+    fs.forward(POST, "/delete/{fileId}", Kind.DELETE, "Delete a managed file")
     fs.forward(GET, "/resources", Kind.READ, "List persistent resources")
     fs.forward(POST, "/DataFile", Kind.UPLOAD, "Upload a data file")
     fs.forward(POST, "/DataMiningConfig", Kind.UPLOAD, "Upload a data mapping configuration")
@@ -317,6 +325,11 @@ def _build() -> tuple[Route, ...]:
     conversion = Table(CONVERSION)
     conversion.forward(POST, "/pstopdf/{fileId}", Kind.OPERATION, "Convert PostScript to PDF")
     routes += conversion.version()
+
+    # Conversion Service (2022.2+): PDF/PS/AFP/PCL to images, answered at once (200, not 202).
+    rasterize = Table(RASTERIZE, info=False)
+    rasterize.forward(POST, "/{dataFileId}", Kind.SYNC, "Rasterize a file (JSON Bitmap Parameters)")
+    routes += rasterize.version()
     return tuple(routes)
 
 

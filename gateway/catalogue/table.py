@@ -71,9 +71,13 @@ class Table:
     (full template, scope, entity family, the job-set statistics a write changes).
     """
 
-    def __init__(self, service: Service, *, get_all: str | None = None) -> None:
+    def __init__(self, service: Service, *, get_all: str | None = None, info: bool = True) -> None:
         self.service = service
         self.routes: list[Route] = []
+        # info=False: a service OL Connect documents without handshake and version (rasterize).
+        self.info = info
+        if not info:
+            return
         if get_all is None:
             self.cached(GET, "", Kind.HANDSHAKE, "Service handshake", SERVICE_INFO)
         else:
@@ -139,7 +143,8 @@ class Table:
 
     def version(self) -> list[Route]:
         """Close the table with the service's version route; return every route."""
-        self.cached(GET, "/version", Kind.VERSION, "Service version", SERVICE_INFO)
+        if self.info:
+            self.cached(GET, "/version", Kind.VERSION, "Service version", SERVICE_INFO)
         return self.routes
 
 

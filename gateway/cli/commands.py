@@ -83,7 +83,27 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--no-token-expiry-header",
         action="store_true",
-        help="omit Token-Expires-In, like OL Connect before 2025.1 (default: send it)",
+        help="omit Token-Expires-In, like OL Connect before 2021.2 (default: send it)",
+    )
+    sim.add_argument(
+        "--keep-finished-operations",
+        action="store_true",
+        help="getProgress keeps answering done; OL Connect answers 404 once it said done "
+        "(default: forget them, as OL Connect does)",
+    )
+    sim.add_argument(
+        "--auth-errors",
+        choices=("current", "legacy"),
+        default="current",
+        help="refused credentials: 401 JSON Error (2023.2+, the default) or the older "
+        "401 expired / 403 invalid split (legacy)",
+    )
+    sim.add_argument(
+        "--managed-result",
+        choices=("json", "text"),
+        default="json",
+        help="getManagedResult answers {identifier, files} JSON (default, as 2024.2 servers "
+        "do) or the Managed File ID as text (the 2020.2-2023.2 reference)",
     )
     sim.add_argument(
         "--expose-controls",
@@ -191,7 +211,14 @@ def _check_config(path: str) -> int:
 def _simulator(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from gateway.simulator import SERVER_OPTIONS, Simulator, create_simulator_app, load_seed
+    from gateway.simulator import (
+        SERVER_OPTIONS,
+        AuthErrors,
+        ManagedResult,
+        Simulator,
+        create_simulator_app,
+        load_seed,
+    )
 
     seed = None
     if args.seed:
@@ -209,6 +236,9 @@ def _simulator(args: argparse.Namespace) -> int:
         seed=seed,
         spool_dir=args.spool_dir,
         progress_steps=args.progress_steps,
+        keep_finished_operations=args.keep_finished_operations,
+        auth_errors=AuthErrors(args.auth_errors),
+        managed_result=ManagedResult(args.managed_result),
     )
     app = create_simulator_app(sim, expose_controls=args.expose_controls)
     banner = f"OL Connect simulator on http://{args.host}:{args.port} (user {args.username})"

@@ -36,7 +36,7 @@ DATASET=$(result datamining "$(op datamining/customers.OL-datamapper/$FILE)")
 CONTENTSET=$(result contentcreation "$(op contentcreation/letter.OL-template/$DATASET)")
 JOBSET=$(result jobcreation "$(op jobcreation/jobs.OL-jobpreset "{{\"identifiers\": [$CONTENTSET]}}")")
 OP=$(op outputcreation/print.OL-outputpreset/$JOBSET); done_ outputcreation $OP
-OUTPUT=$(curl -s -X POST -H "$H" "$G/workflow/outputcreation/getManagedResult/$OP")
+OUTPUT=$(curl -s -X POST -H "$H" "$G/workflow/outputcreation/getManagedResult/$OP" | sed -n 's/.*"identifier": *\([0-9]*\).*/\1/p')
 curl -s -H "$H" -OJ "$G/filestore/file/$OUTPUT" && ls jobset-$JOBSET.pdf
 curl -s -H "$H" "$G/entity/jobsets/$JOBSET"; echo"""
 
@@ -120,7 +120,12 @@ async def _demo(port: int) -> None:
     )
     try:
         gateway_runner = await start(
-            create_app(config), "127.0.0.1", port, 5, **runner_options(config.server)
+            create_app(config),
+            "127.0.0.1",
+            port,
+            5,
+            max_connections=config.server.max_connections,
+            **runner_options(config.server),
         )
     except BaseException:
         await sim_runner.cleanup()

@@ -19,7 +19,11 @@ from gateway.cli.reload import reload_clients
 from gateway.cli.startup import load_or_exit, start, until_signalled, use_uvloop
 from gateway.config.filecheck import warn_if_exposed
 from gateway.config.model import Config
-from gateway.edge.runner_options import runner_options
+from gateway.edge.runner_options import (
+    descriptors_needed,
+    raise_descriptor_limit,
+    runner_options,
+)
 from gateway.telemetry.log import configure_logging
 
 log = structlog.get_logger("gateway.server")
@@ -67,6 +71,10 @@ async def _serve(
 ) -> None:
     app = create_app(config, session_secret=session_secret)
     server = config.server
+    needed = descriptors_needed(config)
+    if (allowed := raise_descriptor_limit(needed)) < needed:
+        # Past the limit accept() fails over and over and nobody is answered: say so now.
+        log.warning("descriptor_limit_low", limit=allowed, needed=needed)
     try:
         runner = await start(
             app,
@@ -74,6 +82,7 @@ async def _serve(
             server.port,
             server.shutdown_timeout,
             reuse_port=reuse_port,
+            max_connections=server.max_connections,
             **runner_options(server),
         )
     except OSError as exc:

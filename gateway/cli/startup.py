@@ -79,11 +79,18 @@ async def start(
     *,
     reuse_port: bool = False,
     gateway: bool = True,
+    max_connections: int | None = None,
     **options: Any,
 ) -> web.AppRunner:
-    # The gateway's runner answers requests its HTTP parser rejects itself (JSON, no detail).
+    """Serve `app` on host:port; `options` are `web.RequestHandler`'s (`runner_options`).
+
+    The gateway's runner answers requests its HTTP parser rejects itself (JSON, no
+    detail) and connections over ``max_connections`` (`server.max_connections`) with 503.
+    """
     runner = (
-        GatewayRunner(app, shutdown_timeout=shutdown_timeout, **options)
+        GatewayRunner(
+            app, shutdown_timeout=shutdown_timeout, max_connections=max_connections, **options
+        )
         if gateway
         else web.AppRunner(
             app,

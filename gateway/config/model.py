@@ -104,6 +104,13 @@ class ServerConfig(_Model):
     # Largest forwarded request body (SPEC §8.2): a bigger Content-Length is 413 before
     # anything goes upstream; a chunked body growing past it is cut off and answered 413.
     max_body: int = Field(default=1024 * MIB, ge=1)
+    # Bytes of request bodies held in memory at once (bodies up to 1 MiB are read whole
+    # before a slot); past it a request with a body gets 503 + Retry-After. At least two
+    # bodies' worth: a streamed body holds its first 1 MiB and a chunk.
+    max_buffered: int = Field(default=64 * MIB, ge=2 * MIB)
+    # Client connections open at once, per process; the next one is answered 503 at once.
+    # Keep below the file-descriptor limit (systemd LimitNOFILE), with room for upstream.
+    max_connections: int = Field(default=1000, ge=1)
     # Browser origins allowed to call the gateway directly (SPEC §8.6); empty: no CORS.
     cors_origins: tuple[str, ...] = Field(default=(), strict=False)
 
@@ -186,6 +193,14 @@ class CacheConfig(_Model):
     max_body: int = Field(default=8 * MIB, ge=1)
     # Upstream 404s are held apart, in a bound of their own: unknown ids cannot push out answers.
     max_not_found: int = Field(default=1000, ge=1)
+    # Bytes the cache holds, answers and 404s (404s go first), in memory or in Redis.
+    max_bytes: int = Field(default=256 * MIB, ge=1)
+    # Redis: each process keeps what it read for this long (0: no near cache); also how
+    # late another process's write can be seen here if its invalidation message is lost.
+    near_ttl: Window = 1
+    near_max_bytes: int = Field(default=32 * MIB, ge=1)  # per process, beside max_entries
+    # Redis: the longest one call may take; after a failure Redis is skipped until it answers.
+    redis_timeout: Duration = 0.25
     ttl: CacheTTLConfig = CacheTTLConfig()
     stale_if_error: Window = 300
     stale_while_revalidate: Window = 0
@@ -217,6 +232,16 @@ class ClientConfig(_Model):
         default=(Scope.READ,), min_length=1, strict=False
     )
     rate_limit: Duration | None = None
+    # Upstream requests of this client in flight at once; unset: a fair share, a
+    # quarter of upstream.max_connections (at least 1).
+    max_concurrent: int | None = Field(default=None, ge=1)
+
+
+class MetricsConfig(_Model):
+    # False: /metrics needs a key with the admin scope (a Prometheus bearer credential).
+    public: bool = True
+    # False: the `client` label is empty, so a public /metrics does not list the client names.
+    client_labels: bool = False
 
 
 class LoggingConfig(_Model):
@@ -231,6 +256,7 @@ class Config(_Model):
     upstream: UpstreamConfig
     cache: CacheConfig = CacheConfig()
     clients: tuple[ClientConfig, ...] = Field(min_length=1, strict=False)
+    metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()
 
 

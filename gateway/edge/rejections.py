@@ -12,22 +12,28 @@ the exception's class name only.
 aiohttp offers no option for the protocol class, so `GatewayRunner` builds the
 app's server as `AppRunner` does and hands its connections to
 `GatewayRequestHandler` (`web.RequestHandler` and `web.Server` are public; the
-runner's `_make_server` hook is the one private name used).
+runner's `_make_server` hook is the one private name used). The same server
+counts its connections and hands those over `server.max_connections` to a
+`RefusedConnection` (`gateway.edge.connection_limit`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
 import structlog
 from aiohttp import hdrs, web
 
+from gateway.edge.connection_limit import RefusedConnection, refusal
 from gateway.edge.middlewares import REQUEST_ID, SERVER_NAME
 from gateway.errors import error_body
+from gateway.state import UPSTREAM
 from gateway.telemetry.stdlog import log_rejection, parser_error
+from gateway.upstream.events import CONNECTIONS
 
 log = structlog.get_logger("gateway.server")
 
@@ -78,20 +84,46 @@ class GatewayRequestHandler(web.RequestHandler):
 
 
 class GatewayServer(web.Server):
-    """A `web.Server` whose connections are `GatewayRequestHandler`s.
+    """A `web.Server` whose connections are `GatewayRequestHandler`s, at most `max_connections`.
 
     Args:
         handler: the app's request handler.
         request_factory: the app's request factory.
+        max_connections: `server.max_connections`; None for no bound.
+        on_refused: called for each connection refused over the bound.
         protocol: keyword arguments of `web.RequestHandler` (limits, timeouts, logging).
     """
 
-    def __init__(self, handler: Any, *, request_factory: Any, **protocol: Any) -> None:
+    def __init__(
+        self,
+        handler: Any,
+        *,
+        request_factory: Any,
+        max_connections: int | None = None,
+        on_refused: Callable[[], None] = lambda: None,
+        **protocol: Any,
+    ) -> None:
         super().__init__(handler, request_factory=request_factory, **protocol)
         self._protocol = protocol
+        self._max_connections = max_connections
+        self._on_refused = on_refused
+        # Counted from the protocol factory, not from connection_made: one wake-up of
+        # the listening socket accepts a burst before any of them is made.
+        self.open_connections = 0
 
-    def __call__(self) -> web.RequestHandler:
+    # A refused connection is served by a plain asyncio protocol, not a RequestHandler.
+    def __call__(self) -> web.RequestHandler | RefusedConnection:  # type: ignore[override]
+        if self._max_connections is not None and self.open_connections >= self._max_connections:
+            self._on_refused()
+            return RefusedConnection(refusal(SERVER_NAME))
+        self.open_connections += 1
         return GatewayRequestHandler(self, loop=asyncio.get_running_loop(), **self._protocol)
+
+    def connection_lost(
+        self, handler: web.RequestHandler, exc: BaseException | None = None
+    ) -> None:
+        super().connection_lost(handler, exc)
+        self.open_connections -= 1
 
 
 class GatewayRunner(web.AppRunner):
@@ -100,14 +132,23 @@ class GatewayRunner(web.AppRunner):
     Args:
         app: the gateway application.
         shutdown_timeout: seconds in-flight requests get on cleanup.
+        max_connections: `server.max_connections`; None for no bound.
         protocol: keyword arguments of `web.RequestHandler` (see `gateway.edge.runner_options`).
     """
 
-    def __init__(self, app: web.Application, *, shutdown_timeout: float, **protocol: Any) -> None:
+    def __init__(
+        self,
+        app: web.Application,
+        *,
+        shutdown_timeout: float,
+        max_connections: int | None = None,
+        **protocol: Any,
+    ) -> None:
         protocol["access_log"] = None  # the access middleware logs every request once
         protocol["auto_decompress"] = False  # issue 23 F2: never inflate a request body
         super().__init__(app, handle_signals=False, shutdown_timeout=shutdown_timeout, **protocol)
         self._protocol = protocol
+        self._max_connections = max_connections
 
     async def _make_server(self) -> web.Server:
         # AppRunner's own server starts the app and knows its handler and request
@@ -116,5 +157,12 @@ class GatewayRunner(web.AppRunner):
         return GatewayServer(
             app_server.request_handler,
             request_factory=app_server.request_factory,
+            max_connections=self._max_connections,
+            on_refused=self._refused,
             **self._protocol,
         )
+
+    def _refused(self) -> None:
+        upstream = self.app.get(UPSTREAM)  # set once the app has started, before any accept
+        if upstream is not None:
+            upstream.events.budget_exceeded(CONNECTIONS, limit=self._max_connections)

@@ -76,12 +76,13 @@ class Target:
 Targets = dict[AbstractRoute, Target]
 
 ADMIN: Final = frozenset({Scope.ADMIN})
+METRICS_PATH: Final = "/metrics"
 # The gateway's own routes: (method, path, handler, scopes). Health, metrics and the
 # OpenAPI document are public; the admin routes need `admin`.
 OWN_ROUTES: Final = (
     (hdrs.METH_GET, "/healthz", health.healthz, None),
     (hdrs.METH_GET, "/readyz", health.readyz, None),
-    (hdrs.METH_GET, "/metrics", health.metrics, None),
+    (hdrs.METH_GET, METRICS_PATH, health.metrics, None),
     (hdrs.METH_GET, "/openapi.json", openapi.serve, None),
     (hdrs.METH_DELETE, own_routes.ADMIN_CACHE, own_routes.purge_cache, ADMIN),
     (hdrs.METH_DELETE, own_routes.ADMIN_SEGMENT, own_routes.purge_segment, ADMIN),
@@ -107,6 +108,8 @@ def add_routes(app: web.Application, config: Config) -> Targets:
             targets[router.add_route(method, path + "/", handler)] = target
 
     for method, path, handler, scope in OWN_ROUTES:
+        if path == METRICS_PATH and not config.metrics.public:
+            scope = ADMIN  # the names of routes and clients are not for everyone
         add(method, path, handler, Target(path, scope))
         if method == hdrs.METH_GET:
             add(hdrs.METH_HEAD, path, handler, Target(path, scope))

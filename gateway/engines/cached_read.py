@@ -136,12 +136,13 @@ class CachedRead:
         key = "GET " + path
         app = request.app
         facts = request[FACTS]
+        share = facts.share()
         max_body = app[CONFIG].cache.max_body
 
         async def load() -> Fetched:
             upstream = app[UPSTREAM]
             response = await upstream.request(
-                hdrs.METH_GET, path, route=self.label, max_body=max_body
+                hdrs.METH_GET, path, route=self.label, max_body=max_body, share=share
             )
             facts.upstream_seconds = response.seconds
             try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import aiohttp
 import structlog
 from aiohttp import hdrs, web
 
@@ -20,9 +19,9 @@ from gateway.catalogue.paths import request_path
 from gateway.engines.forward_headers import AnswerHeaders, request_headers
 from gateway.engines.invalidation import Invalidate
 from gateway.errors import MethodNotAllowed, NotFound, UpstreamError, UpstreamTimeout
-from gateway.state import CONFIG, FACTS, METRICS, UPSTREAM
+from gateway.state import BODIES, CONFIG, FACTS, METRICS, UPSTREAM
 from gateway.upstream.bodies import content_length, read_body
-from gateway.upstream.events import TIMEOUT, connection_cause
+from gateway.upstream.wire import Answer
 
 log = structlog.get_logger(__name__)
 
@@ -55,12 +54,11 @@ class Forwarder:
         # an ambiguous one (…/jobs/..;/..;/filestore/delete/1) was refused before.
         target = request_path(request).target
         app = request.app
-        server = app[CONFIG].server
         metrics = app[METRICS]
         body = await read_body(
             request,
-            max_body=server.max_body,
-            client_timeout=server.client_timeout,
+            max_body=app[CONFIG].server.max_body,
+            budget=app[BODIES],
             count=metrics.count_upload,
         )
         invalidated = False
@@ -72,31 +70,32 @@ class Forwarder:
                 route=self.label,
                 headers=request_headers(request.headers),
                 body=body,
+                share=request[FACTS].share(),
                 resend=self._resend,
             ) as answer:
+                if body is not None:
+                    body.release()  # sent: no longer held for a retry
                 request[FACTS].upstream_seconds = time.perf_counter() - started
                 if self._invalidate is not None:
                     invalidated = True
                     await self._invalidate(request, answer.status)
-                # Answers to requests without a streamed body are timed by the wire.
-                timed = body is None or body.kept is not None
-                return await self._relay(request, answer, timed_by_wire=timed)
+                return await self._relay(request, answer)
         except (UpstreamError, UpstreamTimeout):
             # No answer: the write may have landed all the same.
             if self._invalidate is not None and not invalidated:
                 await self._invalidate(request, None)
             raise
+        finally:
+            if body is not None:
+                body.release()
 
-    async def _relay(
-        self, request: web.Request, answer: aiohttp.ClientResponse, *, timed_by_wire: bool
-    ) -> web.StreamResponse:
+    async def _relay(self, request: web.Request, answer: Answer) -> web.StreamResponse:
         """Send the answer's head, then its body chunk by chunk as it arrives.
 
-        Each next chunk must come within upstream.timeout: timed here, or already by
-        the wire's socket-read timeout (``timed_by_wire``), which costs nothing per chunk.
+        Each next chunk must come within upstream.timeout (the answer times it);
+        each must reach the client within server.client_timeout.
         """
         app = request.app
-        upstream_timeout = app[CONFIG].upstream.timeout
         client_timeout = app[CONFIG].server.client_timeout
         count = app[METRICS].count_download
         response = web.StreamResponse(
@@ -110,19 +109,11 @@ class Forwarder:
         await response.prepare(request)
         if request.method == hdrs.METH_HEAD:
             return response
-        content = answer.content
         while True:
             try:
-                if timed_by_wire:
-                    chunk = await content.readany()
-                else:
-                    async with asyncio.timeout(upstream_timeout):
-                        chunk = await content.readany()
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                # The upstream's fault: its failure event (rate-limited), which readiness hears.
-                cause = TIMEOUT if isinstance(exc, TimeoutError) else connection_cause(exc)
-                app[UPSTREAM].events.failure(self.label, cause, stage="body")
-                return _cut(request, response)
+                chunk = await answer.next_chunk()
+            except (UpstreamError, UpstreamTimeout):
+                return _cut(request, response)  # the upstream's fault, reported by the answer
             if not chunk:
                 break
             count(len(chunk))

@@ -8,7 +8,6 @@ a 413; neither reaches OL Connect. The answer is mapped as in §5.
 
 from __future__ import annotations
 
-import asyncio
 from http import HTTPStatus
 from typing import Final
 
@@ -17,15 +16,9 @@ from aiohttp import hdrs, web
 from gateway.catalogue import Route
 from gateway.catalogue.tags import write_tags
 from gateway.engines.cached_read import is_name_values, path_entity, refuse_encoded_body
-from gateway.errors import (
-    BadRequest,
-    NotFound,
-    PayloadTooLarge,
-    RequestTimeout,
-    UpstreamError,
-)
-from gateway.state import CACHE, CONFIG, FACTS, UPSTREAM
-from gateway.upstream.bodies import KEEP_LIMIT, loads
+from gateway.errors import BadRequest, NotFound, UpstreamError
+from gateway.state import BODIES, CACHE, FACTS, UPSTREAM
+from gateway.upstream.bodies import KEEP_LIMIT, loads, read_body
 from gateway.upstream.events import INVALID_ANSWER
 
 MAX_BODY: Final = KEEP_LIMIT  # SPEC §5: PUT bodies over 1 MiB are refused with 413
@@ -50,7 +43,17 @@ class ValidatedWrite:
     async def handle(self, request: web.Request) -> web.Response:
         segment = path_entity(request, "job segment")
         refuse_encoded_body(request)  # it reads the body: never an inflated one
-        body = await _read(request)
+        # Over MAX_BODY (a Content-Length, or a chunked body growing past it): 413; a
+        # body at most that large is always kept whole.
+        held = await read_body(request, max_body=MAX_BODY, budget=request.app[BODIES])
+        try:
+            body = b"" if held is None else held.kept or b""
+            return await self._write(request, segment, body)
+        finally:
+            if held is not None:
+                held.release()
+
+    async def _write(self, request: web.Request, segment: int, body: bytes) -> web.Response:
         try:
             document = loads(body.decode())  # strict UTF-8, as RFC 8259 requires
         except ValueError:  # UnicodeDecodeError and nesting too deep included
@@ -72,6 +75,7 @@ class ValidatedWrite:
                 body=body,
                 headers={hdrs.CONTENT_TYPE: _JSON},
                 max_body=MAX_BODY,
+                share=request[FACTS].share(),
             )
         finally:
             # The write may have landed even when its answer was lost: drop the entity's
@@ -91,14 +95,3 @@ class ValidatedWrite:
             app[UPSTREAM].events.failure(self.label, INVALID_ANSWER, status=response.status)
             raise UpstreamError("upstream sent an invalid answer")
         return web.Response(body=response.body, headers={hdrs.CONTENT_TYPE: response.content_type})
-
-
-async def _read(request: web.Request) -> bytes:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise PayloadTooLarge(parameter=str(MAX_BODY))
-    try:
-        # client_max_size stops a chunked body at MAX_BODY; the timeout stops a slow one.
-        async with asyncio.timeout(request.app[CONFIG].server.client_timeout):
-            return await request.read()
-    except TimeoutError:
-        raise RequestTimeout(parameter="body") from None

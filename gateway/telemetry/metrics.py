@@ -1,7 +1,8 @@
 """Prometheus metrics on an injected registry: one `Metrics` per app, no globals.
 
-Labels are route templates, statuses, outcomes and configured client names —
-never raw paths, ids or keys — so the series count stays bounded.
+Labels are route templates, statuses, outcomes and configured client names (only
+with ``metrics.client_labels``) — never raw paths, ids or keys — so the series
+count stays bounded.
 """
 
 from __future__ import annotations
@@ -61,10 +62,13 @@ class Metrics:
 
     Args:
         registry: where the metrics live; tests give each app its own.
+        client_labels: False: the ``client`` label is always empty (Prometheus reads it as
+            absent), so a public /metrics does not list the configured client names.
     """
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, *, client_labels: bool = True) -> None:
         self.registry = registry
+        self._client_labels = client_labels
         self._requests = _RequestCollector(_LATENCY_BUCKETS)
         registry.register(self._requests)
         self.upstream_requests = Counter(
@@ -137,6 +141,7 @@ class Metrics:
         self, route: str, method: str, status: int, client: str, seconds: float
     ) -> None:
         """Count one downstream request and its latency (`method` is bounded here)."""
+        client = client if self._client_labels else ""
         self._requests.observe(route, method_label(method), status, client, seconds)
 
     def observe_upstream(self, route: str, outcome: str, seconds: float) -> None:
@@ -163,6 +168,7 @@ class Metrics:
 
     def count_rate_limited(self, client: str) -> None:
         """Count one request refused with 429 for `client`."""
+        client = client if self._client_labels else ""
         inc = self._rate_limited_children.get(client)
         if inc is None:
             inc = self._rate_limited_children[client] = self.rate_limited.labels(client).inc

@@ -1,39 +1,56 @@
-"""UpstreamClient: the policy around every request to OL Connect — token, slot, breaker, retry.
+"""UpstreamClient: the policy around every request to OL Connect — slot, breaker, token, one retry.
 
-Two ways to call: `request` reads a whole (bounded) answer for the cache and
-the validated write; `open` hands a streaming answer to the forwarder. Both
-hold one of `upstream.max_connections` slots (waiting at most
-`upstream.timeout` for one, else 503), fail fast while the circuit breaker is
-open, and give the breaker its verdict. A refused token (401/403) is renewed
-once and the request retried once — never a loop, and never when the body
-could not be kept (SPEC §8.4). The exchange itself, and the translation of
-its errors, is `gateway.upstream.wire`'s.
+One pipeline, as httpcore builds it: the wire's streaming primitive
+(`Wire.open`: send, get the answer once its head is in) wrapped once in the
+policy (`_exchange`): a slot of `upstream.max_connections` within the client's
+share (`Slots`), the circuit breaker's leave and verdict, a token, and one
+retry rule — a refused token (401/403) is renewed once and the request sent
+again once, only when its body was kept (SPEC §8.4). Two ways to call it:
+
+- `open` yields the answer with its head in, for the forwarder to stream;
+- `request` reads a whole bounded answer on top of it, for the cached reads,
+  the validated write and the readiness probe.
+
+The verdict (SPEC §10.3): no connection, a timeout, a dropped answer, and a
+5xx without an OL Connect JSON Error body are the upstream's failures; a 5xx
+with one is the server's answer to a bad request, and a client's hang-up,
+stalled or oversized body, or a 4xx is no verdict on the upstream at all.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Final
 
 import aiohttp
 from aiohttp import hdrs
-from multidict import CIMultiDict
 
 from gateway.errors import ServiceUnavailable, UpstreamError, UpstreamTimeout
 from gateway.telemetry.metrics import Metrics
 from gateway.upstream.bodies import RequestBody
 from gateway.upstream.breaker import CircuitBreaker
+from gateway.upstream.budgets import RETRY_NOW, Share, Slots
+from gateway.upstream.decoding import is_json_error
 from gateway.upstream.events import REDIRECT, STATUS_5XX, UpstreamEvents, login_cause
 from gateway.upstream.events import TOKEN_REFUSED as REFUSED_TOKEN
 from gateway.upstream.tokens import UpstreamTokens
-from gateway.upstream.wire import UpstreamResponse, Wire
+from gateway.upstream.wire import Answer, Wire
 
 TOKEN_REFUSED: Final = frozenset({HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN})
-RETRY_NOW: Final = {str(hdrs.RETRY_AFTER): "1"}
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    """A complete upstream answer: status, content type, body, and how long it took."""
+
+    status: int
+    content_type: str
+    body: bytes
+    seconds: float
 
 
 class _LoginFailed(Exception):
@@ -50,10 +67,20 @@ class TokenRefused(ServiceUnavailable):
     message = "upstream token was refused; retry"
 
 
-class UpstreamBusy(ServiceUnavailable):
-    """Every upstream slot stayed taken for `upstream.timeout`."""
+class UpstreamAnswered(UpstreamError):
+    """A cached route's upstream answered 5xx with an OL Connect JSON Error: a 502, no outage."""
 
-    message = "upstream busy: too many requests in flight"
+    message = "upstream answered with an error"
+
+
+class _Call:
+    """One exchange under way: its answer, and whether the breaker has had its verdict."""
+
+    __slots__ = ("answer", "judged")
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.judged = False
 
 
 class UpstreamClient:
@@ -69,6 +96,7 @@ class UpstreamClient:
         timeout: `upstream.timeout`: the wait for a slot, for an answer head, and
             for each next byte of a streamed body.
         max_connections: how many requests may be in flight at once.
+        fair_share: a client's share of them when its `max_concurrent` is unset.
         events: logs why requests fail (rate-limited) and tells readiness.
         timer: measures upstream latency.
     """
@@ -83,14 +111,19 @@ class UpstreamClient:
         breaker: CircuitBreaker,
         timeout: float = 10.0,
         max_connections: int = 100,
+        fair_share: int | None = None,
         events: UpstreamEvents | None = None,
         timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.breaker = breaker
         self.events = events or UpstreamEvents()
         self._tokens = tokens
-        self._timeout = timeout
-        self._slots = asyncio.Semaphore(max_connections)
+        self.slots = Slots(
+            max_connections,
+            timeout=timeout,
+            fair_share=fair_share or max(1, max_connections // 4),
+            events=self.events,
+        )
         self._wire = Wire(
             session,
             base_url=base_url,
@@ -99,6 +132,39 @@ class UpstreamClient:
             timeout=timeout,
             timer=timer,
         )
+
+    @contextlib.asynccontextmanager
+    async def open(
+        self,
+        method: str,
+        path: str,
+        *,
+        route: str,
+        headers: Mapping[str, str],
+        body: RequestBody | None,
+        share: Share | None = None,
+        resend: bool = True,
+    ) -> AsyncIterator[Answer]:
+        """Send a forwarded request and yield the answer once its head is in.
+
+        Upstream 3xx, 4xx and 5xx answers are yielded as they are: only a missing
+        answer is an error. The slot is held until the caller is done with the answer.
+        ``resend=False`` (a GET that changes state, SPEC §10.2): a broken connection
+        is never followed by a second send; a refused token still is, since OL
+        Connect ran nothing then.
+
+        Raises:
+            UpstreamError: unreachable, or the connection broke before the head.
+            UpstreamTimeout: no progress for upstream.timeout before the head.
+            TokenRefused: the token was refused on a body that could not be kept.
+            CircuitOpen, UpstreamBusy, ClientBusy: nothing was sent.
+            PayloadTooLarge, RequestTimeout, ClientGone: the client's body was cut off.
+        """
+        async with self._exchange(method, path, route, headers, body, share, resend) as call:
+            answer = call.answer
+            ok = answer.status < HTTPStatus.INTERNAL_SERVER_ERROR or await answer.is_json_error()
+            self._judge(call, route, ok=ok)
+            yield answer
 
     async def request(
         self,
@@ -109,131 +175,119 @@ class UpstreamClient:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         max_body: int,
+        share: Share | None = None,
     ) -> UpstreamResponse:
         """Send one request and read its whole answer (decoded, at most ``max_body`` bytes).
 
         Returns any answer below 300 and client errors (404, 400) as they are.
 
         Raises:
-            UpstreamError: unreachable, 3xx, 5xx, token refused twice, broken or
+            UpstreamAnswered: a 5xx with an OL Connect JSON Error (no outage).
+            UpstreamError: unreachable, 3xx, other 5xx, token refused twice, broken or
                 oversized body (`AnswerTooLarge`).
             UpstreamTimeout: no complete answer within upstream.timeout.
             CircuitOpen: the breaker is open; nothing was sent.
-            UpstreamBusy: no slot freed within upstream.timeout.
+            UpstreamBusy, ClientBusy: no slot freed within upstream.timeout.
         """
-        with self._verdict(route):
-            async with self._slot():
-                token = await self._token()
-                return await self._exchange(method, path, route, token, body, headers, max_body)
+        # identity: the cache stores what it checked; a server that gzips anyway is decoded.
+        sent = {hdrs.ACCEPT_ENCODING: "identity", **(headers or {})}
+        kept = None if body is None else RequestBody(kept=body)
+        async with self._exchange(method, path, route, sent, kept, share) as call:
+            answer = call.answer
+            data = await answer.read(max_body)
+            status = answer.status
+            if status in TOKEN_REFUSED:  # after the one retry
+                self.events.failure(route, REFUSED_TOKEN, status=status)
+                raise UpstreamError("upstream refused the gateway's session")
+            if status >= HTTPStatus.INTERNAL_SERVER_ERROR and is_json_error(
+                answer.content_type, data
+            ):
+                self._judge(call, route, ok=True)  # the server answered: a bad request
+                raise UpstreamAnswered()
+            if status >= HTTPStatus.MULTIPLE_CHOICES and not (
+                HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR
+            ):
+                cause = STATUS_5XX if status >= HTTPStatus.INTERNAL_SERVER_ERROR else REDIRECT
+                self.events.failure(route, cause, status=status)
+                raise UpstreamError()
+            return UpstreamResponse(status, answer.content_type, data, answer.elapsed())
 
     @contextlib.asynccontextmanager
-    async def open(
+    async def _exchange(
         self,
         method: str,
         path: str,
-        *,
         route: str,
-        headers: CIMultiDict[str],
+        headers: Mapping[str, str],
         body: RequestBody | None,
+        share: Share | None,
         resend: bool = True,
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Send a forwarded request and yield the answer once its head is in.
+    ) -> AsyncIterator[_Call]:
+        """The policy around one exchange: breaker, slot, token, one retry; then the verdict.
 
-        The caller reads the answer's body. Upstream 4xx and 5xx answers are
-        yielded as they are: only a missing answer is an error. The slot is held
-        until the caller is done with the answer. ``resend=False`` (a GET that
-        changes state, SPEC §10.2): a broken connection is never followed by a
-        second send; a refused token still is, since OL Connect ran nothing then.
-
-        Raises:
-            UpstreamError: unreachable, or the connection broke before the head.
-            UpstreamTimeout: no progress for upstream.timeout before the head.
-            TokenRefused: the token was refused on a body that could not be kept.
-            CircuitOpen, UpstreamBusy: nothing was sent.
-            PayloadTooLarge, RequestTimeout: the client's streamed body was cut off.
-        """
-        with self._verdict(route):
-            await self._take_slot()
-            try:
-                token = await self._token()
-                answer = await self._wire.stream(
-                    method, path, route, token, headers, body, resend=resend
-                )
-                if answer.status in TOKEN_REFUSED:
-                    answer.release()
-                    answer = await self._after_refusal(
-                        method, path, route, token, headers, body, resend
-                    )
-            except BaseException:
-                self._slots.release()
-                raise
-        try:
-            yield answer
-        finally:
-            answer.release()
-            self._slots.release()
-
-    @contextlib.contextmanager
-    def _verdict(self, route: str) -> Iterator[None]:
-        """Let the request out past the breaker, then tell it how the upstream did.
-
-        A failed login is no verdict on the upstream (it backs off on its own), nor
-        is a cancelled request, one that found no slot, or one whose client body failed.
+        Yields the call with its answer's head in. The verdict is the caller's
+        (`_judge`) or, unless given, follows how the block ended: an upstream
+        error or timeout is a failure, any other exception (the client's body,
+        a cancelled request, no slot) no verdict, a normal end a success.
         """
         self.breaker.acquire()
+        call: _Call | None = None
         try:
-            yield
+            async with self.slots.hold(share):
+                call = _Call(await self._send(method, path, route, headers, body, resend))
+                try:
+                    yield call
+                finally:
+                    call.answer.release()
         except _LoginFailed as failed:
             self.breaker.release()
             self.events.failure(route, login_cause(failed.error), stage="login")
             raise failed.error from None
         except (UpstreamError, UpstreamTimeout):
-            self.breaker.failure()
+            if call is None or not call.judged:
+                self.breaker.failure()
             raise
         except BaseException:
-            self.breaker.release()
+            if call is None or not call.judged:
+                self.breaker.release()
             raise
-        self.breaker.success()
+        if not call.judged:
+            self.breaker.success()
 
-    async def _after_refusal(
+    def _judge(self, call: _Call, route: str, *, ok: bool) -> None:
+        """Give the breaker its verdict now (the rest of the exchange cannot change it)."""
+        call.judged = True
+        if ok:
+            self.breaker.success()
+            return
+        self.events.failure(route, STATUS_5XX, status=call.answer.status)
+        self.breaker.failure()
+
+    async def _send(
         self,
         method: str,
         path: str,
         route: str,
-        token: str,
-        headers: CIMultiDict[str],
+        headers: Mapping[str, str],
         body: RequestBody | None,
         resend: bool,
-    ) -> aiohttp.ClientResponse:
-        """Log in again (once, shared) and resend — only a body that was kept."""
+    ) -> Answer:
+        """Send with the current token; after a refusal, log in again (once, shared) and
+        resend — only a body that was kept."""
+        token = await self._token()
+        answer = await self._wire.open(method, path, route, token, headers, body, resend=resend)
+        if answer.status not in TOKEN_REFUSED:
+            return answer
+        answer.release()
         try:
             renewed = await self._tokens.renew_after_rejection(token)
         except (UpstreamError, UpstreamTimeout) as exc:
             raise _LoginFailed(exc) from None
-        if body is not None and body.kept is None:
+        if body is not None and body.streamed:
             # A streamed body is gone: sending it twice is impossible, and for an
             # operation it would start a second job. The client's retry finds `renewed`.
             raise TokenRefused(headers=dict(RETRY_NOW))
-        return await self._wire.stream(method, path, route, renewed, headers, body, resend=resend)
-
-    async def _take_slot(self) -> None:
-        """One of `upstream.max_connections` slots, or 503 after upstream.timeout."""
-        if not self._slots.locked():
-            await self._slots.acquire()  # free: no timer to arm and cancel
-            return
-        try:
-            async with asyncio.timeout(self._timeout):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise UpstreamBusy(headers=dict(RETRY_NOW)) from None
-
-    @contextlib.asynccontextmanager
-    async def _slot(self) -> AsyncIterator[None]:
-        await self._take_slot()
-        try:
-            yield
-        finally:
-            self._slots.release()
+        return await self._wire.open(method, path, route, renewed, headers, body, resend=resend)
 
     async def _token(self) -> str:
         # The breaker does not count login failures: UpstreamTokens backs off on its
@@ -244,34 +298,3 @@ class UpstreamClient:
             return await self._tokens.token()
         except (UpstreamError, UpstreamTimeout) as exc:
             raise _LoginFailed(exc) from None
-
-    async def _exchange(
-        self,
-        method: str,
-        path: str,
-        route: str,
-        token: str,
-        body: bytes | None,
-        headers: Mapping[str, str] | None,
-        max_body: int,
-    ) -> UpstreamResponse:
-        async def send(with_token: str) -> UpstreamResponse:
-            return await self._wire.send(method, path, route, with_token, body, headers, max_body)
-
-        response = await send(token)
-        if response.status in TOKEN_REFUSED:
-            try:
-                token = await self._tokens.renew_after_rejection(token)
-            except (UpstreamError, UpstreamTimeout) as exc:
-                raise _LoginFailed(exc) from None
-            response = await send(token)
-            if response.status in TOKEN_REFUSED:
-                self.events.failure(route, REFUSED_TOKEN, status=response.status)
-                raise UpstreamError("upstream refused the gateway's session")
-        if response.status >= HTTPStatus.INTERNAL_SERVER_ERROR or (
-            HTTPStatus.MULTIPLE_CHOICES <= response.status < HTTPStatus.BAD_REQUEST
-        ):
-            cause = STATUS_5XX if response.status >= HTTPStatus.INTERNAL_SERVER_ERROR else REDIRECT
-            self.events.failure(route, cause, status=response.status)
-            raise UpstreamError()
-        return response

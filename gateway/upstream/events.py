@@ -1,11 +1,13 @@
-"""Why the upstream failed: one structured event per failure kind and route, rate-limited.
+"""Why the upstream failed, or a budget refused: one structured event per kind, rate-limited.
 
 An outage makes every request fail the same way; logging each would flood the
 log and hide the one line that matters. `UpstreamEvents` logs the first
 failure of each (cause, route) at once, then at most one per `interval`
 seconds, carrying how many it left out (`suppressed`). Breaker transitions
-are logged the same way, per (from, to). Every failure is also reported to the
-`on_failure` listener (readiness), throttled or not.
+are logged the same way, per (from, to), and refusals by a budget
+(`budget_exceeded`) per cause. Every upstream failure is also reported to the
+`on_failure` listener (readiness), throttled or not; a budget's refusal is
+the client's load, not the upstream's health, and is not.
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ INVALID_ANSWER = "invalid_answer"
 TOKEN_REFUSED = "token_refused"  # noqa: S105 - a cause name, not a token
 LOGIN_REJECTED = "login_rejected"
 LOGIN_FAILED = "login_failed"
+
+# Budget causes: constant strings, the `cause` field of `budget_exceeded`.
+CLIENT_SLOTS = "client_slots"  # a client's share of upstream slots stayed taken
+UPSTREAM_SLOTS = "upstream_slots"  # every upstream slot stayed taken
+BUFFERED_BYTES = "buffered_bytes"  # server.max_buffered of request bodies already held
+BODY_STALLED = "body_stalled"  # a request body made no progress for server.client_timeout
+CONNECTIONS = "connections"  # server.max_connections client connections already open
 
 DEFAULT_INTERVAL = 60.0
 
@@ -111,6 +120,7 @@ class UpstreamEvents:
     ) -> None:
         self._failures = _Throttle(interval, clock)
         self._transitions = _Throttle(interval, clock)
+        self._budgets = _Throttle(interval, clock)
         self._on_failure = on_failure
 
     def failure(self, route: str, cause: str, **fields: Any) -> None:
@@ -132,3 +142,13 @@ class UpstreamEvents:
         if suppressed is not None:
             level = log.warning if new == "open" else log.info
             level("upstream_breaker", old=old, new=new, suppressed=suppressed, **fields)
+
+    def budget_exceeded(self, cause: str, **fields: Any) -> None:
+        """A budget refused a request or a connection because of `cause` (a constant above).
+
+        One line per cause and interval, whoever was refused: a flood of refusals
+        is one event with its `suppressed` count, not a log that fills the disk.
+        """
+        suppressed = self._budgets.admit((cause, ""))
+        if suppressed is not None:
+            log.warning("budget_exceeded", cause=cause, suppressed=suppressed, **fields)

@@ -3,8 +3,11 @@
 The rule (docs/operations.md, "Health and readiness"):
 
 - Every upstream exchange reports its outcome: a request the upstream answered
-  is a success; a refused or reset connection, a timeout, a 5xx or 3xx, an
-  invalid answer or a failed login is a failure.
+  is a success — a 5xx carrying OL Connect's JSON Error too, its answer to a
+  bad request (SPEC §10.3); a refused or reset connection, a timeout, a
+  dropped answer, a 5xx without a JSON Error, a 3xx on a cached route, an
+  invalid answer or a failed login is a failure. A client's hang-up, a body
+  it stalled or sent too large, and a budget's refusal are neither.
 - Ready while the last outcome is a success less than `fresh` seconds old.
 - Not ready while the last outcome is a failure, whatever token is held.
 - When the last success is older than `fresh` (no traffic), or the last failure

@@ -171,7 +171,7 @@ class UpstreamTokens:
 
 
 def _lifetime(header: str | None, default: float) -> float:
-    """Token lifetime from Token-Expires-In (OL Connect 2025.1+), else the configured one."""
+    """Token lifetime from Token-Expires-In (OL Connect 2021.2+), else the configured one."""
     try:
         seconds = float(header) if header is not None else default
     except ValueError:

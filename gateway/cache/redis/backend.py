@@ -9,7 +9,9 @@ Keys under the configured prefix ``p``:
 - ``p t:<tag>``  the keys filed under a tag (SPEC §8.5: an entity, a family);
 - ``p f:<tag>``  the tag's invalidation count, bumped by every ``delete_tags``;
   the counts live as long as a load can take (see `fence_ttl_ms`), not longer;
-- ``p epoch``    the cache's clear count, bumped by every ``clear``.
+- ``p epoch``    the cache's clear count, bumped by every ``clear``;
+- ``p z:…``      the ledger of what is held, within the bounds (`scripts`);
+- ``p near``     (a pub/sub channel, not a key) the keys each invalidation dropped.
 
 A lease remembers the counts and the epoch it saw; its write lands only if
 all are unchanged (one Lua script), so a load that raced an invalidation on
@@ -19,6 +21,7 @@ keys they compute from a set's members: one Redis, not Redis Cluster.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -26,25 +29,31 @@ from http import HTTPStatus
 from typing import Any, Final, TypeVar
 
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.cache.base import Entry
+from gateway.cache.base import CacheStats, Entry
 from gateway.cache.encoding import decode
-from gateway.cache.redis.lease import RedisLease, Scripts
+from gateway.cache.redis.lease import RedisLease
+from gateway.cache.redis.outage import Outage
+from gateway.cache.redis.scripts import Scripts
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-# Bounded waits: a hung Redis costs a request at most this, once per RETRY_INTERVAL.
-# Not much lower: it also covers the wait for a busy event loop to read the reply.
-SOCKET_TIMEOUT: Final = 1.0
-# After a connection failure Redis is skipped for this long, then tried again.
+# `cache.redis_timeout`: the longest one Redis call may take. A hanging Redis costs the
+# requests in flight at most this, once; afterwards they skip Redis (see `Outage`).
+DEFAULT_TIMEOUT: Final = 0.25
+# While Redis is skipped, a background probe asks it this often whether it is back.
 RETRY_INTERVAL: Final = 1.0
+PROBE_TIMEOUT: Final = 5.0
+# Connections to Redis per client (and process); one event loop needs no more to keep
+# Redis busy, and a replica count times this stays far below Redis's maxclients.
+POOL_SIZE: Final = 16
 # An invalidation count must outlive every load that read it before its bump: such a
 # load stores only if the count is unchanged, and a count that expired reads as the
 # "no count" it started from. A load is at most a wait for the login lock, a login,
@@ -57,27 +66,39 @@ MIN_FENCE_MS: Final = 30_000
 # Deletes that failed are replayed once Redis answers again, up to this many keys;
 # beyond it the whole cache is cleared instead.
 MAX_PENDING_DELETES: Final = 10_000
+# What Redis spends per entry besides its value: the key is held four times (the entry,
+# the ledger's hash and sorted set, a tag set) and each of those has its bookkeeping
+# (measured with INFO used_memory on Redis 7: 812 bytes for a 137-byte value under a
+# 54-byte key, ~ value + 4 x key + 450), so `cache.max_bytes` bounds Redis's real use.
+KEY_OVERHEAD: Final = 448
 
 _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class BackendUnavailable(Exception):
-    """Redis failed recently; it is not asked again until the retry interval has passed."""
+    """Redis failed; it is not asked again until a background probe got an answer."""
 
 
-def connect(url: str) -> Redis:
-    """A client for ``url`` with bounded timeouts and one immediate retry on a broken connection.
+def connect(url: str, timeout: float = DEFAULT_TIMEOUT) -> Redis:
+    """A client for ``url`` with bounded timeouts, a bounded pool, and one immediate retry
+    on a broken connection.
 
     The retry reconnects once after a pooled connection broke (Redis
     restarted); timeouts are not retried. redis-py's default of ten
     backed-off retries would hold a request for seconds while Redis is down.
+    The pool holds `POOL_SIZE` connections and callers wait their turn: a burst of
+    a hundred requests on an unbounded pool opened a hundred connections at once,
+    and the handshakes alone kept the event loop busy past a 0.25 s timeout.
     """
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         url,
-        socket_timeout=SOCKET_TIMEOUT,
-        socket_connect_timeout=SOCKET_TIMEOUT,
+        max_connections=POOL_SIZE,
+        timeout=timeout,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
+    return Redis.from_pool(pool)
 
 
 def _glob_escape(text: str) -> str:
@@ -96,8 +117,14 @@ class RedisBackend:
             how long others wait for a holder that died.
         max_wait: the longest a lease waits for a live holder before loading itself;
             give it ``upstream.timeout``, which also bounds a load (see `fence_ttl_ms`).
+        max_entries: the most answers held (by every gateway on this Redis and prefix).
+        max_not_found: the most 404s held, apart from the answers.
+        max_bytes: the most bytes held, answers and 404s (404s first out).
+        timeout: the longest one call may take; after a failure Redis is skipped
+            until a background probe succeeds.
+        stats: ``evictions`` counts the entries this process's stores pushed out.
         clock: wall clock in seconds, the same one the service stamps entries with.
-        timer: monotonic seconds, for the retry interval.
+        timer: monotonic seconds, for bounding waits.
     """
 
     def __init__(
@@ -108,6 +135,11 @@ class RedisBackend:
         retention: float,
         lock_ttl: float = 3.0,
         max_wait: float = 10.0,
+        max_entries: int = 10_000,
+        max_not_found: int = 1000,
+        max_bytes: int = 256 * 1024 * 1024,
+        timeout: float = DEFAULT_TIMEOUT,
+        stats: CacheStats | None = None,
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -116,12 +148,23 @@ class RedisBackend:
         self._retention = retention
         self._lock_ttl = lock_ttl
         self._max_wait = max_wait
+        self._bounds = [max_entries, max_not_found, max_bytes]
+        self._timeout = timeout
+        self._stats = stats or CacheStats()
         self._clock = clock
         self._timer = timer
         self._scripts = Scripts(client)
         self._fence_ttl_ms = max(MIN_FENCE_MS, math.ceil(FENCE_TIMEOUTS * max_wait * 1000))
         self._epoch_key = prefix + "epoch"
-        self._down_until: float | None = None
+        self._ledger_keys = [prefix + "z:size", prefix + "z:a", prefix + "z:n", prefix + "z:bytes"]
+        self.channel = prefix + "near"
+        self._outage = Outage(
+            self._probe,
+            interval=RETRY_INTERVAL,
+            timeout=PROBE_TIMEOUT,
+            on_down=self._went_down,
+            on_up=self._came_back,
+        )
         self._pending_deletes: set[str] = set()
         self._pending_tags: set[str] = set()
         self._pending_clear = False
@@ -158,10 +201,14 @@ class RedisBackend:
 
     async def delete_tags(self, *tags: str) -> None:
         """Drop every entry filed under ``tags`` and fence out loads running for them anywhere."""
+        await self.drop_tags(*tags)
+
+    async def drop_tags(self, *tags: str) -> list[str]:
+        """`delete_tags`, returning the cache keys it dropped."""
         if not tags:
-            return
+            return []
         try:
-            await self._run(lambda: self._delete_tags(tags))
+            return await self._run(lambda: self._delete_tags(tags))
         except Exception:
             self._remember_tags(tags)
             raise
@@ -169,13 +216,14 @@ class RedisBackend:
     async def clear(self) -> None:
         """Drop every key under our prefix (SCAN + UNLINK) and fence out running loads."""
         try:
-            await self._run(self._clear)
+            await self._run(self._clear, bound=PROBE_TIMEOUT)  # SCANs: many round trips
         except Exception:
             self._pending_clear = True
             raise
 
     async def close(self) -> None:
-        """Close the client and its connection pool."""
+        """Stop probing; close the client and its connection pool."""
+        await self._outage.close()
         await self._client.aclose()
 
     def entry_count(self) -> int | None:
@@ -210,6 +258,16 @@ class RedisBackend:
         """The longest a lease waits for another holder."""
         return self._max_wait
 
+    def ledger(self, key: str, value: bytes, entry: Entry) -> tuple[list[str], list[Any]]:
+        """The store script's ledger keys and arguments for ``entry`` stored as ``value``."""
+        group = "n" if entry.status == HTTPStatus.NOT_FOUND else "a"
+        size = len(value) + 4 * (len(self._prefix) + 2 + len(key)) + KEY_OVERHEAD
+        return self._ledger_keys, [size, group, *self._bounds, self._prefix + "e:"]
+
+    def evicted(self, count: int) -> None:
+        """Count entries a store pushed out to stay within the bounds."""
+        self._stats.evictions += count
+
     def expiry_ms(self, entry: Entry) -> int:
         """Milliseconds from now until ``entry`` is of no use, even stale (a 404 never is)."""
         retention = 0.0 if entry.status == HTTPStatus.NOT_FOUND else self._retention
@@ -234,35 +292,49 @@ class RedisBackend:
         p = self._prefix
         return tuple((p + "t:" + tag, p + "f:" + tag) for tag in tags)
 
-    async def _run(self, operation: Callable[[], Awaitable[T]]) -> T:
-        if self._down_until is not None and self._timer() < self._down_until:
+    async def _run(self, operation: Callable[[], Awaitable[T]], bound: float = 0.0) -> T:
+        if self._outage.down:
             raise BackendUnavailable("redis failed recently")
         try:
-            if self._pending_clear or self._pending_deletes or self._pending_tags:
-                await self._replay()
-            result = await operation()
-        except _REDIS_DOWN:
-            self._down_until = self._timer() + RETRY_INTERVAL
+            async with asyncio.timeout(bound or self._timeout):
+                if self._pending_clear or self._pending_deletes or self._pending_tags:
+                    await self._replay()
+                return await operation()
+        except _REDIS_DOWN as exc:
+            self._outage.failed(exc)
             raise
-        if self._down_until is not None:
-            self._down_until = None
-            log.info("cache_backend_recovered", backend="redis")
-        return result
+
+    async def _probe(self) -> None:
+        async with asyncio.timeout(self._timeout):
+            await self._client.ping()
+        await self._replay()  # before any read: deletes that failed must land first
+
+    def _went_down(self, exc: BaseException) -> None:
+        log.warning(
+            "cache_backend_down", backend="redis", error=type(exc).__name__, retry=RETRY_INTERVAL
+        )
+
+    def _came_back(self) -> None:
+        log.info("cache_backend_recovered", backend="redis")
 
     async def _delete(self, keys: tuple[str, ...] | list[str]) -> Any:
         names = [name for key in keys for name in self._keys(key)[:3]]
-        return await self._scripts.invalidate(keys=names, args=[self._fence_ttl_ms])
+        return await self._scripts.invalidate(
+            keys=[*self._ledger_keys, *names], args=[self._fence_ttl_ms, self.channel, *keys]
+        )
 
-    async def _delete_tags(self, tags: tuple[str, ...] | list[str]) -> Any:
+    async def _delete_tags(self, tags: tuple[str, ...] | list[str]) -> list[str]:
         names = [name for pair in self._tag_keys(tuple(tags)) for name in pair]
         p = self._prefix
-        return await self._scripts.invalidate_tags(
-            keys=names, args=[self._fence_ttl_ms, p + "e:", p + "l:"]
+        dropped = await self._scripts.invalidate_tags(
+            keys=[*self._ledger_keys, *names],
+            args=[self._fence_ttl_ms, p + "e:", p + "l:", self.channel],
         )
+        return [key.decode() if isinstance(key, bytes) else str(key) for key in dropped]
 
     async def _clear(self) -> None:
         await self._client.incr(self._epoch_key)
-        pattern = _glob_escape(self._prefix) + "[elgtf]:*"
+        pattern = _glob_escape(self._prefix) + "[elgtfz]:*"
         batch: list[bytes] = []
         async for name in self._client.scan_iter(match=pattern, count=1000):
             batch.append(name)
@@ -271,6 +343,7 @@ class RedisBackend:
                 batch.clear()
         if batch:
             await self._client.unlink(*batch)
+        await self._client.publish(self.channel, "c")
 
     def _remember_delete(self, keys: tuple[str, ...]) -> None:
         # Redis may come back with the old entries: drop them then, before any read.

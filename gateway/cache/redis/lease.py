@@ -15,105 +15,14 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol, TypeVar
 
-from redis.asyncio import Redis
-
 from gateway.cache.base import Entry
 from gateway.cache.encoding import decode, encode
+from gateway.cache.redis.scripts import Scripts
 
 T = TypeVar("T")
 
 POLL_FIRST: Final = 0.002
 POLL_MAX: Final = 0.05
-
-# KEYS: lock, entry, count, epoch, then one fence per tag. ARGV: token, lock ms.
-# Returns {acquired, entry, count, epoch, fence...}; '' stands for a missing key
-# (and for the entry when the lock was not taken).
-_ACQUIRE = """
-local seen = {}
-for i = 3, #KEYS do
-  seen[#seen + 1] = redis.call('GET', KEYS[i]) or ''
-end
-local acquired = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
-local entry = ''
-if acquired then
-  entry = redis.call('GET', KEYS[2]) or ''
-end
-return {acquired and 1 or 0, entry, unpack(seen)}
-"""
-
-# KEYS: entry, lock, count, epoch, then (tag set, tag fence) per tag.
-# ARGV: value, entry ms, token, key, then the count, epoch and fences seen.
-# Stores only if no fence moved since the lease was taken; files the key under its tags.
-_STORE = """
-local same = true
-for i = 3, 4 do
-  if (redis.call('GET', KEYS[i]) or '') ~= ARGV[i + 2] then same = false end
-end
-local tags = (#KEYS - 4) / 2
-for t = 1, tags do
-  if (redis.call('GET', KEYS[4 + 2 * t]) or '') ~= ARGV[6 + t] then same = false end
-end
-if same then
-  local px = tonumber(ARGV[2])
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', px)
-  for t = 1, tags do
-    local set = KEYS[3 + 2 * t]
-    redis.call('SADD', set, ARGV[4])
-    if redis.call('PTTL', set) < px then redis.call('PEXPIRE', set, px) end
-  end
-end
-if redis.call('GET', KEYS[2]) == ARGV[3] then
-  redis.call('DEL', KEYS[2])
-end
-return same and 1 or 0
-"""
-
-# KEYS: lock. ARGV: token, lock ms ('' to delete instead of renewing).
-_RENEW_OR_FREE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return 0
-end
-if ARGV[2] == '' then
-  return redis.call('DEL', KEYS[1])
-end
-return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-"""
-
-# KEYS: (entry, lock, count) per key. ARGV: count ms.
-_INVALIDATE = """
-for i = 1, #KEYS, 3 do
-  redis.call('UNLINK', KEYS[i], KEYS[i + 1])
-  redis.call('INCR', KEYS[i + 2])
-  redis.call('PEXPIRE', KEYS[i + 2], ARGV[1])
-end
-return 1
-"""
-
-# KEYS: (tag set, tag fence) per tag. ARGV: fence ms, entry prefix, lock prefix.
-# Drops every entry filed under the tags (and its load lock), then moves the
-# tags' fences so a load that read the old answer cannot store it.
-_INVALIDATE_TAGS = """
-for i = 1, #KEYS, 2 do
-  for _, key in ipairs(redis.call('SMEMBERS', KEYS[i])) do
-    redis.call('UNLINK', ARGV[2] .. key, ARGV[3] .. key)
-  end
-  redis.call('UNLINK', KEYS[i])
-  redis.call('INCR', KEYS[i + 1])
-  redis.call('PEXPIRE', KEYS[i + 1], ARGV[1])
-end
-return 1
-"""
-
-
-class Scripts:
-    """The Lua scripts of the backend, registered once (redis-py reloads them after a restart)."""
-
-    def __init__(self, client: Redis) -> None:
-        self.acquire = client.register_script(_ACQUIRE)
-        self.store = client.register_script(_STORE)
-        self.renew_or_free = client.register_script(_RENEW_OR_FREE)
-        self.invalidate = client.register_script(_INVALIDATE)
-        self.invalidate_tags = client.register_script(_INVALIDATE_TAGS)
 
 
 class LeaseHost(Protocol):
@@ -128,6 +37,8 @@ class LeaseHost(Protocol):
     @property
     def max_wait(self) -> float: ...
     def expiry_ms(self, entry: Entry) -> int: ...
+    def ledger(self, key: str, value: bytes, entry: Entry) -> tuple[list[str], list[Any]]: ...
+    def evicted(self, count: int) -> None: ...
     def now(self) -> float: ...
     async def run(self, operation: Callable[[], Awaitable[T]]) -> T: ...
 
@@ -213,21 +124,25 @@ class RedisLease:
             return False
         value = encode(entry)
         px = self._backend.expiry_ms(entry)
+        ledger_keys, ledger_args = self._backend.ledger(self._key, value, entry)
         self._stop_renewing()
         tag_names = [name for pair in self._tag_keys for name in pair]
-        stored = await self._backend.run(
+        stored, evicted = await self._backend.run(
             lambda: self._backend.scripts.store(
                 keys=[
                     self._entry_key,
                     self._lock_key,
                     self._count_key,
                     self._epoch_key,
+                    *ledger_keys,
                     *tag_names,
                 ],
-                args=[value, px, self._token, self._key, *self._fences],
+                args=[value, px, self._token, self._key, *ledger_args, *self._fences],
             )
         )
         self._held = False
+        if evicted:
+            self._backend.evicted(int(evicted))
         return bool(stored == 1)
 
     async def release(self) -> None:

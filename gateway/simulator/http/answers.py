@@ -37,9 +37,34 @@ def json_answer(value: object, status: int = HTTPStatus.OK) -> web.Response:
     return web.Response(status=status, body=body, headers={hdrs.CONTENT_TYPE: JSON_TYPE})
 
 
-def text_answer(text: str, headers: Mapping[str, str] | None = None) -> web.Response:
-    """A `text/plain` answer (ids, `true`, progress, handshakes)."""
-    return web.Response(text=text, content_type=TEXT_TYPE, headers=headers)
+def text_answer(
+    text: str, headers: Mapping[str, str] | None = None, content_type: str = TEXT_TYPE
+) -> web.Response:
+    """A `text/plain` answer (ids, `true`, progress, handshakes); JSON text is labelled
+    `application/json` exactly, without a charset."""
+    if content_type == JSON_TYPE:
+        body = text.encode()
+        return web.Response(body=body, headers={**(headers or {}), hdrs.CONTENT_TYPE: JSON_TYPE})
+    return web.Response(text=text, content_type=content_type, headers=headers)
+
+
+def accepts(accept: str, media_type: str) -> bool:
+    """Whether an `Accept` header value allows `media_type` (`type/sub`, `type/*`, `*/*`
+    with q > 0)."""
+    main = media_type.split("/")[0]
+    for item in accept.split(","):
+        kind, _, params = item.strip().partition(";")
+        kind = kind.strip().lower()
+        if kind not in (media_type, f"{main}/*", "*/*"):
+            continue
+        key, _, value = params.strip().partition("=")
+        try:
+            quality = float(value) if key.strip().lower() == "q" else 1.0
+        except ValueError:
+            quality = 0.0
+        if quality > 0:
+            return True
+    return False
 
 
 def true_answer() -> web.Response:
@@ -47,17 +72,32 @@ def true_answer() -> web.Response:
     return text_answer("true")
 
 
-async def read_json(request: web.Request) -> Any:
-    """The request body as JSON; 400 when it is not JSON, 413 when it is too large."""
+async def _read(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > MAX_JSON_BODY:
         raise SimulatorError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body is too large")
     raw = await request.content.read(MAX_JSON_BODY + 1)
     if len(raw) > MAX_JSON_BODY:
         raise SimulatorError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body is too large")
+    return raw
+
+
+def _parse(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise bad_request("request body is not valid JSON") from None
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON; 400 when it is not JSON, 413 when it is too large."""
+    return _parse(await _read(request))
+
+
+async def read_optional_json(request: web.Request) -> Any:
+    """The request body as JSON, None when there is none (a route that "takes no content"
+    or optional parameters); 400 when there is one that is not JSON."""
+    raw = await _read(request)
+    return _parse(raw) if raw.strip() else None
 
 
 def path_id(request: web.Request, name: str) -> int | None:
@@ -69,7 +109,10 @@ def path_id(request: web.Request, name: str) -> int | None:
 
 
 def body_id(value: object, where: str = "id") -> int:
-    """A JSON number that is a whole id; 400 otherwise (booleans and strings included)."""
+    """A JSON number that is a whole id, or a string of decimal digits (Jackson, OL Connect's
+    JSON reader, coerces `"12"` to a long; rest.js sends ids so); 400 otherwise."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        return int(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise bad_request(f"{where} must be a number", where)
     if isinstance(value, float) and not value.is_integer():

@@ -12,8 +12,12 @@ from gateway.simulator.http import (
     entity_routes,
     file_routes,
     operation_routes,
+    production_routes,
     record_routes,
+    render_routes,
+    resource_routes,
     services,
+    start_routes,
 )
 from gateway.simulator.http.answers import BASE_PATH_KEY
 from gateway.simulator.http.middlewares import RELEASE_KEY, answer_headers, json_errors, simulate
@@ -42,8 +46,9 @@ def create_simulator_app(
     app = web.Application(middlewares=[json_errors])
     app[SIMULATOR_KEY] = sim
     app[RELEASE_KEY] = asyncio.Event()
-    # Handshakes and versions first: `<family>/version` must never be read as an id, and
-    # each workflow service's fixed paths (getResult/…) come before its templates.
+    # Handshakes and versions first: `<family>/version` must never be read as an id; each
+    # workflow service's fixed paths (getResult/…, pdfpreview/…, html/…, email/…) come
+    # before the templates they would match (`contentcreation/{templateId}/{dataSetId}`).
     register(
         app,
         [
@@ -51,7 +56,11 @@ def create_simulator_app(
             entity_routes.table,
             record_routes.table,
             file_routes.table,
+            resource_routes.table,
             operation_routes.table,
+            render_routes.table,
+            start_routes.table,
+            production_routes.table,
         ],
     )
     app.middlewares.append(simulate(sim, app[ROUTE_NAMES_KEY]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from http import HTTPStatus
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -16,7 +17,7 @@ from gateway.simulator.http.answers import (
     true_answer,
 )
 from gateway.simulator.http.routing import RouteTable, sim_of
-from gateway.simulator.model import queries
+from gateway.simulator.model import queries, search, statistics
 from gateway.simulator.model.data import Properties
 from gateway.simulator.model.entities import (
     DELETABLE_FAMILIES,
@@ -25,16 +26,18 @@ from gateway.simulator.model.entities import (
     Entities,
     Family,
 )
-from gateway.simulator.model.errors import bad_request, not_found
+from gateway.simulator.model.errors import SimulatorError, not_found
+from gateway.simulator.model.records import java_bool
 
 table = RouteTable()
 
 
-def entity_id(request: web.Request, family: Family) -> int:
-    """The path's `{id}` when that entity exists; 404 naming the id as given otherwise."""
-    value = path_id(request, "id")
+def entity_id(request: web.Request, family: Family, param: str = "id") -> int:
+    """The path's `{id}` (or `param`) when that entity exists; 404 naming it otherwise (a
+    JAX-RS `long` path parameter that is not a number is a 404 too)."""
+    value = path_id(request, param)
     if value is None or not sim_of(request).entities.exists(family, value):
-        raise not_found(family.label, request.match_info["id"])
+        raise not_found(family.label, request.match_info[param])
     return value
 
 
@@ -96,11 +99,23 @@ def _delete(family: Family) -> Handler:
     return handler
 
 
+def _all_sets(family: Family) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        kind = request.query.get("type")
+        return json_answer(queries.all_sets(sim_of(request).entities, family, kind))
+
+    return handler
+
+
 # The Job Segment routes keep their first names.
 table.get("/entity/jobsegments/{id}", "document_sets")(_children(Family.JOBSEGMENTS))
 _SEGMENT_METADATA = "/entity/jobsegments/{id}/metadata"
 table.get(_SEGMENT_METADATA, "metadata_get")(_names_get(Family.JOBSEGMENTS, Entities.metadata))
 table.put(_SEGMENT_METADATA, "metadata_put")(_names_put(Family.JOBSEGMENTS, Entities.set_metadata))
+for _family in (Family.CONTENTSETS, Family.DATASETS, Family.JOBSETS):
+    # "Get all": OL Connect's reference, its own client and rest.js agree (FIDELITY B1).
+    for _path in (f"/entity/{_family}", f"/entity/{_family}/"):  # JAX-RS: a trailing slash too
+        table.get(_path, f"{_family}.all")(_all_sets(_family))
 for _family in (Family.JOBSETS, Family.JOBS, Family.DOCUMENTSETS, Family.DATASETS):
     table.get(f"/entity/{_family}/{{id}}", f"{_family}.get")(_children(_family))
 for _family in sorted(METADATA_FAMILIES - {Family.JOBSEGMENTS}):
@@ -134,11 +149,8 @@ async def content_set_items(request: web.Request) -> web.StreamResponse:
 @table.get("/entity/contentsets/{id}/pages", "contentsets.pages")
 async def content_set_pages(request: web.Request) -> web.StreamResponse:
     value = entity_id(request, Family.CONTENTSETS)
-    detail = request.query.get("detail", "false")
-    if detail not in ("true", "false"):
-        raise bad_request("detail must be true or false", "detail")
-    entities = sim_of(request).entities
-    return json_answer(queries.content_set_pages(entities, value, detail == "true"))
+    detail = java_bool(request.query.get("detail"))
+    return json_answer(queries.content_set_pages(sim_of(request).entities, value, detail))
 
 
 @table.get("/entity/jobs/{id}/contents", "jobs.contents")
@@ -151,18 +163,23 @@ async def job_contents(request: web.Request) -> web.StreamResponse:
 @table.get("/entity/contentitems/{id}/datarecord", "contentitems.datarecord")
 async def content_item_record(request: web.Request) -> web.StreamResponse:
     value = entity_id(request, Family.CONTENTITEMS)
-    return json_answer({"identifier": sim_of(request).entities.item_record(value)})
+    # A JSON Data Record Identifier: the vendor's client reads `record` (FIDELITY B2).
+    return json_answer({"record": sim_of(request).entities.item_record(value)})
 
 
 @table.get("/statistics/jobset/{id}", "statistics.jobset")
 async def job_set_statistics(request: web.Request) -> web.StreamResponse:
-    level_mode = request.query.get("levelMode", "documentSetAll")
-    if level_mode not in queries.LEVEL_MODES:
-        raise bad_request(f"levelMode must be one of {', '.join(queries.LEVEL_MODES)}", "levelMode")
+    mode = statistics.level_mode(request.query.get("levelMode"))
     value = entity_id(request, Family.JOBSETS)
-    return json_answer(queries.statistics(sim_of(request).entities, value, level_mode))
+    return json_answer(statistics.statistics(sim_of(request).entities, value, mode))
 
 
 @table.put("/entity/find", "entity.find")
 async def find(request: web.Request) -> web.StreamResponse:
-    return json_answer(queries.find(sim_of(request).entities, await read_json(request)))
+    try:
+        body = await read_json(request)
+    except SimulatorError as exc:
+        if exc.status != HTTPStatus.BAD_REQUEST:
+            raise
+        raise search.invalid(exc.message) from None  # OL Connect: 500 "Invalid JSON structure"
+    return json_answer(search.find(sim_of(request).entities, body))

@@ -18,6 +18,15 @@ HANG_POLL_SECONDS = 0.1
 _JSON = "application/json"
 _PARTIAL_BODY = b'{"identifiers": [101, 102, 103, 104, 105, 106, 107, 108, 109]}'
 _DEEP_BODY = b"[" * 100_000 + b"]" * 100_000  # valid JSON past any parser's recursion limit
+# What an unhandled exception looks like from Tomcat, and a proxy in front of a dead server.
+_CRASH_PAGE = (
+    "<!doctype html><html><head><title>HTTP Status 500 - Internal Server Error</title></head>"
+    "<body><h1>HTTP Status 500 - Internal Server Error</h1></body></html>"
+)
+_PROXY_PAGE = (
+    "<html><head><title>502 Bad Gateway</title></head>"
+    "<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
+)
 
 
 async def fault_response(
@@ -32,7 +41,9 @@ async def fault_response(
     """
     match fault:
         case Fault.STATUS_500:
-            return _json_error(HTTPStatus.INTERNAL_SERVER_ERROR, "simulated server error")
+            return _html(HTTPStatus.INTERNAL_SERVER_ERROR, _CRASH_PAGE)
+        case Fault.PROXY_502:
+            return _html(HTTPStatus.BAD_GATEWAY, _PROXY_PAGE)
         case Fault.UNAUTHORIZED:
             return _json_error(HTTPStatus.UNAUTHORIZED, "authentication token has expired")
         case Fault.DEEP_JSON:
@@ -58,6 +69,10 @@ async def fault_response(
             return await _hang_after_headers(request, release)
         case _:
             assert_never(fault)
+
+
+def _html(status: int, page: str) -> web.Response:
+    return web.Response(status=status, text=page, content_type="text/html")
 
 
 def _json_error(status: int, message: str) -> web.Response:

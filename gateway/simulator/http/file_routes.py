@@ -1,10 +1,15 @@
-"""The File Store service: streamed uploads and downloads, HEAD, delete by GET, resources."""
+"""The File Store service: streamed uploads and downloads, HEAD, delete (GET and POST), resources.
+
+Like the JAX-RS server it models, the simulator answers HEAD on a GET route by running the
+GET: `HEAD filestore/delete/{id}` deletes the file (FIDELITY A2).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import Mapping
+from http import HTTPStatus
 from urllib.parse import quote
 
 from aiohttp import hdrs, web
@@ -13,8 +18,15 @@ from aiohttp.typedefs import Handler
 from gateway.simulator.http.answers import json_answer, text_answer, true_answer
 from gateway.simulator.http.middlewares import compress
 from gateway.simulator.http.routing import RouteTable, sim_of
-from gateway.simulator.model.errors import bad_request, not_found
-from gateway.simulator.model.filestore import CHUNK, EmptyUpload, FileKind, StoredFile
+from gateway.simulator.model.errors import SimulatorError, bad_request, not_found
+from gateway.simulator.model.filestore import (
+    CHUNK,
+    RESOURCE_TYPES,
+    EmptyUpload,
+    FileKind,
+    StoredFile,
+)
+from gateway.simulator.model.records import java_bool
 
 OCTET_STREAM = "application/octet-stream"
 table = RouteTable()
@@ -22,13 +34,11 @@ table = RouteTable()
 
 def _upload(kind: FileKind) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
-        persistent = request.query.get("persistent", "false")
-        if persistent not in ("true", "false"):
-            raise bad_request("persistent must be true or false", "persistent")
+        persistent = java_bool(request.query.get("persistent"))  # `True` too (FIDELITY B17)
         name = request.query.get("filename") or None
         chunks = request.content.iter_chunked(CHUNK)
         try:
-            stored = await sim_of(request).files.receive(chunks, name, kind, persistent == "true")
+            stored = await sim_of(request).files.receive(chunks, name, kind, persistent)
         except EmptyUpload:
             raise bad_request("the request body is empty") from None
         return text_answer(str(stored.file_id))
@@ -95,9 +105,20 @@ async def send_file(
     return response
 
 
+def original_filename(name: str) -> str:
+    """The `OL-Original-Filename` value: the name as uploaded, percent-encoded (UTF-8) when
+    it is not plain printable ASCII, so that it fits a header."""
+    if name.isascii() and name.isprintable():
+        return name
+    return quote(name, safe="")
+
+
 @table.get("/filestore/file/{fileId}", "filestore.download", head=False)
 async def download(request: web.Request) -> web.StreamResponse:
-    return await send_file(request, managed_file(request))
+    stored = managed_file(request)
+    # The vendor's client reads the uploaded name from this header (FIDELITY B14).
+    headers = {"OL-Original-Filename": original_filename(stored.name)}
+    return await send_file(request, stored, headers)
 
 
 @table.add(hdrs.METH_HEAD, "/filestore/file/{fileId}", "filestore.head")
@@ -118,25 +139,36 @@ async def download_path(request: web.Request) -> web.StreamResponse:
     raise not_found("file in managed directory", request.match_info["relPath"])
 
 
-# A destructive GET. OL Connect is a JAX-RS server, which answers HEAD by running the GET
-# and dropping the body: HEAD deletes too (SPEC §10.2), and the gateway must never send it.
-@table.get("/filestore/delete/{fileId}", "filestore.delete")
 async def delete(request: web.Request) -> web.StreamResponse:
+    """`deleteFileGet` and `deleteFilePost`: the file is gone, `true`. A destructive GET, and
+    its HEAD deletes as well (JAX-RS runs the GET for a HEAD)."""
     sim_of(request).files.delete(managed_file(request))
     return true_answer()
 
 
+table.get("/filestore/delete/{fileId}", "filestore.delete")(delete)
+table.post("/filestore/delete/{fileId}", "filestore.delete_post")(delete)
+_ENUM = "No enum constant com.objectiflune.serverengine.database.ManagedFileType."
+
+
 @table.get("/filestore/resources", "filestore.resources")
 async def resources(request: web.Request) -> web.StreamResponse:
-    kinds: list[FileKind] | None = None
-    if "type" in request.query:
-        try:
-            kinds = [FileKind(k.strip()) for k in request.query["type"].split(",") if k.strip()]
-        except ValueError:
-            raise bad_request("type must list File Store resource types", "type") from None
+    """Persistent files of the listed types (comma-separated); an unknown type answers 500
+    "No enum constant …ManagedFileType.X" (Java's `valueOf`), as the vendor's client expects."""
+    types = [k.strip() for k in request.query.get("type", "").split(",") if k.strip()]
+    for name in types:
+        if name not in RESOURCE_TYPES:
+            raise SimulatorError(HTTPStatus.INTERNAL_SERVER_ERROR, _ENUM + name, name)
+    files = sim_of(request).files
     return json_answer(
         [
-            {"id": f.file_id, "name": f.name, "type": f.kind.value, "size": f.size}
-            for f in sim_of(request).files.resources(kinds)
+            {
+                "id": f.file_id,
+                "name": f.name,
+                "path": f"/simulator/filestore/{f.file_id}/{f.name}",
+                "type": f.resource_type,
+                "size": f.size,
+            }
+            for f in (files.resources(types) if types else files.resources())
         ]
     )

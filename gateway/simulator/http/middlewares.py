@@ -15,7 +15,14 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from gateway.simulator.http.answers import base_url, error_response, true_answer
 from gateway.simulator.http.faults import drop, fault_response
 from gateway.simulator.model.errors import SimulatorError
-from gateway.simulator.model.state import Compress, Fault, SeenRequest, Simulator, TokenState
+from gateway.simulator.model.state import (
+    AuthErrors,
+    Compress,
+    Fault,
+    SeenRequest,
+    Simulator,
+    TokenState,
+)
 
 AUTH_TOKEN_HEADER = "auth_token"  # noqa: S105 - a header name, not a secret
 RELEASE_KEY = web.AppKey("simulator_release", asyncio.Event)
@@ -146,8 +153,16 @@ def accepts_gzip(request: web.Request) -> bool:
     return False
 
 
+class GarbledCredentials(ValueError):
+    """An `Authorization: Basic` header that is not base64 of `user:password`."""
+
+
 def basic_credentials(request: web.Request) -> tuple[str, str] | None:
-    """The Basic credentials of the request, None without any; 403 when garbled."""
+    """The Basic credentials of the request, None without any.
+
+    Raises:
+        GarbledCredentials: the header is Basic but not decodable.
+    """
     header = request.headers.get(hdrs.AUTHORIZATION, "")
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
@@ -155,10 +170,10 @@ def basic_credentials(request: web.Request) -> tuple[str, str] | None:
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
-        raise SimulatorError(HTTPStatus.FORBIDDEN, "invalid credentials") from None
+        raise GarbledCredentials from None
     username, colon, password = decoded.partition(":")
     if not colon:
-        raise SimulatorError(HTTPStatus.FORBIDDEN, "invalid credentials")
+        raise GarbledCredentials
     return username, password
 
 
@@ -171,18 +186,32 @@ def authentication_required() -> SimulatorError:
     )
 
 
+def refused(sim: Simulator, message: str, *, expired: bool = False) -> SimulatorError:
+    """A credential OL Connect does not accept: since 2023.2 a 401 with a JSON Error and
+    the Basic challenge, whatever the reason; up to 2022 (`AuthErrors.LEGACY`) 401 for an
+    expired token and 403 for invalid credentials or an unknown token."""
+    if sim.auth_errors is AuthErrors.LEGACY:
+        return SimulatorError(HTTPStatus.UNAUTHORIZED if expired else HTTPStatus.FORBIDDEN, message)
+    return SimulatorError(
+        HTTPStatus.UNAUTHORIZED, message, headers={hdrs.WWW_AUTHENTICATE: "BASIC"}
+    )
+
+
 def authenticate(request: web.Request, sim: Simulator) -> None:
-    """Accept an `auth_token` header or Basic credentials, as OL Connect does (≤ 2022 codes)."""
+    """Accept an `auth_token` header or Basic credentials, as OL Connect does."""
     token = request.headers.get(AUTH_TOKEN_HEADER)
     if token is not None:
         state = sim.token_state(token)
         if state is TokenState.EXPIRED:
-            raise SimulatorError(HTTPStatus.UNAUTHORIZED, "authentication token has expired")
+            raise refused(sim, "authentication token has expired", expired=True)
         if state is TokenState.UNKNOWN:
-            raise SimulatorError(HTTPStatus.FORBIDDEN, "invalid authentication token")
+            raise refused(sim, "invalid authentication token")
         return
-    credentials = basic_credentials(request)
+    try:
+        credentials = basic_credentials(request)
+    except GarbledCredentials:
+        raise refused(sim, "invalid credentials") from None
     if credentials is None:
         raise authentication_required()
     if not sim.check_credentials(*credentials):
-        raise SimulatorError(HTTPStatus.FORBIDDEN, "invalid credentials")
+        raise refused(sim, "invalid credentials")

@@ -6,7 +6,7 @@ from http import HTTPStatus
 
 from aiohttp import web
 
-from gateway.simulator.http.answers import body_id, json_answer, read_json, true_answer
+from gateway.simulator.http.answers import body_id, json_answer, path_id, read_json, true_answer
 from gateway.simulator.http.entity_routes import entity_id, require_all
 from gateway.simulator.http.routing import RouteTable, sim_of
 from gateway.simulator.model import records
@@ -19,10 +19,12 @@ table = RouteTable()
 
 @table.get("/entity/datarecords/{id}/values", "datarecords.values_get")
 async def values_get(request: web.Request) -> web.StreamResponse:
-    value = entity_id(request, Family.DATARECORDS)
+    value = path_id(request, "id")
+    if value is None:
+        raise bad_request("data record id must be a number", request.match_info["id"])
     recursive, fmt = records.query_flags(request.query)
     entities = sim_of(request).entities
-    return json_answer(records.content(entities, value, recursive=recursive, fmt=fmt))
+    return json_answer(records.single(entities, value, recursive=recursive, fmt=fmt))
 
 
 def _fields_update(item: object, where: str) -> tuple[int, Properties]:
@@ -82,35 +84,49 @@ async def values_multi_post(request: web.Request) -> web.StreamResponse:
     if not isinstance(body, dict) or not isinstance(body.get("recordids"), list):
         raise bad_request("expected a JSON object with a list recordids", "recordids")
     ids = [body_id(item, "recordids") for item in body["recordids"]]
-    recursive = body.get("recursive", False)
-    if not isinstance(recursive, bool):
-        raise bad_request("recursive must be true or false", "recursive")
-    fmt = records.output_format(body.get("outputFormat", "default"))
+    flags = {key: body.get(key, False) for key in ("recursive", "explicitTypes", "optimized")}
+    for key, flag in flags.items():
+        if not isinstance(flag, bool):
+            raise bad_request(f"{key} must be true or false", key)
+    default = "explicitTypes" if flags["explicitTypes"] else "default"
+    fmt = records.output_format(body.get("outputFormat", default))
+    recursive = flags["recursive"]
     entities = sim_of(request).entities
     return json_answer(records.contents(entities, ids, recursive=recursive, fmt=fmt))
 
 
+def _invalid_records(message: str, parameter: str = "") -> SimulatorError:
+    # OL Connect answers a New Record List it cannot read with a 500 (its README set:
+    # "JSON New Record Lists invalid or missing required structure").
+    return SimulatorError(HTTPStatus.INTERNAL_SERVER_ERROR, message, parameter)
+
+
 def _new_records(item: object, where: str) -> tuple[Ref, str, list[Properties]]:
-    """A New Record List: `{"datasetid": n | "parentrecordid": n, "table"?, "records": [...]}`."""
+    """A New Record List: `{"datasetid": n, "records": [...]}` adds records to a data set,
+    `{"recordid": n, "table": "detail", "records": [...]}` nested records to a record."""
     if not isinstance(item, dict) or not isinstance(item.get("records"), list):
-        raise bad_request(f"{where}expected an object with records")
-    if ("datasetid" in item) == ("parentrecordid" in item):
-        raise bad_request(f"{where}give exactly one of datasetid, parentrecordid")
-    if "datasetid" in item:
-        parent: Ref = (Family.DATASETS, body_id(item["datasetid"], f"{where}datasetid"))
-    else:
-        parent = (Family.DATARECORDS, body_id(item["parentrecordid"], f"{where}parentrecordid"))
-    table_name = item.get("table", DETAIL_TABLE)
-    if not isinstance(table_name, str) or not table_name:
-        raise bad_request(f"{where}table must be a name", "table")
+        raise _invalid_records(f"{where}JSON New Record List missing required structure")
+    if ("datasetid" in item) == ("recordid" in item):
+        raise _invalid_records(f"{where}give exactly one of datasetid, recordid")
+    try:
+        if "datasetid" in item:
+            parent: Ref = (Family.DATASETS, body_id(item["datasetid"], f"{where}datasetid"))
+            table_name: object = DETAIL_TABLE
+        else:
+            parent = (Family.DATARECORDS, body_id(item["recordid"], f"{where}recordid"))
+            table_name = item.get("table")
+        if not isinstance(table_name, str) or not table_name:
+            raise bad_request(f"{where}table must name the detail table", "table")
+    except SimulatorError as exc:
+        raise _invalid_records(exc.message, exc.parameter) from None
     rows: list[Properties] = []
     for n, record in enumerate(item["records"]):
         if not isinstance(record, dict) or set(record) != {"fields"}:
-            raise bad_request(f"{where}records[{n}]: expected an object with fields")
+            raise _invalid_records(f"{where}records[{n}]: expected an object with fields")
         try:
             rows.append(parse_properties(f"{where}records[{n}].fields", record["fields"]))
         except ValueError as exc:
-            raise bad_request(str(exc), "fields") from None
+            raise _invalid_records(str(exc), "fields") from None
     return parent, table_name, rows
 
 

@@ -92,9 +92,11 @@ class Entities:
         self._job_contents: dict[int, list[int]] = {}
         self._metadata: dict[Ref, Properties] = {}
         self._properties: dict[Ref, Properties] = {}
-        # Record fields that differ from the derived ones, and nested records' table names.
+        # Record fields that differ from the derived ones, nested records' table names,
+        # and the content sets made by email content creation (all others are print).
         self.field_values: dict[int, Properties] = {}
         self.tables: dict[int, str] = {}
+        self.email_sets: set[int] = set()
 
     # Structure --------------------------------------------------------------
 
@@ -119,10 +121,6 @@ class Entities:
         """Ids of what the entity holds (jobs of a job set, records of a data set, ...)."""
         node = self.require(family, entity_id)
         return [*node.children, *self._extra_children.get((family, entity_id), [])]
-
-    def all_ids(self, family: Family) -> list[int]:
-        """Every existing entity of a set family (`GET entity/jobsets`: "get all")."""
-        return [i for i in range(1, self.highest(family) + 1) if self.exists(family, i)]
 
     def parent(self, family: Family, entity_id: int) -> Ref | None:
         """The entity's parent, None for a set (or a seeded segment outside every job)."""
@@ -231,13 +229,12 @@ class Entities:
         self._created[Family.CONTENTSETS][content_set] = Node(None, items)
         return content_set
 
-    def create_job_set(self, content_sets: list[int]) -> int:
-        """A new job set: one job per content set, one segment per content item."""
+    def create_job_set(self, jobs: list[list[int]]) -> int:
+        """A new job set: one job per list of content items, one segment per item."""
         job_set = self._allocate(Family.JOBSETS)
-        jobs: list[int] = []
-        for content_set in content_sets:
+        job_ids: list[int] = []
+        for items in jobs:
             job = self._allocate(Family.JOBS)
-            items = self.children(Family.CONTENTSETS, content_set)
             segments: list[int] = []
             for _item in items:
                 segment = self._allocate(Family.JOBSEGMENTS)
@@ -245,9 +242,9 @@ class Entities:
                 self._created[Family.JOBSEGMENTS][segment] = Node((Family.JOBS, job), document_sets)
                 segments.append(segment)
             self._created[Family.JOBS][job] = Node((Family.JOBSETS, job_set), segments)
-            self._job_contents[job] = items
-            jobs.append(job)
-        self._created[Family.JOBSETS][job_set] = Node(None, jobs)
+            self._job_contents[job] = list(items)
+            job_ids.append(job)
+        self._created[Family.JOBSETS][job_set] = Node(None, job_ids)
         return job_set
 
     # Metadata, properties and record fields ---------------------------------

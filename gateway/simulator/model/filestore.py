@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import shutil
 import tempfile
@@ -28,8 +29,31 @@ class FileKind(enum.StrEnum):
     OUTPUT_CREATION_CONFIG = "OUTPUT_CREATION_CONFIG"
     OUTPUT = "OUTPUT"
     """A file an operation produced (output, preview, conversion)."""
+    GENERIC = "GENERIC"
+    """A file stored by id through the internal synchronisation routes."""
     GENERATED = "GENERATED"
     """A test file of a deterministic pattern, made on the fly and never stored."""
+
+
+#: OL Connect's managed file types, the names `resources?type=` takes: the reference lists
+#: GENERIC and DATA_FILE, the vendor's client CONTENT_CREATION_CONFIG and WEAVER_CONFIG too.
+RESOURCE_TYPES = (
+    "GENERIC",
+    "DATA_FILE",
+    "TEMPLATE",
+    "DATA_MAPPING_CONFIG",
+    "CONTENT_CREATION_CONFIG",
+    "JOB_CREATION_CONFIG",
+    "OUTPUT_CREATION_CONFIG",
+    "WEAVER_CONFIG",
+)
+#: What `resources` lists without `type`: the artefacts an operation is configured with.
+DEFAULT_RESOURCE_TYPES = (
+    "TEMPLATE",
+    "DATA_MAPPING_CONFIG",
+    "JOB_CREATION_CONFIG",
+    "OUTPUT_CREATION_CONFIG",
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +66,11 @@ class StoredFile:
     persistent: bool
     size: int
     path: Path | None
+
+    @property
+    def resource_type(self) -> str:
+        """Its OL Connect managed file type (outputs and test files are GENERIC)."""
+        return self.kind.value if self.kind.value in RESOURCE_TYPES else "GENERIC"
 
 
 class EmptyUpload(ValueError):
@@ -85,6 +114,11 @@ class FileStore:
             self._own_dir = Path(tempfile.mkdtemp(prefix="olcg-sim-spool-"))
         return self._own_dir
 
+    @property
+    def next_id(self) -> int:
+        """The id the next new file gets."""
+        return self._next_id
+
     def _allocate(self) -> int:
         file_id, self._next_id = self._next_id, self._next_id + 1
         return file_id
@@ -127,6 +161,25 @@ class FileStore:
             StoredFile(file_id, name or f"{kind.lower()}-{file_id}", kind, persistent, size, path)
         )
 
+    async def store_at(
+        self, file_id: int, chunks: AsyncIterable[bytes], name: str | None = None
+    ) -> StoredFile:
+        """`POST filestore/file/{id}`: the body becomes file `file_id`, new or replaced.
+
+        Raises:
+            EmptyUpload: the body had no bytes (the old file stays).
+        """
+        old = self._files.get(file_id)
+        kind = old.kind if old is not None else FileKind.GENERIC
+        fresh = await self.receive(chunks, name, kind, persistent=True)
+        del self._files[fresh.file_id]
+        self._by_name.pop(fresh.name, None)
+        if old is not None:
+            self.delete(old)
+        name = name or (old.name if old is not None else str(file_id))
+        self._next_id = max(self._next_id, file_id + 1)
+        return self._register(dataclasses.replace(fresh, file_id=file_id, name=name))
+
     async def add(self, name: str, kind: FileKind, data: bytes) -> StoredFile:
         """Store a small file an operation produced."""
 
@@ -158,10 +211,10 @@ class FileStore:
         if stored.path is not None:
             stored.path.unlink(missing_ok=True)
 
-    def resources(self, kinds: Iterable[FileKind] | None = None) -> list[StoredFile]:
-        """Persistent files, optionally of some kinds only."""
-        wanted = set(kinds) if kinds is not None else set(FileKind)
-        return [f for f in self._files.values() if f.persistent and f.kind in wanted]
+    def resources(self, types: Iterable[str] = DEFAULT_RESOURCE_TYPES) -> list[StoredFile]:
+        """Persistent files of some `RESOURCE_TYPES`."""
+        wanted = set(types)
+        return [f for f in self._files.values() if f.persistent and f.resource_type in wanted]
 
     def clear(self) -> None:
         """Delete every spool file (and the private spool directory)."""

@@ -20,72 +20,18 @@ from gateway.simulator.model.data import DataSet, Properties
 from gateway.simulator.model.entities import Entities, Family
 from gateway.simulator.model.filestore import FileStore
 from gateway.simulator.model.operations import DEFAULT_PROGRESS_STEPS, Operations
+from gateway.simulator.model.route_names import ROUTES
 
-# Route names, the keys of `Simulator.calls`, `route_latency` and `last_request`.
-# Login and the Job Segment service keep their first names; every other route is
-# `<service>.<action>`, the service named by the last word of its base path
-# (`workflow/contentcreation/email` -> `email`, `entity` -> `entity`):
-#   <service>.handshake, <service>.version       GET <base>, GET <base>/version
-#   <family>.get                                 GET entity/<family>/{id} (its child list)
-#   <family>.metadata_get|_put, .properties_get|_put, .properties_bulk (PUT <family>/properties)
-#   <family>.delete                              POST entity/<family>/{id}/delete
-#   <service>.start[_<variant>]                  the POST that starts an operation
-#   <service>.operations|progress|result|cancel  getOperations, getProgress, getResult, cancel
-#   filestore.upload[_<kind>], .download, .download_path, .head, .delete, .resources
-_SERVICES = (
-    *("authentication", "contentcreation", "email", "html", "contentitems", "contentsets"),
-    *("entity", "datamining", "datarecords", "datasets", "documents", "documentsets"),
-    *("jobcreation", "jobs", "jobsets", "outputcreation", "print", "filestore"),
-    *("statistics", "converter"),
-)
-_OPERATION_SERVICES = "datamining contentcreation email jobcreation outputcreation print converter"
-_OTHER_ROUTES = """
-    jobsets.get jobsets.delete jobsets.metadata_get jobsets.metadata_put
-    jobsets.properties_get jobsets.properties_put
-    jobs.get jobs.contents jobs.metadata_get jobs.metadata_put
-    jobs.properties_get jobs.properties_put jobs.properties_bulk
-    documentsets.get documentsets.metadata_get documentsets.metadata_put
-    documents.metadata_get documents.metadata_put
-    datasets.get datasets.delete datasets.properties_get datasets.properties_put
-    datarecords.add datarecords.values_get datarecords.values_put datarecords.values_bulk
-    datarecords.values_multi_get datarecords.values_multi_post
-    datarecords.properties_get datarecords.properties_put datarecords.properties_bulk
-    contentsets.get contentsets.pages contentsets.delete
-    contentsets.properties_get contentsets.properties_put
-    contentitems.datarecord contentitems.properties_get contentitems.properties_put
-    contentitems.properties_bulk
-    entity.find statistics.jobset
-    filestore.upload filestore.upload_datamining filestore.upload_template
-    filestore.upload_jobcreation filestore.upload_outputcreation
-    filestore.download filestore.download_path filestore.head filestore.delete filestore.resources
-    datamining.start datamining.start_json contentcreation.start contentcreation.start_records
-    email.start email.start_records jobcreation.start outputcreation.start outputcreation.start_json
-    print.start converter.start
-    outputcreation.result_txt outputcreation.managed_result print.result_txt print.managed_result
-    html.render
-"""
-ROUTES: tuple[str, ...] = (
-    "login",
-    "handshake",
-    "version",
-    "document_sets",
-    "metadata_get",
-    "metadata_put",
-    *(f"{service}.{route}" for service in _SERVICES for route in ("handshake", "version")),
-    *(
-        f"{service}.{route}"
-        for service in _OPERATION_SERVICES.split()
-        for route in ("operations", "progress", "result", "cancel")
-    ),
-    *_OTHER_ROUTES.split(),
-)
+__all__ = ["ROUTES", "AuthErrors", "Compress", "Fault", "ManagedResult", "Simulator", "Stall"]
 
 
 class Fault(enum.StrEnum):
     """A failure injected into every non-login request while it is set."""
 
     STATUS_500 = "status_500"
-    """Answer 500 with a JSON Error."""
+    """Answer 500 with the servlet container's HTML error page: a crash, an outage."""
+    PROXY_502 = "proxy_502"
+    """Answer 502 with a reverse proxy's HTML page, as when OL Connect behind it is down."""
     DROP = "drop"
     """Close the connection without an answer."""
     DROP_AFTER = "drop_after"
@@ -125,6 +71,27 @@ class Compress(enum.StrEnum):
     """Gzip when the request's Accept-Encoding allows it."""
     ALWAYS = "always"
     """Gzip every answer with a body, whatever the request asked for."""
+
+
+class AuthErrors(enum.StrEnum):
+    """How a refused credential is answered."""
+
+    CURRENT = "current"
+    """OL Connect 2023.2+: 401, a JSON Error and `WWW-Authenticate` for a missing, expired
+    or invalid credential alike."""
+    LEGACY = "legacy"
+    """OL Connect up to 2022: 401 for a missing credential or an expired token, 403 for
+    invalid credentials or an unknown token."""
+
+
+class ManagedResult(enum.StrEnum):
+    """What `getManagedResult` answers (the sources disagree, FIDELITY B7)."""
+
+    JSON = "json"
+    """`{"identifier": <file id>, "files": [...]}`, application/json: what the vendor's
+    client parses and saw from a 2024.2.3 server."""
+    TEXT = "text"
+    """The Managed File ID as text/plain, as the 2020.2-2023.2 cookbooks document."""
 
 
 @dataclass(frozen=True)
@@ -168,12 +135,16 @@ class Simulator:
         username: the one account that may log in.
         password: its password.
         token_ttl: token lifetime in seconds on `clock`.
-        send_token_expiry: send `Token-Expires-In` on login (servers before 2025.1 do not).
+        send_token_expiry: send `Token-Expires-In` on login (servers before 2021.2 do not).
         segments: job segments 1..segments exist (and the entities derived from them).
         seed: a mapping from `load_seed` that overrides or adds segments.
         clock: monotonic seconds; tests inject a fake one.
         spool_dir: where File Store uploads go; None for a private temporary directory.
         progress_steps: what successive `getProgress` polls answer before `done`.
+        keep_finished_operations: `getProgress` keeps answering `done` after it did once
+            (the simulator before it modelled OL Connect forgetting finished operations).
+        auth_errors: how refused credentials are answered (2023.2+ or the older split).
+        managed_result: the form of `getManagedResult` answers.
     """
 
     def __init__(
@@ -188,6 +159,9 @@ class Simulator:
         clock: Callable[[], float] = time.monotonic,
         spool_dir: str | Path | None = None,
         progress_steps: Sequence[int] = DEFAULT_PROGRESS_STEPS,
+        keep_finished_operations: bool = False,
+        auth_errors: AuthErrors = AuthErrors.CURRENT,
+        managed_result: ManagedResult = ManagedResult.JSON,
     ) -> None:
         self.username = username
         self._password = password
@@ -197,7 +171,9 @@ class Simulator:
         self.data = DataSet(segments, seed)
         self.entities = Entities(self.data)
         self.files = FileStore(Path(spool_dir) if spool_dir is not None else None)
-        self.operations = Operations(progress_steps)
+        self.operations = Operations(progress_steps, keep_finished=keep_finished_operations)
+        self.auth_errors = auth_errors
+        self.managed_result = managed_result
         self._tokens: dict[str, float] = {}  # token -> expiry on `clock`
         self.calls: collections.Counter[str] = collections.Counter()
         self.latency = 0.0

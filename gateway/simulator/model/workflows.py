@@ -1,64 +1,130 @@
 """What each operation does when it completes: data mapping, content, job and output creation,
-all-in-one, conversion. Every result is derived from its inputs, so tests can assert on it."""
+conversion. Every result is derived from its inputs, so tests can assert on it."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
 from html import escape
+from http import HTTPStatus
 
 from gateway.simulator.model import records
 from gateway.simulator.model.data import Properties
 from gateway.simulator.model.entities import Entities, Family
-from gateway.simulator.model.errors import not_found
+from gateway.simulator.model.errors import SimulatorError, not_found
 from gateway.simulator.model.filestore import FileKind, FileStore, StoredFile
 from gateway.simulator.model.operations import Result, Work
 
 #: Data mapping reads this much of the data file, one record per non-blank line.
 SAMPLE_BYTES = 64 * 1024
 MAX_RECORDS = 100
+JSON_TYPE = "application/json"
+#: What OL Connect answers for the result of a mapping that failed (the vendor's client
+#: matches this message to DataMappingFailed).
+MAPPING_FAILED = "Error executing DM configuration"
 
 
-async def _sample(files: FileStore, stored: StoredFile) -> bytes:
+async def sample(files: FileStore, stored: StoredFile) -> bytes:
+    """The first bytes of a data file; 404 when it was deleted while the operation ran."""
     try:
         return await files.head(stored, SAMPLE_BYTES)
-    except FileNotFoundError:  # deleted while the operation ran
+    except FileNotFoundError:
         raise not_found("managed file", stored.file_id) from None
 
 
-def rows_of(sample: bytes) -> list[Properties]:
-    """The records data mapping makes of a data file's first bytes: one per non-blank line."""
-    lines = [line for line in sample.decode("utf-8", "replace").splitlines() if line.strip()]
-    return [
-        [{"name": "line", "value": line[:200]}, {"name": "number", "value": str(n)}]
-        for n, line in enumerate(lines[:MAX_RECORDS], start=1)
-    ]
+@dataclass
+class Mapping:
+    """What the simulated data mapping configuration extracts from a data file: one record
+    per non-blank line; a line that is not UTF-8 text is a record in error."""
+
+    rows: list[Properties] = field(default_factory=list)
+    errors: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors) or not self.rows
 
 
-def data_mapping(entities: Entities, files: FileStore, data_file: StoredFile) -> Work:
-    """A new data set from the data file; the result is its id."""
+def map_data(data: bytes) -> Mapping:
+    """Map the first bytes of a data file."""
+    mapping = Mapping()
+    lines = [line for line in data.splitlines() if line.strip()][:MAX_RECORDS]
+    for number, raw in enumerate(lines, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            mapping.errors.append({"record": number, "reason": f"Document: {number} not UTF-8"})
+            continue
+        mapping.rows.append(
+            [{"name": "line", "value": line[:200]}, {"name": "number", "value": str(number)}]
+        )
+    return mapping
+
+
+async def mapped_rows(files: FileStore, data_file: StoredFile) -> list[Properties]:
+    """The records of a data file; the 500 OL Connect answers when the mapping fails."""
+    mapping = map_data(await sample(files, data_file))
+    if mapping.failed:
+        raise SimulatorError(
+            HTTPStatus.INTERNAL_SERVER_ERROR, MAPPING_FAILED, str(data_file.file_id)
+        )
+    return mapping.rows
+
+
+def data_mapping(
+    entities: Entities, files: FileStore, data_file: StoredFile, *, validate: bool = False
+) -> Work:
+    """A new data set from the data file (its id is the result); with `validate`, no data
+    set but a JSON Data Mapping Validation Result."""
 
     async def work() -> Result:
-        return Result(str(entities.create_data_set(rows_of(await _sample(files, data_file)))))
+        if validate:
+            mapping = map_data(await sample(files, data_file))
+            report = {
+                "result": "ERROR" if mapping.failed else "OK",
+                "recordcount": len(mapping.rows) + len(mapping.errors),
+                "errors": mapping.errors,
+            }
+            return Result(json.dumps(report), content_type=JSON_TYPE)
+        return Result(str(entities.create_data_set(await mapped_rows(files, data_file))))
 
     return work
 
 
-def _existing(entities: Entities, family: Family, ids: list[int]) -> list[int]:
+def existing(entities: Entities, family: Family, ids: list[int]) -> list[int]:
+    """`ids`, after a 404 for the first that does not exist."""
     for entity_id in ids:
         if not entities.exists(family, entity_id):
-            raise not_found(family.singular, entity_id)
+            raise not_found(family.label, entity_id)
     return ids
 
 
-def content_creation(entities: Entities, *, data_set: int | None, record_ids: list[int]) -> Work:
-    """A new content set, one item per record of `data_set` (or per listed record)."""
+def content_records(
+    entities: Entities, *, data_set: int | None, record_ids: list[int], rows: list[Properties]
+) -> list[int]:
+    """The records content creation renders: a data set's, listed ones, or new ones made of
+    JSON data (kept in a data set of their own)."""
+    if data_set is not None:
+        existing(entities, Family.DATASETS, [data_set])
+        return entities.children(Family.DATASETS, data_set)
+    if rows:
+        return entities.children(Family.DATASETS, entities.create_data_set(rows))
+    return existing(entities, Family.DATARECORDS, record_ids)
+
+
+def content_creation(
+    entities: Entities,
+    *,
+    data_set: int | None = None,
+    record_ids: list[int] | None = None,
+    rows: list[Properties] | None = None,
+) -> Work:
+    """A new content set, one item per record; the result is its id."""
 
     async def work() -> Result:
-        if data_set is not None:
-            if not entities.exists(Family.DATASETS, data_set):
-                raise not_found("data set", data_set)
-            ids = entities.children(Family.DATASETS, data_set)
-        else:
-            ids = _existing(entities, Family.DATARECORDS, record_ids)
+        ids = content_records(
+            entities, data_set=data_set, record_ids=record_ids or [], rows=rows or []
+        )
         return Result(str(entities.create_content_set(ids)))
 
     return work
@@ -68,16 +134,28 @@ def job_creation(entities: Entities, content_sets: list[int]) -> Work:
     """A new job set: one job per content set, one segment per content item."""
 
     async def work() -> Result:
-        _existing(entities, Family.CONTENTSETS, content_sets)
-        return Result(str(entities.create_job_set(content_sets)))
+        existing(entities, Family.CONTENTSETS, content_sets)
+        jobs = [entities.children(Family.CONTENTSETS, c) for c in content_sets]
+        return Result(str(entities.create_job_set(jobs)))
 
     return work
 
 
-def render_output(entities: Entities, job_set: int, config: str) -> bytes:
-    """The simulated print output of a job set: a PDF-shaped text naming what it holds."""
-    lines = ["%PDF-1.4", f"% OL Connect simulator output of job set {job_set} (preset {config})"]
-    for job in entities.children(Family.JOBSETS, job_set):
+def job_creation_by_structure(entities: Entities, jobs: list[list[int]]) -> Work:
+    """A new job set from a JSON Job Set Structure: the content items of each job."""
+
+    async def work() -> Result:
+        for items in jobs:
+            existing(entities, Family.CONTENTITEMS, items)
+        return Result(str(entities.create_job_set(jobs)))
+
+    return work
+
+
+def render_output(entities: Entities, jobs: list[int], title: str) -> bytes:
+    """The simulated print output of some jobs: a PDF-shaped text naming what it holds."""
+    lines = ["%PDF-1.4", f"% OL Connect simulator output of {title}"]
+    for job in jobs:
         lines.append(f"% job {job}")
         for segment in entities.children(Family.JOBS, job):
             meta = {p["name"]: p["value"] for p in entities.metadata(Family.JOBSEGMENTS, segment)}
@@ -89,49 +167,33 @@ def render_output(entities: Entities, job_set: int, config: str) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-async def _output(entities: Entities, files: FileStore, job_set: int, config: str) -> Result:
-    if not entities.exists(Family.JOBSETS, job_set):
-        raise not_found("job set", job_set)
-    stored = await files.add(
-        f"jobset-{job_set}.pdf", FileKind.OUTPUT, render_output(entities, job_set, config)
-    )
+async def output_file(
+    entities: Entities, files: FileStore, *, job_set: int | None, jobs: list[int], config: str
+) -> Result:
+    """Output creation's result: the output file (also kept in the File Store) and its path."""
+    if job_set is not None:
+        existing(entities, Family.JOBSETS, [job_set])
+        jobs, name = entities.children(Family.JOBSETS, job_set), f"jobset-{job_set}.pdf"
+        title = f"job set {job_set} (preset {config})"
+    else:
+        existing(entities, Family.JOBS, jobs)
+        name, title = f"jobs-{'-'.join(map(str, jobs))}.pdf", f"jobs {jobs} (preset {config})"
+    stored = await files.add(name, FileKind.OUTPUT, render_output(entities, jobs, title))
     return Result(f"/simulator/output/{stored.file_id}/{stored.name}", stored)
 
 
-def output_creation(entities: Entities, files: FileStore, job_set: int, config: str) -> Work:
-    """The output file of a job set, kept in the File Store as well."""
-
-    async def work() -> Result:
-        return await _output(entities, files, job_set, config)
-
-    return work
-
-
-def all_in_one(
+def output_creation(
     entities: Entities,
     files: FileStore,
-    data_file: StoredFile,
-    stages: set[str],
-    return_ids: bool,
+    config: str,
+    *,
+    job_set: int | None = None,
+    jobs: list[int] | None = None,
 ) -> Work:
-    """Data mapping, then whichever of content, job and output creation `stages` names."""
+    """The output of a job set, or of some jobs."""
 
     async def work() -> Result:
-        headers: dict[str, str] = {}
-        data_set = entities.create_data_set(rows_of(await _sample(files, data_file)))
-        result, kind, headers["X-Data-Set-ID"] = Result(str(data_set)), "DATA_SET", str(data_set)
-        if "contentcreation" in stages:
-            content_set = entities.create_content_set(entities.children(Family.DATASETS, data_set))
-            result, kind = Result(str(content_set)), "CONTENT_SET"
-            headers["X-Content-Set-ID"] = str(content_set)
-            if "jobcreation" in stages:
-                job_set = entities.create_job_set([content_set])
-                result, kind = Result(str(job_set)), "JOB_SET"
-                headers["X-Job-Set-ID"] = str(job_set)
-                if "outputcreation" in stages:
-                    result, kind = await _output(entities, files, job_set, "all-in-one"), "OUTPUT"
-        headers["X-Result-Type"] = kind
-        return Result(result.text, result.file, headers if return_ids else {})
+        return await output_file(entities, files, job_set=job_set, jobs=jobs or [], config=config)
 
     return work
 
@@ -140,7 +202,7 @@ def conversion(files: FileStore, source: StoredFile) -> Work:
     """A PDF made of a PostScript file: names the source and carries its first line."""
 
     async def work() -> Result:
-        first = (await _sample(files, source)).split(b"\n", 1)[0][:200].decode("latin-1")
+        first = (await sample(files, source)).split(b"\n", 1)[0][:200].decode("latin-1")
         body = f"%PDF-1.4\n% converted from {source.name} ({source.size} bytes): {first}\n%%EOF\n"
         stored = await files.add(f"{source.name}.pdf", FileKind.OUTPUT, body.encode())
         return Result(f"/simulator/output/{stored.file_id}/{stored.name}", stored)
@@ -148,13 +210,21 @@ def conversion(files: FileStore, source: StoredFile) -> Work:
     return work
 
 
-def render_html(entities: Entities, template: str, record: int) -> str:
-    """A synchronous HTML rendering of one data record with a template."""
+def render_html(template: str, title: str, fields: Properties, css_selector: str = "") -> str:
+    """A synchronous HTML rendering of one record's fields with a template; with a CSS
+    selector `#record` only the table's inner HTML, any other selector matches nothing."""
     rows = "".join(
-        f"<tr><th>{escape(f['name'])}</th><td>{escape(f['value'])}</td></tr>"
-        for f in records.fields(entities, record)
+        f"<tr><th>{escape(f['name'])}</th><td>{escape(f['value'])}</td></tr>" for f in fields
     )
+    if css_selector:
+        return rows if css_selector.strip() == "#record" else ""
     return (
         f"<!DOCTYPE html><html><head><title>{escape(template)}</title></head>"
-        f'<body><h1>Record {record}</h1><table id="record">{rows}</table></body></html>'
+        f'<body><h1>{escape(title)}</h1><table id="record">{rows}</table></body></html>'
     )
+
+
+def record_fields(entities: Entities, record: int) -> Properties:
+    """The fields of an existing record (404 otherwise)."""
+    existing(entities, Family.DATARECORDS, [record])
+    return records.fields(entities, record)
