@@ -266,7 +266,6 @@ async def test_breaker_ignores_clients_that_hang_up(
         assert answer.status == 200
 
 
-@pytest.mark.xfail(strict=True, reason="F3: fixed on upstream-budgets")
 async def test_breaker_ignores_uploads_the_client_aborts(
     make_config: MakeConfig, simulator: Simulator, clock: FakeClock, wall_clock: FakeClock
 ) -> None:

@@ -277,7 +277,7 @@ async def test_added_records_drop_their_data_set_and_record_reads(
     fields = {"fields": [{"name": "x", "value": "new"}]}
     additions = [
         {"datasetid": 2, "records": [fields]},
-        {"parentrecordid": 5, "table": "lines", "records": [fields]},
+        {"recordid": 5, "table": "lines", "records": [fields]},
     ]
     await write(gateway, Write("POST", f"{E}/datarecords", additions))
     for path, old in before.items():
