@@ -9,7 +9,8 @@ drives each scenario against each target in turn, prints one table) and
     harness.py  what every scenario shares: `Bench` (settings, processes, load,
                 results), CPU per request, rotation, the simulator's controls
     scenarios/  what is measured: cached reads and miss storms (a-e), forwards
-                (f), streams (s), the integrator's day (i), scale-out (w)
+                (f), streams (s), the integrator's day (i), scale-out (w),
+                clients waiting on operations (o)
     targets/    what it is measured against, and how each is started: the
                 gateway, the simulator ("direct"), the bare aiohttp handler and
                 pass-through, nginx (`procs` starts, stops and meters them all)

@@ -11,7 +11,8 @@ ratios are taken per round, then the median is reported.
 
 Scenarios: cached reads a to e (`bench.scenarios.cached`), forwarded requests f
 (`bench.scenarios.forward`), streams s (`bench.scenarios.streams`), an integrator's day i
-(`bench.scenarios.integrator`), scale-out w (`bench.scenarios.scaleout`).
+(`bench.scenarios.integrator`), scale-out w (`bench.scenarios.scaleout`), clients waiting
+on operations o (`bench.scenarios.waiting`).
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ from bench.scenarios.forward import forwarded
 from bench.scenarios.integrator import integrator
 from bench.scenarios.scaleout import scale_out
 from bench.scenarios.streams import streams
+from bench.scenarios.waiting import waiting
 from bench.targets import procs
 from bench.targets.bare import loop_kind
 from bench.targets.nginx import find_nginx, start_nginx
 from bench.targets.procs import SEGMENTS, Fleet
 
 SIM_SEGMENTS = 1_000_000  # derived on demand by the simulator: costs nothing
-SCENARIOS = ("cached", "forwarded", "streams", "day", "scale")
+SCENARIOS = ("cached", "forwarded", "streams", "day", "scale", "waiting")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
         "--day-tasks", type=int, help="integrator's tasks (default 1000; quick 100)"
     )
     parser.add_argument("--day-apps", type=int, default=16, help="integrator apps at once (16)")
+    parser.add_argument(
+        "--waiters", type=int, default=1000, help="clients on the running operations (1000)"
+    )
+    parser.add_argument(
+        "--wait-seconds", type=float, help="each waiting phase, s (default 10; quick 4)"
+    )
     parser.add_argument(
         "--scenarios",
         default=",".join(SCENARIOS),
@@ -81,6 +89,7 @@ def _settings(args: argparse.Namespace) -> argparse.Namespace:
     args.stream_mib = args.stream_mib or (64 if quick else 256)
     args.stream_rounds = args.stream_rounds or (1 if quick else 3)
     args.day_tasks = args.day_tasks or (100 if quick else 1000)
+    args.wait_seconds = args.wait_seconds or (4.0 if quick else 10.0)
     chosen = {name.strip() for name in args.scenarios.split(",") if name.strip()}
     if not chosen <= set(SCENARIOS):
         raise SystemExit(f"--scenarios: unknown {sorted(chosen - set(SCENARIOS))}")
@@ -90,7 +99,8 @@ def _settings(args: argparse.Namespace) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _settings(_parser().parse_args(argv))
-    raise_fd_limit(args.storm * 2 + 1000)  # inherited by nginx and the gateway
+    # Inherited by nginx and the gateways; each waiter holds a connection at both ends.
+    raise_fd_limit(max(args.storm, args.waiters) * 2 + 1000)
     workdir = Path(tempfile.mkdtemp(prefix="olcg-bench-"))
     fleet = Fleet(workdir)
     try:
@@ -154,6 +164,8 @@ async def _bench(args: argparse.Namespace, fleet: Fleet) -> None:
             await integrator(bench)
         if "scale" in args.scenarios:
             await scale_out(bench)
+        if "waiting" in args.scenarios:
+            await waiting(bench)
         if "cached" in args.scenarios:  # last: it empties and refills the gateway's cache
             await cached.memory(bench, gateway)
     settings = {"storm": args.storm, "entries": args.entries, "stream_mib": args.stream_mib}

@@ -29,6 +29,7 @@ from gateway.edge.middlewares import (
 )
 from gateway.edge.routing import Targets, add_routes
 from gateway.engines.validated_write import MAX_BODY
+from gateway.engines.waiting import operations_ctx
 from gateway.state import (
     AUTHENTICATOR,
     BODIES,
@@ -71,6 +72,7 @@ def create_app(
     wall_clock: Callable[[], float] = time.time,
     registry: CollectorRegistry | None = None,
     session_secret: bytes | None = None,
+    owners_path: str | None = None,
 ) -> web.Application:
     """Build the gateway for `config`.
 
@@ -82,6 +84,8 @@ def create_app(
         registry: the Prometheus registry; a fresh one per app by default.
         session_secret: signs session tokens when `server.session_secret` is
             unset; `serve --workers` gives every worker the same one. Random if None.
+        owners_path: the file where `serve --workers` share owners of operations and
+            files on the memory back-end (SPEC §11.2); None: this process alone.
     """
     metrics = Metrics(registry or CollectorRegistry(), client_labels=config.metrics.client_labels)
     configured_secret = config.server.session_secret
@@ -142,6 +146,8 @@ def create_app(
         app.cleanup_ctx.append(shared_ctx)
     app.cleanup_ctx.append(_upstream_ctx(clock))
     app.cleanup_ctx.append(_cache_ctx(wall_clock))
+    # After the upstream's: its pollers stop before the upstream session closes.
+    app.cleanup_ctx.append(operations_ctx(owners_path))
     targets.update(add_routes(app, config))
     app.on_response_prepare.append(stamp_response)
     if cors is not None:

@@ -11,6 +11,9 @@ from gateway.access.loginguard import LoginGuard
 from gateway.access.ratelimit import RateLimiter
 from gateway.cache import CacheService
 from gateway.config.model import Config
+from gateway.operations.owners import Owners
+from gateway.operations.records import OperationRecord
+from gateway.operations.watch import Watchers
 from gateway.telemetry.metrics import Metrics
 from gateway.upstream.budgets import BodyBudget, Share
 from gateway.upstream.client import UpstreamClient
@@ -26,6 +29,8 @@ TOKENS = web.AppKey("tokens", UpstreamTokens)
 UPSTREAM = web.AppKey("upstream", UpstreamClient)
 CACHE = web.AppKey("cache", CacheService)
 READINESS = web.AppKey("readiness", Readiness)
+OWNERS = web.AppKey("owners", Owners)
+WATCHERS = web.AppKey("watchers", Watchers)
 BODIES = web.AppKey("bodies", BodyBudget)
 
 
@@ -54,3 +59,5 @@ class RequestFacts:
 
 
 FACTS = web.RequestKey("facts", RequestFacts)
+# The record of the operation a request names, when its owner check found one.
+OPERATION_RECORD = web.RequestKey("operation_record", OperationRecord)

@@ -172,3 +172,22 @@ def test_bench_icount_counts_the_instructions_of_a_hit() -> None:
     assert counts["bare-aiohttp"] < counts["gateway"] <= 1_000_000, out  # ~350k
     assert all(float(spread) <= 10.0 for _, _, spread in rows), out  # ~1-4% at 150 hits
     assert "bare-aiohttp / gateway:" in out
+
+
+def test_bench_waiting_polls_each_operation_once_per_interval() -> None:
+    """Scenario o, tiny: waiters (Prefer: wait and event streams) cost at most one upstream
+    poll per operation per interval and all get answers; the same clients polling cost more."""
+    tiny = [*TINY, "--scenarios", "waiting", "--waiters", "40", "--wait-seconds", "2"]
+    out = _run_module("bench", *tiny, timeout=60).stdout
+    waiters = _row(out, "o: 40 clients on 10 operations, Prefer: wait + events", "gateway")[6]
+    pollers = _row(out, "o: 40 clients on 10 operations, polling every 1 s", "gateway")[6]
+    assert "40 answered, 0 errors" in waiters, waiters
+    assert "40 answered, 0 errors" in pollers, pollers
+    assert re.search(r"PASS  waiting: 40 clients on 10 operations cost .* 0 errors", out), out
+    assert "waiting: gateway RSS growth" in out
+    per_interval = re.compile(r"upstream polls ([\d.]+) per operation")
+    waited = per_interval.search(waiters)
+    polled = per_interval.search(pollers)
+    assert waited, waiters
+    assert polled, pollers
+    assert float(polled.group(1)) > float(waited.group(1))

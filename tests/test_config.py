@@ -17,7 +17,9 @@ from gateway.config.model import (
     ClientConfig,
     Config,
     ConfigError,
+    IsolationConfig,
     LoggingConfig,
+    OperationsConfig,
     ServerConfig,
     UpstreamConfig,
     key_digest,
@@ -144,6 +146,19 @@ PROBLEMS: list[tuple[str, dict[str, Any], str]] = [
     ("unknown scope", minimal(clients=[client(scopes=["read", "fly"])]), "clients.0.scopes.1"),
     ("empty scopes", minimal(clients=[client(scopes=[])]), "clients.0.scopes"),
     ("scopes not a list", minimal(clients=[client(scopes="read")]), "clients.0.scopes"),
+    ("group with colon", minimal(clients=[client(group="a:b")]), "clients.0.group"),
+    ("empty group", minimal(clients=[client(group="")]), "clients.0.group"),
+    (
+        "poll interval too short",
+        minimal(operations={"poll_interval": 0.001}),
+        "operations.poll_interval",
+    ),
+    (
+        "unknown_ids not a choice",
+        minimal(isolation={"unknown_ids": "ask"}),
+        "isolation.unknown_ids",
+    ),
+    ("isolation not a bool", minimal(isolation={"enabled": "yes"}), "isolation.enabled"),
 ]
 
 
@@ -492,6 +507,14 @@ def test_parse_config_normalises_upper_case_digest(value: str | list[str]) -> No
     assert config.clients[0].key_sha256 == (DIGEST_A,)
 
 
+def test_client_group_defaults_to_nothing_and_takes_star() -> None:
+    """`group` is optional (the client's name applies) and `"*"` is a group name."""
+    config = parse_config(
+        dump(minimal(clients=[client(), client(name="ops", key_sha256=DIGEST_B, group="*")])), {}
+    )
+    assert [c.group for c in config.clients] == [None, "*"]
+
+
 def test_key_digest_is_hex_sha256() -> None:
     """`key_digest` is the lower-case hex SHA-256 of the UTF-8 key."""
     assert key_digest("abc") == ("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
@@ -512,6 +535,8 @@ def test_example_config_passes_and_holds_every_default() -> None:
     assert config.cache == CacheConfig()
     assert config.cache.ttl == CacheTTLConfig()
     assert config.logging == LoggingConfig()
+    assert config.operations == OperationsConfig()
+    assert config.isolation == IsolationConfig()
     assert len(config.clients) == 1
 
 

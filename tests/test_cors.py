@@ -32,6 +32,7 @@ async def test_cors_preflight_needs_no_credential(cors_gateway: TestClient[Any, 
     assert "Origin" in headers.getall(hdrs.VARY)
     allowed = {h.strip().lower() for h in headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS].split(",")}
     assert {"auth_token", "x-api-key", "authorization", "content-type"} <= allowed
+    assert {"prefer", "last-event-id"} <= allowed  # waiting for operations (SPEC §11.3)
     assert "PUT" in headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS]
     assert "X-Request-ID" in headers
 
@@ -52,6 +53,7 @@ async def test_cors_answers_expose_the_client_headers(cors_gateway: TestClient[A
             "X-Cache",
             "Cache-Status",
             "X-Request-ID",
+            "Preference-Applied",
         } <= exposed
 
 

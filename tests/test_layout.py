@@ -12,11 +12,12 @@ GATEWAY = Path(__file__).resolve().parent.parent / "gateway"
 # docs/layout.md's order, top to bottom. A room may import from a lower rank only
 # (config reads the catalogue's scopes, so it sits just above it).
 RANK = {
-    "cli": 8,
-    "app": 7,
-    "edge": 6,
-    "engines": 5,
-    "state": 4,
+    "cli": 9,
+    "app": 8,
+    "edge": 7,
+    "engines": 6,
+    "state": 5,
+    "operations": 4,  # owners and waiting: used by engines and edge, over access and upstream
     "access": 3,
     "upstream": 3,
     "cache": 3,
@@ -47,7 +48,8 @@ def test_layout_every_module_belongs_to_a_ranked_room() -> None:
 
 
 def test_layout_rooms_import_only_from_rooms_below() -> None:
-    """cli → edge → engines → access, upstream, cache → config → catalogue, telemetry."""
+    """cli → edge → engines → operations → access, upstream, cache → config → catalogue,
+    telemetry."""
     upward = []
     for module, room, imported in _room_imports():
         parts = imported.split(".")

@@ -27,7 +27,7 @@ def test_security_threat_table_names_existing_tests() -> None:
         for line in DOC.read_text(encoding="utf-8").splitlines()
         if re.match(r"\| \d+ \|", line)
     ]
-    assert len(rows) == 24
+    assert len(rows) == 25
     for row in rows:
         cell = row.rstrip("|").rsplit("|", 1)[1]
         files = _FILE.findall(cell)

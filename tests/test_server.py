@@ -194,7 +194,7 @@ async def test_demo_prints_a_working_key_and_stops_on_sigint(tmp_path: Path) -> 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
 async def test_demo_whole_api_lines_work_as_printed(tmp_path: Path) -> None:
     """The banner's upload-to-download block, pasted into bash with KEY set, downloads the
-    output of the whole document flow through the gateway."""
+    output of the whole document flow through the gateway, waiting with `Prefer: wait`."""
     port = free_port()
     child = Child(["demo", "--port", str(port)], tmp_path)
     try:
@@ -208,6 +208,8 @@ async def test_demo_whole_api_lines_work_as_printed(tmp_path: Path) -> None:
             return found.group(1), "\n".join(lines)
 
         key, block = await poll(printed_block, START_DEADLINE, "the demo banner")
+        assert "Prefer: wait=" in block  # the gateway waits; the flow never sleeps
+        assert "sleep" not in block
         work = tmp_path / "flow"
         work.mkdir()
         shell = await asyncio.create_subprocess_exec(

@@ -142,6 +142,26 @@ async def test_progress_steps_are_configurable(
         assert (await result_text(client, links)).isdigit()
 
 
+@pytest.mark.parametrize("keep", [False, True])
+async def test_progress_forgets_a_finished_operation_unless_kept(
+    make_simulator: MakeSimulator, make_simulator_server: MakeSimulatorServer, keep: bool
+) -> None:
+    """After `done` once, `getProgress` answers 404 as OL Connect does (its results stay);
+    `keep_finished_operations` keeps answering `done`."""
+    sim = make_simulator(progress_steps=(), keep_finished_operations=keep)
+    async with open_session(await make_simulator_server(sim)) as client:
+        file_id = await upload(client, CSV)
+        op_id, links = await start(client, f"{WF}/datamining/c/{file_id}")
+        assert await run(client, links) == ["done"]
+        async with client.get(links["progress"]) as resp:
+            if keep:
+                assert await resp.text() == "done"
+            else:
+                assert resp.status == 404
+                assert (await error_of(resp))["parameter"] == op_id
+        assert (await result_text(client, links)).isdigit()
+
+
 async def test_result_before_done_is_refused(client: aiohttp.ClientSession) -> None:
     """`getResult` before every step was answered is a 409 JSON Error; the work has not run."""
     file_id = await upload(client, CSV)

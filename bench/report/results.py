@@ -59,6 +59,7 @@ class Results:
     half: str | None = None  # the name of scenario a' (it holds the rate)
     streams: list[StreamRun] = field(default_factory=list)
     day: list[DayRun] = field(default_factory=list)
+    waits: list[WaitRun] = field(default_factory=list)
 
     def add(self, scenario: str, target: str, round_no: int, sample: Sample) -> None:
         self.runs.setdefault((scenario, target), {})[round_no] = sample
@@ -115,6 +116,32 @@ class DayRun:
     @property
     def upstream_calls(self) -> int:
         return sum(self.upstream.values())
+
+
+@dataclass(frozen=True)
+class WaitRun:
+    """Clients on running operations through the gateway for a while (scenario o)."""
+
+    mode: str  # waiters (Prefer: wait and events) | pollers (their own getProgress loops)
+    clients: int
+    operations: int
+    seconds: float
+    interval: float  # the gateway's operations.poll_interval
+    upstream_polls: int  # getProgress calls the simulator saw meanwhile
+    answered: int
+    errors: int
+    rss_growth_mb: float  # the gateway's highest RSS over its RSS before the phase
+
+    @property
+    def polls_per_interval(self) -> float:
+        """Upstream polls per operation per poll interval."""
+        intervals = self.seconds / self.interval
+        return self.upstream_polls / self.operations / intervals if intervals else 0.0
+
+    @property
+    def poll_bound(self) -> int:
+        """The most polls one poll per interval allows in the phase, all operations."""
+        return self.operations * (int(self.seconds / self.interval) + 1)
 
 
 def stream_runs(results: Results, direction: str, target: str) -> list[StreamRun]:

@@ -54,6 +54,7 @@ def render(results: Results, *, loop: str, loader: str, settings: dict[str, obje
         *_storm_rows(results, settings),
         *_stream_rows(results, settings),
         *_day_rows(results),
+        *_wait_rows(results),
         "",
         *_sizing(results),
         "",
@@ -159,6 +160,17 @@ def _day_rows(results: Results) -> Iterator[str]:
             f"{run.upstream_calls:,}: "
             + ", ".join(f"{k} {v:,}" for k, v in run.upstream.items())
             + " |"
+        )
+
+
+def _wait_rows(results: Results) -> Iterator[str]:
+    for run in results.waits:
+        how = "Prefer: wait + events" if run.mode == "waiters" else "polling every 1 s"
+        yield (
+            f"| o: {run.clients:,} clients on {run.operations} operations, {how} | gateway "
+            f"| | | | | upstream polls {run.polls_per_interval:.2f} per operation per "
+            f"{run.interval:g} s ({run.upstream_polls:,} in {run.seconds:.1f} s), RSS growth "
+            f"{run.rss_growth_mb:.1f} MB, {run.answered:,} answered, {run.errors} errors |"
         )
 
 

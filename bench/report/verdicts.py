@@ -23,6 +23,7 @@ STREAM_RSS_MB = 64.0
 DAY_CALLS = 0.25  # upstream calls through the gateway / direct
 DAY_P50 = 0.2  # client p50 through the gateway / direct
 SCALE = "w: hit, one id, load pinned to CPU 0"
+WAIT_RSS_MB = 20.0  # issue 20: 1,000 waiters cost the gateway less than this
 REDIS_SCALE_TARGET = 1.6  # --workers 2 on Redis / --workers 1 on memory, hits/s (issue 21)
 REDIS_CPU_TARGET = 1.3  # CPU per hit, --workers 2 on Redis / --workers 2 on memory
 
@@ -40,6 +41,7 @@ def targets(results: Results, settings: dict[str, object]) -> list[str]:
         *_streams(results),
         *_day(results),
         *_scale(results),
+        *_waits(results),
     ]
 
 
@@ -182,4 +184,26 @@ def _scale(results: Results) -> Iterator[str]:
         yield (
             f"INFO  without the near cache (near_ttl 0) a Redis hit costs {far:.2f}x the CPU "
             f"of a memory hit"
+        )
+
+
+def _waits(results: Results) -> Iterator[str]:
+    for run in results.waits:
+        if run.mode != "waiters":
+            yield (
+                f"INFO  waiting: the same {run.clients:,} clients polling themselves cost "
+                f"{run.polls_per_interval:.1f} upstream polls per operation per "
+                f"{run.interval:g} s, RSS growth {run.rss_growth_mb:.1f} MB"
+            )
+            continue
+        ok = run.upstream_polls <= run.poll_bound and run.errors == 0
+        yield (
+            f"{_verdict(ok)}  waiting: {run.clients:,} clients on {run.operations} operations "
+            f"cost {run.upstream_polls:,} upstream polls in {run.seconds:.1f} s, "
+            f"{run.polls_per_interval:.2f} per operation per {run.interval:g} s, "
+            f"{run.errors} errors (target ≤ 1 per interval: ≤ {run.poll_bound:,})"
+        )
+        yield (
+            f"{_verdict(run.rss_growth_mb < WAIT_RSS_MB)}  waiting: gateway RSS growth "
+            f"{run.rss_growth_mb:.1f} MB for {run.clients:,} waiters (target < {WAIT_RSS_MB:g} MB)"
         )

@@ -159,6 +159,8 @@ def start_simulator(fleet: Fleet, segments: int, *, name: str = "simulator") -> 
     # simulator by default) answers 404 once it has said `done`.
     argv += ["--keep-finished-operations"]
     argv += ["--spool-dir", str(fleet.workdir / f"{name}-spool")]
+    # Scenario f polls one finished operation over and over: keep answering `done`.
+    argv += ["--keep-finished-operations"]
     return fleet.start(name, argv, port)
 
 

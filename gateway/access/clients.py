@@ -26,15 +26,27 @@ from gateway.errors import Forbidden, Unauthenticated
 KEY_EXPIRED = "key expired"  # the message of the 403 for a client past its expires_at
 
 
+ALL_GROUPS = "*"  # the group that sees every group's operations and files (SPEC §11.1)
+
+
 @dataclass(frozen=True, slots=True)
 class Client:
-    """An authenticated caller, as the rest of the gateway sees it."""
+    """An authenticated caller, as the rest of the gateway sees it.
+
+    `group` owns what the client starts and uploads; clients of one group share.
+    """
 
     name: str
     scopes: frozenset[str]
     rate_limit: float | None
     expires_at: datetime | None
     max_concurrent: int | None = None  # its share of upstream slots; None: the fair share
+    group: str = ""
+
+    @property
+    def sees_all(self) -> bool:
+        """True for `group: "*"`: every group's operations and files."""
+        return self.group == ALL_GROUPS
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +105,8 @@ class ClientRegistry:
                 frozenset(entry.scopes),
                 entry.rate_limit,
                 entry.expires_at,
-                entry.max_concurrent,
+                group=entry.group or entry.name,
+                max_concurrent=entry.max_concurrent,
             )
             bindings = tuple(binding(digest) for digest in entry.key_sha256)
             self._by_name[client.name] = (client, bindings)

@@ -108,6 +108,26 @@ class CachePolicy:
     shape: Shape
 
 
+class Owner(enum.StrEnum):
+    """What a route does with the owners of operations and files (SPEC §10.4, §11)."""
+
+    OPERATION = "operation"  # its {operationId} must belong to the caller's group
+    PROGRESS = "progress"  # OPERATION; remembers progress (§10.4) and honours Prefer: wait
+    MANAGED_RESULT = "managed_result"  # OPERATION; the file id it answers joins that group
+    OPERATION_LIST = "operation_list"  # getOperations: only the caller group's operations
+    FILE = "file"  # its {fileId} must belong to the caller's group
+    UPLOAD = "upload"  # the file id it answers (an upload's, a preview's) is the caller group's
+
+
+# The path parameter an owner rule reads.
+OWNER_PARAMETER: Final = {
+    Owner.OPERATION: "operationId",
+    Owner.PROGRESS: "operationId",
+    Owner.MANAGED_RESULT: "operationId",
+    Owner.FILE: "fileId",
+}
+
+
 class Reach(enum.StrEnum):
     """How far a successful write's invalidation reaches."""
 
@@ -150,6 +170,7 @@ class Route:
         invalidates: what a successful call drops from the cache; None: nothing.
         family: the entity family its ``{id}`` names (``jobs``), for cache tags and
             invalidation; None outside the entity model.
+        owner: what it does with owners of operations and files; None: nothing.
         unsafe: a GET that changes state in OL Connect (SPEC §10.2): JAX-RS answers HEAD
             by running the GET, so HEAD is a 405 and never forwarded; never cached, never
             sent twice after a broken connection, never a read.
@@ -169,6 +190,7 @@ class Route:
     cache: CachePolicy | None = None
     invalidates: Invalidation | None = None
     family: str | None = None
+    owner: Owner | None = None
     unsafe: bool = False
 
     def __post_init__(self) -> None:
@@ -180,6 +202,11 @@ class Route:
             raise ValueError(f"{self.method} {self.template}: a validated write invalidates")
         if (self.action is Action.OWN) != (self.kind is Kind.LOGIN):
             raise ValueError(f"{self.method} {self.template}: only the login is the gateway's own")
+        if self.owner is not None and self.action is not Action.FORWARD:
+            raise ValueError(f"{self.method} {self.template}: owners apply to forwarded routes")
+        parameter = OWNER_PARAMETER.get(self.owner) if self.owner is not None else None
+        if parameter is not None and "{" + parameter not in self.template:
+            raise ValueError(f"{self.method} {self.template}: {self.owner} needs {{{parameter}}}")
         forwarded_get = self.method == hdrs.METH_GET and self.action is Action.FORWARD
         if self.unsafe and (not forwarded_get or self.kind is Kind.READ):
             raise ValueError(f"{self.method} {self.template}: an unsafe route is a forwarded GET")

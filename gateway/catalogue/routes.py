@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from gateway.catalogue.model import TTL, CachePolicy, Kind, Reach, Route, Shape
+from gateway.catalogue.model import TTL, CachePolicy, Kind, Owner, Reach, Route, Shape
 from gateway.catalogue.table import (
     CHILD_OBJECTS,
     CHILDREN,
@@ -93,14 +93,33 @@ def _build() -> tuple[Route, ...]:
     cc.forward(POST, "/{templateId}/{dataSetId}", Kind.OPERATION, "Create content for a data set")
     cc.forward(POST, "/{templateId}", Kind.OPERATION, "Create content for records or data (JSON)")
     # SPEC §10.2: GETs that change state (a file, a render, an operation, a delete): `unsafe`.
+    # The File Store file a PDF preview makes is the caller group's (SPEC §11.1).
+    preview = Owner.UPLOAD
     cc.forward(
-        GET, "/pdfpreviewdirect", Kind.SYNC, "Preview PDF of a record (creates a file)", unsafe=True
+        GET,
+        "/pdfpreviewdirect",
+        Kind.SYNC,
+        "Preview PDF of a record (creates a file)",
+        unsafe=True,
+        owner=preview,
     )
-    cc.forward(POST, "/pdfpreviewdirect", Kind.SYNC, "Preview PDF of a record, runtime parameters")
     cc.forward(
-        POST, "/pdfpreview/{templateId}/{dmConfigId}", Kind.SYNC, "Preview PDF of a data file"
+        POST,
+        "/pdfpreviewdirect",
+        Kind.SYNC,
+        "Preview PDF of a record, runtime parameters",
+        owner=preview,
     )
-    cc.forward(POST, "/pdfpreview/{templateId}", Kind.SYNC, "Preview PDF of JSON data")
+    cc.forward(
+        POST,
+        "/pdfpreview/{templateId}/{dmConfigId}",
+        Kind.SYNC,
+        "Preview PDF of a data file",
+        owner=preview,
+    )
+    cc.forward(
+        POST, "/pdfpreview/{templateId}", Kind.SYNC, "Preview PDF of JSON data", owner=preview
+    )
     cc.forward(POST, "/imagepreview", Kind.SYNC, "Preview image of a record")
     cc.forward(POST, "/imagepreview/{templateId}", Kind.SYNC, "Preview image of JSON data")
     routes += operations(cc, creates=("contentsets",)).version()
@@ -283,27 +302,70 @@ def _build() -> tuple[Route, ...]:
     )
     routes += operations(aio, text_result=True, managed=True, creates=made).version()
 
-    # §1.19 File Store: raw uploads, streamed downloads, and a destructive GET.
+    # §1.19 File Store: raw uploads, streamed downloads, and a destructive GET. A file
+    # belongs to the group that uploaded it (SPEC §11.1): `owned` routes check it.
     fs = Table(FILE_STORE)
-    fs.forward(HEAD, "/file/{fileId}", Kind.READ, "Whether a managed file exists")
-    fs.forward(GET, "/file/{fileId}", Kind.DOWNLOAD, "Download a managed file or directory (zip)")
-    fs.forward(GET, "/file/{fileId}/{relPath:.+}", Kind.DOWNLOAD, "Download a file in a directory")
-    fs.forward(POST, "/file/{fileId}", Kind.UPLOAD, "Synchronize a file (internal)")
-    fs.forward(POST, "/dir/{fileId}", Kind.UPLOAD, "Synchronize a directory (internal)")
-    fs.forward(GET, "/delete/{fileId}", Kind.DELETE, "Delete a managed file (a GET)", unsafe=True)
-    fs.forward(POST, "/delete/{fileId}", Kind.DELETE, "Delete a managed file")
+    owned, upload = Owner.FILE, Owner.UPLOAD
+    fs.forward(HEAD, "/file/{fileId}", Kind.READ, "Whether a managed file exists", owner=owned)
+    fs.forward(
+        GET,
+        "/file/{fileId}",
+        Kind.DOWNLOAD,
+        "Download a managed file or directory (zip)",
+        owner=owned,
+    )
+    fs.forward(
+        GET,
+        "/file/{fileId}/{relPath:.+}",
+        Kind.DOWNLOAD,
+        "Download a file in a directory",
+        owner=owned,
+    )
+    fs.forward(POST, "/file/{fileId}", Kind.UPLOAD, "Synchronize a file (internal)", owner=owned)
+    fs.forward(
+        POST, "/dir/{fileId}", Kind.UPLOAD, "Synchronize a directory (internal)", owner=owned
+    )
+    fs.forward(
+        GET,
+        "/delete/{fileId}",
+        Kind.DELETE,
+        "Delete a managed file (a GET)",
+        unsafe=True,
+        owner=owned,
+    )
+    fs.forward(
+        POST,
+        "/delete/{fileId}",
+        Kind.DELETE,
+        "Delete a managed file (the vendor client's)",
+        owner=owned,
+    )
     fs.forward(GET, "/resources", Kind.READ, "List persistent resources")
-    fs.forward(POST, "/DataFile", Kind.UPLOAD, "Upload a data file")
-    fs.forward(POST, "/DataMiningConfig", Kind.UPLOAD, "Upload a data mapping configuration")
+    fs.forward(POST, "/DataFile", Kind.UPLOAD, "Upload a data file", owner=upload)
+    fs.forward(
+        POST,
+        "/DataMiningConfig",
+        Kind.UPLOAD,
+        "Upload a data mapping configuration",
+        owner=upload,
+    )
     fs.forward(
         GET, "/DataMiningConfig/runtimeparameters/{fileId}", Kind.READ, "Its runtime parameters"
     )
-    fs.forward(POST, "/template", Kind.UPLOAD, "Upload a template (zip)")
-    fs.forward(POST, "/JobCreationConfig", Kind.UPLOAD, "Upload a job creation preset")
+    fs.forward(POST, "/template", Kind.UPLOAD, "Upload a template (zip)", owner=upload)
+    fs.forward(
+        POST, "/JobCreationConfig", Kind.UPLOAD, "Upload a job creation preset", owner=upload
+    )
     fs.forward(
         GET, "/JobCreationConfig/runtimeparameters/{fileId}", Kind.READ, "Its runtime parameters"
     )
-    fs.forward(POST, "/OutputCreationConfig", Kind.UPLOAD, "Upload an output creation preset")
+    fs.forward(
+        POST,
+        "/OutputCreationConfig",
+        Kind.UPLOAD,
+        "Upload an output creation preset",
+        owner=upload,
+    )
     fs.forward(
         GET, "/template/report/{fileId}", Kind.READ, "Report of a template (Accept: json/xml)"
     )
@@ -324,7 +386,8 @@ def _build() -> tuple[Route, ...]:
     # §1.21 Conversion (2025.2) [U: method and progress routes; unlisted ones are forwarded].
     conversion = Table(CONVERSION)
     conversion.forward(POST, "/pstopdf/{fileId}", Kind.OPERATION, "Convert PostScript to PDF")
-    routes += conversion.version()
+    # Its operations are polled like every workflow service's [U]; listed so owners apply.
+    routes += operations(conversion).version()
 
     # Conversion Service (2022.2+): PDF/PS/AFP/PCL to images, answered at once (200, not 202).
     rasterize = Table(RASTERIZE, info=False)

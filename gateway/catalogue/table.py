@@ -20,6 +20,7 @@ from gateway.catalogue.model import (
     CachePolicy,
     Invalidation,
     Kind,
+    Owner,
     Reach,
     Route,
     Shape,
@@ -115,6 +116,7 @@ class Table:
         also: tuple[str, ...] = (),
         lists: tuple[str, ...] = (),
         family: str | None = None,
+        owner: Owner | None = None,
         unsafe: bool = False,
     ) -> Table:
         base = self.service.base
@@ -136,6 +138,7 @@ class Table:
                 cache=cache,
                 invalidates=None if invalidates is None else Invalidation(invalidates, also, lists),
                 family=family,
+                owner=owner,
                 unsafe=unsafe,
             )
         )
@@ -158,15 +161,27 @@ def operations(
     """The polling, result and cancel routes every workflow service shares.
 
     ``creates``: the set families its operations make; their get-all lists are
-    dropped when a result passes through (SPEC §10.1).
+    dropped when a result passes through (SPEC §10.1). Each route names the owner
+    rule it follows (SPEC §11.1): the operation's group only.
     """
-    table.forward(GET, "/getOperations", Kind.POLL, "List running operations")
-    table.forward(GET, "/getProgress/{operationId}", Kind.POLL, "Progress: 0..100, then done")
+    op = Owner.OPERATION
+    table.forward(
+        GET, "/getOperations", Kind.POLL, "List running operations", owner=Owner.OPERATION_LIST
+    )
+    table.forward(
+        GET,
+        "/getProgress/{operationId}",
+        Kind.POLL,
+        "Progress: 0..100, then done (Prefer: wait=N)",
+        owner=Owner.PROGRESS,
+    )
     result = "/getResult/{operationId}"
-    table.forward(POST, result, Kind.RESULT, "Result of a finished operation", lists=creates)
+    table.forward(
+        POST, result, Kind.RESULT, "Result of a finished operation", lists=creates, owner=op
+    )
     if text_result:
         text = "/getResultTxt/{operationId}"
-        table.forward(POST, text, Kind.RESULT, "Result as text", lists=creates)
+        table.forward(POST, text, Kind.RESULT, "Result as text", lists=creates, owner=op)
     if managed:
         table.forward(
             POST,
@@ -174,8 +189,11 @@ def operations(
             Kind.RESULT,
             "Result as a File Store id",
             lists=creates,
+            owner=Owner.MANAGED_RESULT,
         )
-    return table.forward(POST, "/cancel/{operationId}", Kind.CANCEL, "Cancel an operation")
+    return table.forward(
+        POST, "/cancel/{operationId}", Kind.CANCEL, "Cancel an operation", owner=op
+    )
 
 
 def metadata(table: Table, name: str) -> Table:

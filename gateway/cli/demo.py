@@ -26,10 +26,11 @@ DEMO_USER = "ol-admin"
 WHOLE_API_HEADER = "The whole API, upload to download (paste into bash):"
 
 # The flow, with `$G` the gateway's /rest/serverengine and `$H` the key header. `op`
-# starts an operation and prints its operationId; `done` polls its progress.
+# starts an operation and prints its operationId; `done_` waits for it: `Prefer: wait`
+# has the gateway answer once the operation is done (or after 60 s), so no sleep loop.
 _FLOW = r"""G={base}/rest/serverengine; H="X-API-Key: $KEY"
 op() {{ curl -s -D - -o /dev/null -X POST -H "$H" -H 'Content-Type: application/json' ${{2:+-d "$2"}} "$G/workflow/$1" | tr -d '\r' | sed -n 's/^operationId: //Ip'; }}
-done_() {{ until [ "$(curl -s -H "$H" "$G/workflow/$1/getProgress/$2")" = done ]; do sleep 0.2; done; }}
+done_() {{ until [ "$(curl -s -H "$H" -H 'Prefer: wait=60' "$G/workflow/$1/getProgress/$2")" = done ]; do :; done; }}
 result() {{ done_ "$1" "$2"; curl -s -X POST -H "$H" "$G/workflow/$1/getResult/$2"; }}
 FILE=$(printf 'name,amount\nalice,10\nbob,20\n' | curl -s -H "$H" --data-binary @- "$G/filestore/DataFile?filename=customers.csv&persistent=false")
 DATASET=$(result datamining "$(op datamining/customers.OL-datamapper/$FILE)")
@@ -116,6 +117,8 @@ async def _demo(port: int) -> None:
                 }
             ],
             "logging": {"format": "console"},
+            # The simulator is local and counts progress by polls: waits end sooner.
+            "operations": {"poll_interval": 0.1},
         }
     )
     try:

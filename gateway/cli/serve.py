@@ -42,7 +42,11 @@ def _freeze_startup_objects() -> int:
 
 
 def serve(
-    config_path: str, *, reuse_port: bool = False, session_secret: bytes | None = None
+    config_path: str,
+    *,
+    reuse_port: bool = False,
+    session_secret: bytes | None = None,
+    owners_path: str | None = None,
 ) -> int:
     """Run the gateway from the config file at `config_path` until SIGTERM/SIGINT.
 
@@ -50,6 +54,7 @@ def serve(
         config_path: the config file.
         reuse_port: bind with SO_REUSEPORT, so worker processes share the port.
         session_secret: signs session tokens (workers share one); random if None.
+        owners_path: the SQLite file where workers share owners (memory back-end).
     """
     # Until the loop's handler is installed, a SIGHUP (a reload) must not kill the
     # process; the config read just below is the newest anyway.
@@ -58,7 +63,15 @@ def serve(
     configure_logging(config.logging.level, config.logging.format, buffered=True)
     warn_if_exposed(config_path)
     use_uvloop()
-    asyncio.run(_serve(config, config_path, reuse_port=reuse_port, session_secret=session_secret))
+    asyncio.run(
+        _serve(
+            config,
+            config_path,
+            reuse_port=reuse_port,
+            session_secret=session_secret,
+            owners_path=owners_path,
+        )
+    )
     return 0
 
 
@@ -68,8 +81,9 @@ async def _serve(
     *,
     reuse_port: bool = False,
     session_secret: bytes | None = None,
+    owners_path: str | None = None,
 ) -> None:
-    app = create_app(config, session_secret=session_secret)
+    app = create_app(config, session_secret=session_secret, owners_path=owners_path)
     server = config.server
     needed = descriptors_needed(config)
     if (allowed := raise_descriptor_limit(needed)) < needed:

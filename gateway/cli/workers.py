@@ -9,17 +9,23 @@ its own takes the others down with it (exit 1): a supervisor such as systemd
 restarts the whole set. A worker whose parent dies stops by itself.
 
 With the memory backend each worker has its own cache; with Redis they share one.
+Owners of operations and files are always shared (SPEC §11.2): through Redis,
+or with the memory back-end through a SQLite file in a private directory the
+parent makes and removes (`gateway.operations.sqlite_store`).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import FrameType
 
 import structlog
@@ -41,7 +47,7 @@ def _stop_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _worker(config_path: str, session_secret: bytes) -> None:
+def _worker(config_path: str, session_secret: bytes, owners_path: str | None) -> None:
     """One worker process: `serve` on a shared port until signalled."""
     os.setpgrp()  # terminal signals go to the parent only; it forwards them once
     threading.Thread(target=_stop_with_parent, name="parent-watch", daemon=True).start()
@@ -49,7 +55,12 @@ def _worker(config_path: str, session_secret: bytes) -> None:
     from gateway.cli.serve import serve
 
     try:
-        code = serve(config_path, reuse_port=True, session_secret=session_secret)
+        code = serve(
+            config_path,
+            reuse_port=True,
+            session_secret=session_secret,
+            owners_path=owners_path,
+        )
     except OSError as exc:  # e.g. the port is taken: one line, no traceback
         print(f"olconnect-gateway: error: {exc.strerror or exc}", file=sys.stderr)
         code = EXIT_USAGE
@@ -68,17 +79,26 @@ def supervise(config_path: str, workers: int) -> int:
     context = multiprocessing.get_context("spawn")
     # One signing secret for the set: a session token from one worker works on all.
     session_secret = new_secret()
+    # Owners shared by the set; mkdtemp makes the directory readable by us alone.
+    owners_dir = None if config.cache.backend == "redis" else tempfile.mkdtemp(prefix="olcg-")
+    owners_path = None if owners_dir is None else str(Path(owners_dir) / "owners.sqlite3")
     supervisor = _Supervisor(
         [
             context.Process(
-                target=_worker, args=(config_path, session_secret), name=f"olcg-worker-{n}"
+                target=_worker,
+                args=(config_path, session_secret, owners_path),
+                name=f"olcg-worker-{n}",
             )
             for n in range(workers)
         ]
     )
     for signum in FORWARDED:
         signal.signal(signum, supervisor.forward)
-    return supervisor.run()
+    try:
+        return supervisor.run()
+    finally:
+        if owners_dir is not None:
+            shutil.rmtree(owners_dir, ignore_errors=True)
 
 
 class _Supervisor:

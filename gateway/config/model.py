@@ -223,6 +223,9 @@ class CacheConfig(_Model):
 
 class ClientConfig(_Model):
     name: str = Field(min_length=1, pattern=r"^[^:\s]+$")
+    # Operations and files belong to the group whose client started or uploaded them
+    # (SPEC §11.1); unset: the client's own name. "*" sees every group's.
+    group: str | None = Field(default=None, min_length=1, pattern=r"^[^:\s]+$")
     key_sha256: Annotated[tuple[str, ...], BeforeValidator(_digests)]
     expires_at: Annotated[AwareDatetime | None, BeforeValidator(_timestamp)] = Field(
         default=None, strict=False
@@ -235,6 +238,23 @@ class ClientConfig(_Model):
     # Upstream requests of this client in flight at once; unset: a fair share, a
     # quarter of upstream.max_connections (at least 1).
     max_concurrent: int | None = Field(default=None, ge=1)
+
+
+class OperationsConfig(_Model):
+    # How long the gateway remembers an operation's service, owner and progress
+    # after its last change (SPEC §10.4).
+    retention: Duration = 3600
+    # The shortest time between two upstream polls of one operation, however many wait.
+    poll_interval: Annotated[float, Field(ge=0.01, le=60, allow_inf_nan=False)] = 0.5
+
+
+class IsolationConfig(_Model):
+    # Operations and files of one group are invisible to the others (SPEC §11).
+    enabled: bool = True
+    # Ids the gateway never saw (made before it ran, by Workflow, or forgotten).
+    unknown_ids: Literal["allow", "deny"] = "allow"
+    # How long the owner of an uploaded file is remembered after its last use.
+    file_retention: Duration = 7 * 24 * 3600
 
 
 class MetricsConfig(_Model):
@@ -256,6 +276,8 @@ class Config(_Model):
     upstream: UpstreamConfig
     cache: CacheConfig = CacheConfig()
     clients: tuple[ClientConfig, ...] = Field(min_length=1, strict=False)
+    operations: OperationsConfig = OperationsConfig()
+    isolation: IsolationConfig = IsolationConfig()
     metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()
 
@@ -392,6 +414,6 @@ def _describe(error: Mapping[str, Any]) -> str:
         message = message.replace("Input should be", "must be one of")
     else:
         message = message.replace("Input should be", "must be")
-    if kind == "string_pattern_mismatch" and path.endswith(".name"):
+    if kind == "string_pattern_mismatch" and path.endswith((".name", ".group")):
         message = "must not be empty or contain ':' or whitespace"
     return f"{path}: {message}"

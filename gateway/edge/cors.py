@@ -17,9 +17,13 @@ from aiohttp.typedefs import Handler, Middleware
 
 ALLOWED_METHODS: Final = "GET, HEAD, POST, PUT, DELETE, PATCH"
 # The gateway's credential headers, what a browser sends with a body, a reload
-# (`Cache-Control: no-cache`) and the vendor client's `trace_id` (SPEC §10.7).
+# (`Cache-Control: no-cache`), the vendor client's `trace_id` (SPEC §10.7), and how it
+# waits for an operation (`Prefer: wait`) or resumes an event stream (SPEC §11.3).
 ALLOWED_HEADERS: Final = ", ".join(
-    ("auth_token", "X-API-Key", "Authorization", "Content-Type", "Cache-Control", "trace_id")
+    (
+        *("auth_token", "X-API-Key", "Authorization", "Content-Type", "Cache-Control"),
+        *("trace_id", "Prefer", "Last-Event-ID"),
+    )
 )
 EXPOSED_HEADERS: Final = ", ".join(
     (
@@ -38,6 +42,7 @@ EXPOSED_HEADERS: Final = ", ".join(
         "X-Data-Set-ID",
         "X-Content-Set-ID",
         "X-Job-Set-ID",
+        "Preference-Applied",
     )
 )
 MAX_AGE: Final = "600"  # seconds a browser may reuse a preflight

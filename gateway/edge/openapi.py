@@ -18,7 +18,7 @@ from typing import Any, assert_never
 from aiohttp import web
 
 from gateway import __version__
-from gateway.catalogue import LOGIN, ROUTES, SERVICES, Action, Route, Shape
+from gateway.catalogue import LOGIN, ROUTES, SERVICES, Action, Owner, Route, Scope, Shape
 from gateway.edge.openapi_parts import (
     ADMIN,
     CACHE_HEADERS,
@@ -38,6 +38,7 @@ from gateway.edge.openapi_parts import (
     string_header,
 )
 from gateway.edge.openapi_schemas import BODIES, SCHEMAS, ref
+from gateway.edge.operation_events import EVENTS
 from gateway.edge.own_routes import (
     ADMIN_CACHE,
     ADMIN_ENTITY,
@@ -121,6 +122,14 @@ def _validated(route: Route) -> dict[str, Any]:
     )
 
 
+_PREFER = {
+    "name": "Prefer",
+    "in": "header",
+    "required": False,
+    "description": "`wait=N` (N ≤ 60): answered once the operation is done, or after N s with "
+    "the latest progress; `Preference-Applied: wait=N` says so",
+    "schema": {"type": "string"},
+}
 _PASSED_BACK = {
     "description": "OL Connect's answer, passed back as it is (status, body, end-to-end "
     "headers such as operationId, Link, Location and Content-Disposition; upstream URLs "
@@ -133,6 +142,10 @@ def _forwarded(route: Route) -> dict[str, Any]:
     has_body = route.method not in ("GET", "HEAD")
     errors = (*FORWARD_ERRORS, *((408, 413) if has_body else ()))
     extra: dict[str, Any] = {"x-kind": route.kind.value, "x-forwarded": True}
+    if route.owner is not None:  # another group's operation or file: 404 (SPEC §11.1)
+        extra["x-owner"] = route.owner.value
+    if route.owner is Owner.PROGRESS:
+        extra["parameters"] = [_PREFER]
     if route.unsafe:
         # SPEC §10.2: OL Connect runs the GET for a HEAD; the gateway answers HEAD 405.
         extra["x-unsafe"] = True
@@ -227,6 +240,24 @@ def build() -> dict[str, Any]:
                 )
             },
             **_catalogue_paths(),
+            EVENTS: {
+                "parameters": [
+                    {
+                        "name": "operationId",
+                        "in": "path",
+                        "required": True,
+                        "description": "an operation started through the gateway",
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "get": new_operation(
+                    "Progress of an operation as Server-Sent Events: `progress` per change, "
+                    "then `done` with its result routes",
+                    frozenset({Scope.RUN}),
+                    {200: ok_answer("the event stream", "text/event-stream", None)},
+                    (404,),
+                ),
+            },
             "/healthz": {"get": public("Liveness", JSON, "Health")},
             "/readyz": {
                 "get": new_operation(

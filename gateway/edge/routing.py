@@ -30,10 +30,12 @@ from gateway.catalogue import (
 )
 from gateway.config.model import Config
 from gateway.edge import health, openapi, own_routes
+from gateway.edge.operation_events import EVENTS, operation_events
 from gateway.engines.cached_read import CachedRead
 from gateway.engines.forward import Forwarder, refuse_head, unknown_service
 from gateway.engines.forward_headers import AnswerHeaders
 from gateway.engines.invalidation import route_invalidation, service_invalidation
+from gateway.engines.owned import OwnedForwarder, UnlistedForwarder
 from gateway.engines.validated_write import ValidatedWrite
 
 UNMATCHED: Final = "unmatched"
@@ -76,6 +78,7 @@ class Target:
 Targets = dict[AbstractRoute, Target]
 
 ADMIN: Final = frozenset({Scope.ADMIN})
+RUN: Final = frozenset({Scope.RUN})
 METRICS_PATH: Final = "/metrics"
 # The gateway's own routes: (method, path, handler, scopes). Health, metrics and the
 # OpenAPI document are public; the admin routes need `admin`.
@@ -113,6 +116,7 @@ def add_routes(app: web.Application, config: Config) -> Targets:
         add(method, path, handler, Target(path, scope))
         if method == hdrs.METH_GET:
             add(hdrs.METH_HEAD, path, handler, Target(path, scope))
+    add(hdrs.METH_GET, EVENTS, operation_events, Target(EVENTS, RUN))
     add(hdrs.METH_POST, LOGIN.template, own_routes.login, Target(LOGIN.template, None))
     add(hdrs.METH_ANY, LOGIN.template, own_routes.login_other_method, Target(LOGIN.template, None))
     explicit_heads = {route.template for route in ROUTES if route.method == hdrs.METH_HEAD}
@@ -132,9 +136,7 @@ def add_routes(app: web.Application, config: Config) -> Targets:
     for service in SERVICES:
         if service.forwards_unlisted:
             catch_all = Target(f"{service.path}/*", None, service)
-            forward = Forwarder(
-                catch_all.label, answer_headers, service_invalidation(service)
-            ).handle
+            forward = _catch_all(service, catch_all.label, answer_headers).handle
             for method in FORWARDED_METHODS:
                 add(method, service.path, forward, catch_all)  # after its handshake
                 add(method, service.path + "/{tail:.+}", forward, catch_all)
@@ -146,6 +148,18 @@ def add_routes(app: web.Application, config: Config) -> Targets:
 def _label(template: str) -> str:
     """The template as aiohttp writes it (``{relPath:.+}`` → ``{relPath}``): the metrics label."""
     return web.DynamicResource(template).canonical if "{" in template else template
+
+
+def _catch_all(service: Service, label: str, answer_headers: AnswerHeaders) -> Forwarder:
+    """The forwarder of a service's unlisted routes; owned ids are guarded on workflow and
+    File Store services, which deal in operations and files (SPEC §11.1)."""
+    invalidate = service_invalidation(service)
+    top = service.base.partition("/")[0]
+    if top in ("workflow", "converter", "filestore"):
+        return UnlistedForwarder(
+            label, answer_headers, invalidate, service=service.base, files=top == "filestore"
+        )
+    return Forwarder(label, answer_headers, invalidate, service=service.base)
 
 
 def _handler(route: Route, label: str, config: Config, answer_headers: AnswerHeaders) -> Handler:
@@ -160,7 +174,11 @@ def _handler(route: Route, label: str, config: Config, answer_headers: AnswerHea
             return ValidatedWrite(route, label).handle
         case Action.FORWARD:
             invalidate = route_invalidation(route)
-            return Forwarder(label, answer_headers, invalidate, resend=not route.unsafe).handle
+            if route.owner is not None:
+                return OwnedForwarder(route, label, answer_headers, invalidate).handle
+            return Forwarder(
+                label, answer_headers, invalidate, resend=not route.unsafe, service=route.service
+            ).handle
         case Action.OWN:
             raise ValueError(f"{route.template} is served by the gateway's own handler")
         case _:

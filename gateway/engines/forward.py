@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from http import HTTPStatus
 
 import structlog
 from aiohttp import hdrs, web
+from multidict import CIMultiDict
 
 from gateway.catalogue.paths import request_path
 from gateway.engines.forward_headers import AnswerHeaders, request_headers
 from gateway.engines.invalidation import Invalidate
 from gateway.errors import MethodNotAllowed, NotFound, UpstreamError, UpstreamTimeout
-from gateway.state import BODIES, CONFIG, FACTS, METRICS, UPSTREAM
+from gateway.state import BODIES, CONFIG, FACTS, METRICS, OWNERS, UPSTREAM
 from gateway.upstream.bodies import content_length, read_body
 from gateway.upstream.wire import Answer
 
@@ -34,6 +36,8 @@ class Forwarder:
         answer_headers: filters and rewrites answer headers for `upstream.url`.
         invalidate: for writes the catalogue marks: drops the cached reads they change.
         resend: False for a GET that changes state (SPEC §10.2): never sent twice.
+        service: the route's service (``workflow/datamining``): an operation a 202
+            answer starts belongs to it and to the caller's group (SPEC §11.1).
     """
 
     def __init__(
@@ -43,11 +47,17 @@ class Forwarder:
         invalidate: Invalidate | None = None,
         *,
         resend: bool = True,
+        service: str = "",
     ) -> None:
         self.label = label
+        self.service = service
         self._answer_headers = answer_headers
         self._invalidate = invalidate
         self._resend = resend
+
+    def upstream_headers(self, request: web.Request) -> CIMultiDict[str]:
+        """The headers sent upstream (subclasses that read answers ask for identity)."""
+        return request_headers(request.headers)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         # SECURITY: exactly the path the route and its scope were decided on (SPEC §10.6);
@@ -68,7 +78,7 @@ class Forwarder:
                 request.method,
                 target,  # the client's path (its trailing slash dropped) and query as sent
                 route=self.label,
-                headers=request_headers(request.headers),
+                headers=self.upstream_headers(request),
                 body=body,
                 share=request[FACTS].share(),
                 resend=self._resend,
@@ -76,6 +86,11 @@ class Forwarder:
                 if body is not None:
                     body.release()  # sent: no longer held for a retry
                 request[FACTS].upstream_seconds = time.perf_counter() - started
+                if answer.status == HTTPStatus.ACCEPTED and "operationId" in answer.headers:
+                    # Recorded before the client learns the id: its next call finds the owner.
+                    await app[OWNERS].started(
+                        request[FACTS].client, answer.headers["operationId"], self.service
+                    )
                 if self._invalidate is not None:
                     invalidated = True
                     await self._invalidate(request, answer.status)

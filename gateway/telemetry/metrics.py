@@ -133,6 +133,10 @@ class Metrics:
         )
         for reason in LOGIN_FAILURE_REASONS:  # every series from the start, at 0
             self.login_failures.labels(reason)
+        watched = "Operations that clients wait on in this process (Prefer: wait, events)."
+        self.operations_watched = Gauge("olcg_operations_watched", watched, registry=registry)
+        polls = "getProgress polls sent to OL Connect for waiting clients."
+        self.operation_polls = Counter("olcg_operation_polls", polls, registry=registry)
         self._upstream_children: dict[tuple[str, str], Callable[[], None]] = {}
         self._upstream_latency_children: dict[str, Callable[[float], None]] = {}
         self._rate_limited_children: dict[str, Callable[[], None]] = {}
