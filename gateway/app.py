@@ -11,6 +11,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from gateway.access.addresses import ClientAddress
 from gateway.access.clients import Authenticator
 from gateway.access.loginguard import FailureLog, FailureStore, LoginGuard
 from gateway.access.ratelimit import RateLimiter
@@ -28,6 +29,7 @@ from gateway.edge.middlewares import (
     stamp_response,
 )
 from gateway.edge.routing import Targets, add_routes
+from gateway.edge.worker_metrics import sibling_endpoint
 from gateway.engines.validated_write import MAX_BODY
 from gateway.engines.waiting import operations_ctx
 from gateway.state import (
@@ -41,9 +43,13 @@ from gateway.state import (
     READINESS,
     TOKENS,
     UPSTREAM,
+    WARNINGS,
+    WORKERS,
 )
+from gateway.telemetry.aggregate import WorkerSet
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.redaction import register_secret
+from gateway.telemetry.throttle import RepeatedWarnings
 from gateway.upstream.breaker import CircuitBreaker
 from gateway.upstream.budgets import BodyBudget
 from gateway.upstream.client import UpstreamClient
@@ -73,6 +79,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
     session_secret: bytes | None = None,
     owners_path: str | None = None,
+    workers: WorkerSet | None = None,
 ) -> web.Application:
     """Build the gateway for `config`.
 
@@ -86,6 +93,8 @@ def create_app(
             unset; `serve --workers` gives every worker the same one. Random if None.
         owners_path: the file where `serve --workers` share owners of operations and
             files on the memory back-end (SPEC §11.2); None: this process alone.
+        workers: this worker's place under `serve --workers N`: /metrics then
+            answers for every worker. None for a single process.
     """
     metrics = Metrics(registry or CollectorRegistry(), client_labels=config.metrics.client_labels)
     configured_secret = config.server.session_secret
@@ -124,30 +133,36 @@ def create_app(
         acquire = shared.acquire
         shared_ctx = _closing(shared.close)
     targets: Targets = {}  # filled by add_routes below, read by the middlewares
+    address = ClientAddress(config.server.trusted_proxies)
+    warnings = RepeatedWarnings(clock=clock)
     cors = Cors(config.server.cors_origins) if config.server.cors_origins else None
     app = web.Application(
         client_max_size=MAX_BODY,
         middlewares=[
             request_id_middleware,
-            access_log_middleware(metrics=metrics, targets=targets),
+            access_log_middleware(metrics=metrics, targets=targets, address=address),
             error_middleware,
             path_middleware,  # before anything reads the path: routes' scopes, CORS, engines
             *([cors.middleware()] if cors is not None else []),  # preflights need no key
             auth_middleware(authenticator=authenticator, targets=targets),
-            rate_limit_middleware(acquire=acquire, metrics=metrics),
+            rate_limit_middleware(acquire=acquire, metrics=metrics, warnings=warnings),
         ],
     )
     app[CONFIG] = config
     app[METRICS] = metrics
     app[AUTHENTICATOR] = authenticator
     app[RATE_LIMITER] = limiter
-    app[LOGIN_GUARD] = LoginGuard(store, metrics=metrics)
+    app[WARNINGS] = warnings
+    app[LOGIN_GUARD] = LoginGuard(store, metrics=metrics, address=address, warnings=warnings)
     if shared_ctx is not None:
         app.cleanup_ctx.append(shared_ctx)
     app.cleanup_ctx.append(_upstream_ctx(clock))
     app.cleanup_ctx.append(_cache_ctx(wall_clock))
     # After the upstream's: its pollers stop before the upstream session closes.
     app.cleanup_ctx.append(operations_ctx(owners_path))
+    if workers is not None:
+        app[WORKERS] = workers
+        app.cleanup_ctx.append(sibling_endpoint)
     targets.update(add_routes(app, config))
     app.on_response_prepare.append(stamp_response)
     if cors is not None:
@@ -192,7 +207,7 @@ def _upstream_ctx(
             app[METRICS].watch_token(tokens.seconds_left)
             app[TOKENS] = tokens
             readiness = app[READINESS] = Readiness(wait=settings.timeout, clock=clock)
-            app[METRICS].watch_readiness(readiness.up)
+            app[METRICS].watch_readiness(readiness.up, readiness.age)
             events = UpstreamEvents(clock=clock, on_failure=readiness.failed)
             breaker = CircuitBreaker(
                 failures=settings.breaker_failures,
@@ -290,6 +305,7 @@ def _cache_ctx(
             wait_timeout=LOAD_TIMERS * config.upstream.timeout,
             stats=stats,
             clock=clock,
+            warnings=app[WARNINGS],
         )
         app[METRICS].watch_cache(stats, backend.entry_count)
         app[CACHE] = service

@@ -26,6 +26,11 @@ class GatewayError(Exception):
         message: safe text for the client; defaults to the class's message.
         parameter: the offending input (an id, a header name), never a secret.
         headers: extra response headers (``WWW-Authenticate``, ``Retry-After``).
+        reason: for the access line only, why the request was refused
+            (``wrong_key``, ``missing_scope:write``…); never sent to the client,
+            where it could tell a guesser what it got right.
+        client: for the access line only, the configured client the refused
+            request named or proved (a known name, never a key).
     """
 
     status: int = HTTPStatus.INTERNAL_SERVER_ERROR
@@ -37,10 +42,14 @@ class GatewayError(Exception):
         *,
         parameter: str = "",
         headers: dict[str, str] | None = None,
+        reason: str = "",
+        client: str = "",
     ) -> None:
         self.message = message or type(self).message
         self.parameter = parameter
         self.headers = headers or {}
+        self.reason = reason
+        self.client = client
         super().__init__(self.message)
 
     def body(self) -> bytes:

@@ -14,7 +14,9 @@ from gateway.config.model import Config
 from gateway.operations.owners import Owners
 from gateway.operations.records import OperationRecord
 from gateway.operations.watch import Watchers
+from gateway.telemetry.aggregate import WorkerSet
 from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.throttle import RepeatedWarnings
 from gateway.upstream.budgets import BodyBudget, Share
 from gateway.upstream.client import UpstreamClient
 from gateway.upstream.readiness import Readiness
@@ -32,6 +34,9 @@ READINESS = web.AppKey("readiness", Readiness)
 OWNERS = web.AppKey("owners", Owners)
 WATCHERS = web.AppKey("watchers", Watchers)
 BODIES = web.AppKey("bodies", BodyBudget)
+WARNINGS = web.AppKey("warnings", RepeatedWarnings)
+# Set only under `serve --workers N`: this worker's place among its siblings.
+WORKERS = web.AppKey("workers", WorkerSet)
 
 
 @dataclass(slots=True)
@@ -46,11 +51,17 @@ class RequestFacts:
         client: the authenticated client (None on public routes or before auth).
         cache_outcome: the ``X-Cache`` value, or "-" when the cache was not asked.
         upstream_seconds: the upstream call's duration, when one was made.
+        reason: why the request was refused (`gateway.access.refusals`), or "".
+        named: the configured client a refused request named or proved, or "".
+        bytes_out: answer body bytes a streamed answer sent (None: not streamed).
     """
 
     client: Client | None = None
     cache_outcome: str = "-"
     upstream_seconds: float | None = None
+    reason: str = ""
+    named: str = ""
+    bytes_out: int | None = None
 
     def share(self) -> Share | None:
         """The client's share of upstream slots (`clients[].max_concurrent`), if a client called."""

@@ -233,6 +233,7 @@ async def test_service_stale_on_error_within_window(
             "event": "cache_stale_served",
             "key": "md:1",
             "error": type(error).__name__,
+            "suppressed": 0,
             "log_level": "warning",
         }
     ]
@@ -342,6 +343,7 @@ async def test_service_swr_refresh_failure_is_logged(
         "event": "cache_refresh_failed",
         "key": "ds:1",
         "error": "UpstreamError",
+        "suppressed": 0,
         "log_level": "warning",
     }
     upstream.error = None

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp import hdrs
+from yarl import URL
 
 from gateway.app import create_app
 from gateway.cli.startup import EXIT_USAGE
@@ -149,9 +150,16 @@ def test_dockerfile_context_keeps_what_the_build_copies() -> None:
 # --- Kubernetes ------------------------------------------------------------------------------
 
 
+def kustomization() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())
+    return data
+
+
 def kubernetes_documents() -> Iterator[dict[str, Any]]:
-    for path in sorted(KUBERNETES.glob("*.yaml")):
-        for document in yaml.safe_load_all(path.read_text()):
+    """What `kubectl apply -k deploy/kubernetes` applies: the kustomization's resources
+    (kustomize is not installed here; it has no patches or generators to run)."""
+    for resource in kustomization()["resources"]:
+        for document in yaml.safe_load_all((KUBERNETES / resource).read_text()):
             if document:
                 yield document
 
@@ -160,9 +168,23 @@ def kubernetes(kind: str) -> list[dict[str, Any]]:
     return [doc for doc in kubernetes_documents() if doc["kind"] == kind]
 
 
+def containers_of(deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = deployment["spec"]["template"]["spec"]
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def gateway_deployment() -> dict[str, Any]:
+    """The Deployment whose pods run the gateway image."""
+    [deployment] = [
+        d
+        for d in kubernetes("Deployment")
+        if any(c["image"].startswith("olconnect-gateway") for c in containers_of(d))
+    ]
+    return deployment
+
+
 def pod_spec() -> dict[str, Any]:
-    [deployment] = kubernetes("Deployment")
-    spec: dict[str, Any] = deployment["spec"]["template"]["spec"]
+    spec: dict[str, Any] = gateway_deployment()["spec"]["template"]["spec"]
     return spec
 
 
@@ -272,7 +294,7 @@ def test_kubernetes_ports_and_probes_match_the_code(tmp_path: Path) -> None:
         assert probe["path"] in routes
         port = probe["port"]
         assert ports.get(port, port) == config.server.port
-    annotations = kubernetes("Deployment")[0]["spec"]["template"]["metadata"]["annotations"]
+    annotations = gateway_deployment()["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/path"] in routes
     assert int(annotations["prometheus.io/port"]) == config.server.port
 
@@ -309,7 +331,7 @@ def test_kubernetes_configmap_reloads_every_pod() -> None:
         for line in (KUBERNETES / "configmap.yaml").read_text().splitlines()
         if line.startswith("#")
     )
-    [deployment] = kubernetes("Deployment")
+    deployment = gateway_deployment()
     name = deployment["metadata"]["name"]
     assert f"kubectl exec deploy/{name}" not in comments
     assert f"kubectl rollout restart deployment/{name}" in comments
@@ -331,6 +353,85 @@ def test_kubernetes_resources_and_grace_period(tmp_path: Path) -> None:
     config = kubernetes_config(tmp_path)
     assert spec["terminationGracePeriodSeconds"] > config.server.shutdown_timeout
     assert spec["securityContext"]["runAsNonRoot"] is True
+
+
+def test_kubernetes_kustomization_applies_every_manifest() -> None:
+    """Every manifest of the directory is a resource of the kustomization (none forgotten,
+    none missing), and each document names its kind once."""
+    resources = kustomization()["resources"]
+    files = sorted(p.name for p in KUBERNETES.glob("*.yaml") if p.name != "kustomization.yaml")
+    assert sorted(resources) == files
+    seen = [(doc["kind"], doc["metadata"]["name"]) for doc in kubernetes_documents()]
+    assert len(seen) == len(set(seen))
+    assert all(doc.get("apiVersion") for doc in kubernetes_documents())
+
+
+def service_for(url_host: str, url_port: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The Service a URL's host names, and the Deployment whose pods it selects."""
+    [service] = [s for s in kubernetes("Service") if s["metadata"]["name"] == url_host]
+    [port] = [p for p in service["spec"]["ports"] if p["port"] == url_port]
+    selected = [
+        d
+        for d in kubernetes("Deployment")
+        if service["spec"]["selector"].items()
+        <= d["spec"]["template"]["metadata"]["labels"].items()
+    ]
+    [deployment] = selected
+    return port, deployment
+
+
+def test_kubernetes_several_replicas_share_one_redis(tmp_path: Path) -> None:
+    """SPEC §12.3: with more than one replica the gateways use the Redis back-end — a Redis
+    the example itself deploys, reachable at the configured URL (Service, port, pods,
+    probes on that port), and open to the gateway's pods through its NetworkPolicy."""
+    config = kubernetes_config(tmp_path)
+    replicas = gateway_deployment()["spec"].get("replicas", 1)
+    if replicas == 1:
+        return  # one gateway: the memory back-end serves nobody stale
+    assert config.cache.backend == "redis"
+    url = URL(config.cache.redis_url)
+    assert url.host is not None
+    port, redis = service_for(url.host, url.port or 6379)
+    [container] = containers_of(redis)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    target = ports.get(port["targetPort"], port["targetPort"])
+    assert target in ports.values()
+    for kind in ("readinessProbe", "livenessProbe"):
+        probe = container[kind]
+        probe_port = probe.get("tcpSocket", {}).get("port", target)
+        assert ports.get(probe_port, probe_port) == target
+    app_labels = gateway_deployment()["spec"]["template"]["metadata"]["labels"]
+    redis_labels = redis["spec"]["template"]["metadata"]["labels"]
+    policies = [
+        p
+        for p in kubernetes("NetworkPolicy")
+        if p["spec"]["podSelector"]["matchLabels"].items() <= redis_labels.items()
+    ]
+    for policy in policies:
+        admitted = [
+            rule
+            for rule in policy["spec"]["ingress"]
+            if any(
+                peer["podSelector"]["matchLabels"].items() <= app_labels.items()
+                for peer in rule["from"]
+            )
+            and any(p["port"] in (target, port["targetPort"]) for p in rule["ports"])
+        ]
+        assert admitted, "the NetworkPolicy keeps the gateways from their Redis"
+    assert config.cache.redis_prefix != "olcg:"  # its own prefix: the Redis may be shared
+
+
+def test_kubernetes_every_container_has_resources_and_runs_unprivileged() -> None:
+    """Every container of every Deployment has requests and a memory limit, and drops
+    privileges."""
+    for deployment in kubernetes("Deployment"):
+        spec = deployment["spec"]["template"]["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        for container in containers_of(deployment):
+            resources = container["resources"]
+            assert {"cpu", "memory"} <= set(resources["requests"])
+            assert "memory" in resources["limits"]
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False
 
 
 # --- systemd ---------------------------------------------------------------------------------
@@ -369,6 +470,13 @@ def test_systemd_unit_descriptor_limit_covers_the_default_bounds() -> None:
         }
     )
     assert int(systemd_unit()["Service"]["LimitNOFILE"]) >= descriptors_needed(defaults)
+
+
+def test_systemd_unit_bounds_memory() -> None:
+    """MemoryMax bounds the whole service."""
+    service = systemd_unit()["Service"]
+    assert re.fullmatch(r"\d+[KMG]", service["MemoryMax"])
+    assert service["MemoryMax"] != "infinity"
 
 
 def test_systemd_unit_user_is_created_by_systemd() -> None:

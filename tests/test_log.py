@@ -148,7 +148,18 @@ def _process_pid() -> Iterator[None]:
 
 
 SEGMENT_7 = "/rest/serverengine/entity/jobsegments/7"
-ACCESS_FIELDS = {"method": "GET", "path": "/x", "status": 200, "cache": "HIT", "duration_ms": 0.5}
+ACCESS_FIELDS = {
+    "method": "GET",
+    "path": "/x",
+    "status": 403,
+    "cache": "-",
+    "duration_ms": 0.5,
+    "remote": "192.0.2.7",
+    "user_agent": "billing/1.2",
+    "bytes_in": 0,
+    "bytes_out": 97,
+    "reason": "missing_scope:write",
+}
 
 
 def _events(stream: io.StringIO) -> list[dict[str, object]]:

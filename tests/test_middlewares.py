@@ -80,6 +80,8 @@ async def test_access_log_one_event_per_request_with_fields(
         assert {"request_id", "client", "method", "path", "status", "cache", "duration_ms"} <= set(
             event
         )
+        # SPEC §12.5: who called, with what, how much each way.
+        assert {"remote", "user_agent", "bytes_in", "bytes_out"} <= set(event)
         assert event["level"] == "info"
         assert event["timestamp"].endswith("Z")
     assert miss["client"] == "reader"

@@ -36,6 +36,8 @@ from processes import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.edge.worker_metrics import WORKER_GAUGES
+
 ROOT = Path(__file__).resolve().parent.parent
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yaml"
 ALERTS_TEST = ROOT / "tests" / "prometheus" / "alerts_test.yaml"
@@ -79,17 +81,39 @@ def test_alert_rules_pass_promtool_check() -> None:
 
 @needs_promtool
 def test_alert_rules_unit_tests_pass_one_per_alert() -> None:
-    """`promtool test rules` passes, and every alert has a test in which it fires."""
+    """`promtool test rules` passes; every alert has a test in which it fires, and stays
+    quiet in every idle-gateway test (SPEC §12.2: alerts that do not cry wolf)."""
     tests = yaml.safe_load(ALERTS_TEST.read_text())["tests"]
+    alerts = {rule["alert"] for rule in alert_rules()}
     firing = {
         case["alertname"]
         for test in tests
         for case in test["alert_rule_test"]
         if case["exp_alerts"]
     }
-    assert firing == {rule["alert"] for rule in alert_rules()}
+    assert firing == alerts
+    idle = [test for test in tests if test["name"].startswith("idle")]
+    assert len(idle) >= 2  # a fresh gateway, and one idle since an outage ended
+    for test in idle:
+        quiet = {case["alertname"] for case in test["alert_rule_test"] if not case["exp_alerts"]}
+        assert quiet == alerts, test["name"]
+        assert all(not case["exp_alerts"] for case in test["alert_rule_test"])
+        # Long enough for every rule's window and `for:` to have passed.
+        assert max(case["eval_time"] for case in test["alert_rule_test"]) == "90m"
     result = promtool("test", "rules", str(ALERTS_TEST))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_alert_rules_count_client_traffic_not_scrapes() -> None:
+    """Every rule reading olcg_requests_total leaves the gateway's own /metrics out, and every
+    rule is computed per gateway (job, instance), whatever a worker label says."""
+    for rule in alert_rules():
+        expr = rule["expr"]
+        for selector in re.findall(r"olcg_requests_total(\{[^}]*\})?", expr):
+            assert "/metrics" in selector, (rule["alert"], expr)
+        for aggregation in re.findall(r"\b(?:sum|max|min) by \(([^)]*)\)", expr):
+            assert aggregation == "job, instance" or aggregation.startswith("job, instance,")
+        assert re.search(r"\b(?:sum|max|min) by \(job, instance", expr), rule["alert"]
 
 
 def test_dashboard_is_grafana_json_with_one_datasource_variable() -> None:
@@ -133,7 +157,8 @@ async def test_alerts_and_dashboard_use_metric_names_the_gateway_exports(gateway
         for name in _METRIC.findall(text)
     }
     assert used
-    assert used - exported == set()
+    # The worker gauges exist only under serve --workers (the test below scrapes them).
+    assert used - exported - set(WORKER_GAUGES) == set()
 
 
 class Process:
@@ -300,3 +325,74 @@ async def test_dashboard_queries_return_data_from_a_real_prometheus(
         assert {rule["health"] for rule in rules} == {"ok"}, rules
     load_stopper.set()
     await load
+
+
+@needs_prometheus
+async def test_idle_workers_fire_no_alert_and_prometheus_sees_every_request(
+    tmp_path: Path, processes: list[Process | Child]
+) -> None:
+    """A real Prometheus scrapes `serve --workers 2` over one kept-alive connection (so one
+    worker answers every scrape): idle, with only scrapes, no alert is even pending; then N
+    requests on N connections, spread over both workers, all show in its sum."""
+    assert PROMETHEUS is not None
+    sim_port, port, prometheus_port = free_port(), free_port(), free_port()
+    credentials = ["--username", UPSTREAM_USER, "--password", UPSTREAM_PASSWORD]
+    processes.append(Child(["simulator", "--port", str(sim_port), *credentials], tmp_path))
+    config = write_config(tmp_path / "gateway.yaml", port=port, upstream_port=sim_port)
+    gateway = Child(["serve", "--config", str(config), "--workers", "2"], tmp_path, UPSTREAM_ENV)
+    processes.append(gateway)
+    wait_listening(sim_port)
+    await wait_http(f"http://127.0.0.1:{port}/healthz", gateway)
+    processes.append(
+        Process(
+            [
+                PROMETHEUS,
+                f"--config.file={prometheus_config(tmp_path / 'prometheus.yml', port)}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{prometheus_port}",
+                "--log.level=warn",
+            ],
+            tmp_path,
+        )
+    )
+
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{prometheus_port}") as session:
+
+        async def value(expr: str) -> float | None:
+            try:
+                result = await query(session, expr)
+            except aiohttp.ClientError:
+                return None
+            return float(result[0]["value"][1]) if result else None
+
+        async def evaluated_after_scrapes() -> bool | None:
+            scrapes = await value('count_over_time(up{job="olconnect-gateway"}[1m])')
+            if scrapes is None or scrapes < 5:
+                return None
+            async with session.get("/api/v1/rules") as response:
+                groups = (await response.json())["data"]["groups"]
+            rules = [rule for group in groups for rule in group["rules"]]
+            return True if rules and all(r["health"] == "ok" for r in rules) else None
+
+        await poll(evaluated_after_scrapes, 30, "five scrapes and the rules evaluated", 0.2)
+        async with session.get("/api/v1/alerts") as response:
+            alerts = (await response.json())["data"]["alerts"]
+        assert alerts == [], "an idle, healthy gateway raised alerts"
+        assert await value("olcg_workers_reporting") == 2
+
+        requests = 20
+        for _ in range(requests):
+            async with (
+                aiohttp.ClientSession() as client,
+                client.get(f"http://127.0.0.1:{port}{SEGMENTS}/4", headers=key_header()) as answer,
+            ):
+                assert answer.status == 200
+        expr = f'sum(olcg_requests_total{{route="{SEGMENTS}/{{id}}"}})'
+
+        async def counted() -> float | None:
+            seen = await value(expr)
+            return seen if seen == requests else None
+
+        assert await poll(counted, 15, "Prometheus to count every request", 0.2) == requests
+        async with session.get("/api/v1/alerts") as response:
+            assert (await response.json())["data"]["alerts"] == []

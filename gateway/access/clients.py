@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from aiohttp import hdrs
 
+from gateway.access.refusals import EXPIRED, MALFORMED, NO_CREDENTIAL, UNKNOWN_CLIENT, WRONG_KEY
 from gateway.access.sessions import CHALLENGE, SESSION_PREFIX, SessionTokens
 from gateway.config.model import ClientConfig
 from gateway.errors import Forbidden, Unauthenticated
@@ -73,10 +74,10 @@ def read_credential(headers: Mapping[str, str]) -> Credential | None:
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
-            raise Forbidden("invalid credentials") from None
+            raise Forbidden("invalid credentials", reason=MALFORMED) from None
         name, sep, key = decoded.partition(":")
         if not sep or not key:
-            raise Forbidden("invalid credentials")
+            raise Forbidden("invalid credentials", reason=MALFORMED)
         return Credential(key, name)
     if token := headers.get("auth_token"):
         return Credential(token)
@@ -169,29 +170,42 @@ class Authenticator:
             Forbidden: unknown key, wrong name, or expired key (403).
         """
         if credential is None:
-            raise Unauthenticated("API key required", headers=dict(CHALLENGE))
+            raise Unauthenticated("API key required", headers=dict(CHALLENGE), reason=NO_CREDENTIAL)
         registry = self.registry
         if credential.name is None and credential.secret.startswith(SESSION_PREFIX):
             return self._session_client(registry, credential.secret)
         client = registry.by_key(credential.secret)
         if client is None or (credential.name is not None and credential.name != client.name):
-            raise Forbidden("invalid credentials")
+            named = registry.by_name(credential.name) if credential.name is not None else None
+            if named is None:  # an unknown name may be a mistyped key: never logged
+                raise Forbidden("invalid credentials", reason=UNKNOWN_CLIENT)
+            raise Forbidden("invalid credentials", reason=WRONG_KEY, client=named.name)
+        # Written out rather than a call to _refuse_expired: this is every request's path.
         if client.expires_at is not None and self._wall_clock() >= client.expires_at:
-            raise Forbidden(KEY_EXPIRED)
+            raise Forbidden(KEY_EXPIRED, reason=EXPIRED, client=client.name)
         return client
 
     def login(self, credential: Credential | None) -> str:
         """Check Basic ``name:key`` and issue a session token for that client."""
         if credential is None or credential.name is None:
-            raise Unauthenticated("Basic credentials required", headers=dict(CHALLENGE))
+            raise Unauthenticated(
+                "Basic credentials required", headers=dict(CHALLENGE), reason=NO_CREDENTIAL
+            )
         client = self.identify(credential)
         # The token is bound to the key that obtained it, so rotating that key ends it.
         return self.sessions.issue(client.name, _digest(credential.secret))
 
     def _session_client(self, registry: ClientRegistry, token: str) -> Client:
-        client = registry.by_session(*self.sessions.verify(token))
-        if client is None:  # removed, or no longer holding the key behind the token
-            raise Forbidden("invalid credentials")
-        if client.expires_at is not None and self._wall_clock() >= client.expires_at:
-            raise Forbidden(KEY_EXPIRED)
+        session = self.sessions.verify(token)
+        client = registry.by_session(*session)
+        if client is None:
+            if registry.by_name(session.client_name) is None:  # removed by a reload
+                raise Forbidden("invalid credentials", reason=UNKNOWN_CLIENT)
+            # The key behind the token was rotated out: the client still uses it.
+            raise Forbidden("invalid credentials", reason=WRONG_KEY, client=session.client_name)
+        self._refuse_expired(client)
         return client
+
+    def _refuse_expired(self, client: Client) -> None:
+        if client.expires_at is not None and self._wall_clock() >= client.expires_at:
+            raise Forbidden(KEY_EXPIRED, reason=EXPIRED, client=client.name)

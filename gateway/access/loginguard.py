@@ -21,13 +21,16 @@ from collections.abc import Callable
 from typing import Final, NoReturn, Protocol
 
 import structlog
-from aiohttp import hdrs, web
+from aiohttp import web
 from cachetools import TTLCache
 
-from gateway.access.clients import KEY_EXPIRED, Authenticator, read_credential
-from gateway.access.ratelimit import retry_after
+from gateway.access.addresses import ClientAddress
+from gateway.access.clients import Authenticator, read_credential
+from gateway.access.ratelimit import refusal_headers, retry_after
+from gateway.access.refusals import LOGIN_BLOCKED, MALFORMED, NO_CREDENTIAL
 from gateway.errors import Forbidden, RateLimited, Unauthenticated
 from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.throttle import RepeatedWarnings
 
 LIMIT: Final = 10  # failures …
 WINDOW: Final = 60.0  # … within this many seconds block the address (or the name)
@@ -118,11 +121,23 @@ class LoginGuard:
     Args:
         store: where failures are counted (this process, or Redis for every gateway on it).
         metrics: counts failures by reason (``olcg_login_failures_total``).
+        address: the request's client address (the peer, or a trusted proxy's word).
+        warnings: rate-limits ``login_blocked`` per address: a blocked guesser retries
+            as fast as it can.
     """
 
-    def __init__(self, store: FailureStore, *, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        store: FailureStore,
+        *,
+        metrics: Metrics,
+        address: Callable[[web.BaseRequest], str] | None = None,
+        warnings: RepeatedWarnings | None = None,
+    ) -> None:
         self._store = store
         self._metrics = metrics
+        self._address = address or ClientAddress()
+        self._warnings = warnings or RepeatedWarnings()
 
     async def login(self, request: web.Request, authenticator: Authenticator) -> str:
         """A session token for the request's Basic credentials, unless blocked.
@@ -130,54 +145,50 @@ class LoginGuard:
         Raises:
             RateLimited: the address (or the name, from several addresses) failed too often
                 lately (429, Retry-After).
-            Unauthenticated, Forbidden: the login failed (counted).
+            Unauthenticated, Forbidden: the login failed (counted; `reason` says why).
         """
-        address = _keyed("addr", request.remote or "-")
+        remote = self._address(request)
+        address = _keyed("addr", remote)
         name: str | None = None
+        malformed: Forbidden | None = None
         try:
             credential = read_credential(request.headers)
-        except Forbidden:
-            credential = None  # malformed Basic: counted below, by address only
-            malformed = True
+        except Forbidden as exc:
+            credential, malformed = None, exc  # counted below, by address only
         else:
-            malformed = False
             if credential is not None and credential.name is not None:
                 name = _keyed("name", credential.name)
         wait = await self._store.blocked(address, name)
         if wait > 0:
             self._metrics.count_login_failure("blocked")
-            log.warning("login_blocked", remote=request.remote, retry_after=retry_after(wait))
-            raise RateLimited(
-                "too many failed logins", headers={hdrs.RETRY_AFTER: retry_after(wait)}
+            self._warnings.warning(
+                "login_blocked", remote, remote=remote, retry_after=retry_after(wait)
             )
-        if malformed:
-            invalid = Forbidden("invalid credentials")
-            await self._failed(request, address, None, "malformed", invalid)
+            raise RateLimited(
+                "too many failed logins",
+                headers=refusal_headers("login", LIMIT, int(WINDOW), wait),
+                reason=LOGIN_BLOCKED,
+            )
+        if malformed is not None:
+            await self._failed(remote, address, None, malformed)
         try:
             return authenticator.login(credential)
         except Unauthenticated:
             self._metrics.count_login_failure("missing")  # a Basic challenge's first step
             raise
         except Forbidden as exc:
-            given = credential.name if credential is not None else None
-            if exc.message == KEY_EXPIRED:
-                reason = "expired"
-            elif given is None or authenticator.registry.by_name(given) is None:
-                reason = "unknown_client"
-            else:
-                reason = "wrong_key"
-            await self._failed(request, address, name, reason, exc)
+            await self._failed(remote, address, name, exc)
 
     async def _failed(
-        self,
-        request: web.Request,
-        address: str,
-        name: str | None,
-        reason: str,
-        exc: Forbidden,
+        self, remote: str, address: str, name: str | None, exc: Forbidden
     ) -> NoReturn:
+        reason = _METRIC_REASONS.get(exc.reason, exc.reason)
         self._metrics.count_login_failure(reason)
         # The reason and address only: the attempted name may be a mistyped key.
-        log.info("login_failed", reason=reason, remote=request.remote)
+        log.info("login_failed", reason=reason, remote=remote)
         await self._store.record(address, name)
         raise exc
+
+
+# The metric's (and login_failed's) names for two refusal reasons, kept as they were.
+_METRIC_REASONS = {MALFORMED: "malformed", NO_CREDENTIAL: "missing"}

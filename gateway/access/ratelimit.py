@@ -1,4 +1,10 @@
-"""Per-client token buckets: `rate_limit` requests/second, bursts of twice that (at least 1)."""
+"""Per-client token buckets: `rate_limit` requests/second, bursts of twice that (at least 1).
+
+A refusal says when to come back: ``Retry-After`` and the ``RateLimit-Policy``
+and ``RateLimit`` fields of the IETF httpapi draft (draft-ietf-httpapi-ratelimit-
+headers, Structured Fields: a quoted policy name with ``q`` quota and ``w``
+window, and ``r`` remaining and ``t`` seconds until quota comes back).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 
 BURST_FACTOR = 2.0
 
@@ -57,3 +64,27 @@ class RateLimiter:
 def retry_after(seconds: float) -> str:
     """Retry-After in whole seconds, at least 1."""
     return str(max(1, math.ceil(seconds)))
+
+
+def refusal_headers(policy: str, quota: int, window: int, wait: float) -> dict[str, str]:
+    """The headers of a 429: come back in `wait` seconds, under `quota` per `window` s.
+
+    Args:
+        policy: the policy's name (``default``: a client's rate_limit; ``login``).
+        quota, window: the policy: `quota` requests per `window` seconds.
+        wait: seconds until a request may succeed.
+    """
+    after = retry_after(wait)
+    return {
+        "Retry-After": after,
+        "RateLimit-Policy": f'"{policy}";q={quota};w={window}',
+        "RateLimit": f'"{policy}";r=0;t={after}',
+    }
+
+
+def rate_policy(rate: float) -> tuple[int, int]:
+    """A `rate_limit` (requests/second) as whole requests per whole seconds: 0.5 → (1, 2)."""
+    fraction = Fraction(rate).limit_denominator(3600)
+    if fraction.numerator == 0:  # slower than one an hour: one per its period
+        return 1, max(1, round(1 / rate))
+    return fraction.numerator, fraction.denominator

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from aiohttp import hdrs
 
+from gateway.access.refusals import EXPIRED, UNKNOWN_CLIENT
 from gateway.errors import Forbidden, Unauthenticated
 
 SESSION_PREFIX = "olcs_"
@@ -95,16 +96,18 @@ class SessionTokens:
         try:
             payload, mac = _unb64(body), _unb64(signature)
         except (binascii.Error, ValueError):
-            raise Forbidden("invalid credentials") from None
+            raise Forbidden("invalid credentials", reason=UNKNOWN_CLIENT) from None
         # SECURITY: constant-time compare of the signature before anything is parsed.
         if not hmac.compare_digest(mac, self._sign(payload)):
-            raise Forbidden("invalid credentials")
+            raise Forbidden("invalid credentials", reason=UNKNOWN_CLIENT)
         fields = payload.decode().split(":")
         if len(fields) != 4:  # signed by us, but before tokens were bound to keys
-            raise Forbidden("invalid credentials")
+            raise Forbidden("invalid credentials", reason=UNKNOWN_CLIENT)
         name, expires, _nonce, binding = fields
         if self._wall_clock() >= int(expires):
-            raise Unauthenticated("session token expired", headers=dict(CHALLENGE))
+            raise Unauthenticated(
+                "session token expired", headers=dict(CHALLENGE), reason=EXPIRED, client=name
+            )
         return Session(name, binding)
 
     def _sign(self, payload: bytes) -> bytes:

@@ -8,8 +8,6 @@ from collections.abc import Callable
 from functools import partial
 from http import HTTPStatus
 
-import structlog
-
 from gateway.cache.base import CacheBackend, CacheStats, Entry, Freshness, classify
 from gateway.cache.coalesce import SingleFlight
 from gateway.cache.failures import BackendFailures
@@ -23,8 +21,7 @@ from gateway.cache.results import (
     from_entry,
 )
 from gateway.errors import UpstreamError, UpstreamTimeout
-
-log = structlog.get_logger(__name__)
+from gateway.telemetry.throttle import RepeatedWarnings
 
 # Failures of the upstream itself; an expired entry may stand in for them.
 # Anything else is a bug or a cancellation and propagates untouched.
@@ -62,6 +59,7 @@ class CacheService:
         stats: CacheStats,
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.monotonic,
+        warnings: RepeatedWarnings | None = None,
     ) -> None:
         self._backend = backend
         self._leases = backend if isinstance(backend, LeaseProvider) else None
@@ -72,6 +70,8 @@ class CacheService:
         self._stats = stats
         self._clock = clock
         self._failures = BackendFailures(stats, timer)
+        # Stale answers and failed refreshes come once per request in an outage.
+        self._warnings = warnings or RepeatedWarnings(clock=timer)
         self._flight: SingleFlight[Loaded] = SingleFlight()
         # The tags of every key whose load runs, so a tag's invalidation can detach it.
         self._loading_tags: dict[str, tuple[str, ...]] = {}
@@ -224,10 +224,12 @@ class CacheService:
             # Only a bypass gets here: the client asked for a reload, but a
             # fresh stored answer beats a 502.
             self._stats.hits += 1
-            log.warning("cache_bypass_failed", key=key, error=type(exc).__name__)
+            error = type(exc).__name__
+            self._warnings.warning("cache_bypass_failed", error, key=key, error=error)
             return from_entry(entry, CacheOutcome.HIT, now)
         self._stats.stale += 1
-        log.warning("cache_stale_served", key=key, error=type(exc).__name__)
+        error = type(exc).__name__
+        self._warnings.warning("cache_stale_served", error, key=key, error=error)
         return from_entry(entry, CacheOutcome.STALE, now)
 
     async def _load_and_store(
@@ -346,7 +348,8 @@ class CacheService:
             )
         except Exception as exc:
             # Nobody awaits this task: the failure is logged, never raised.
-            log.warning("cache_refresh_failed", key=key, error=type(exc).__name__)
+            error = type(exc).__name__
+            self._warnings.warning("cache_refresh_failed", error, key=key, error=error)
 
     async def _read(self, key: str) -> Entry | None:
         try:

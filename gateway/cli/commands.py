@@ -10,12 +10,14 @@ import argparse
 import secrets
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from gateway import __version__
 from gateway.catalogue.model import Scope
-from gateway.cli.listen import host_problem
+from gateway.cli.checks import config_warnings
+from gateway.cli.healthcheck import UNHEALTHY, healthcheck
 from gateway.cli.startup import EXIT_USAGE, config_path, load_or_exit
+from gateway.cli.workers import MAX_PER_CPU, supervise, usable_cpus
 from gateway.config.model import (
     CONFIG_ENV_VAR,
     DEFAULT_CONFIG_PATH,
@@ -27,10 +29,14 @@ SCOPES = tuple(scope.value for scope in Scope)
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit 2."""
+    """argparse, but a usage error is one line on stderr and exit 2 (or `usage_exit`)."""
+
+    def __init__(self, *args: Any, usage_exit: int = EXIT_USAGE, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.usage_exit = usage_exit
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        self.exit(self.usage_exit, f"{self.prog}: error: {message}\n")
 
 
 _CONFIG_HELP = f"config file (default ${CONFIG_ENV_VAR} or {DEFAULT_CONFIG_PATH})"
@@ -43,12 +49,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the gateway")
     serve.add_argument("--config", type=_config_arg, help=_CONFIG_HELP)
-    serve.add_argument(
-        "--workers",
-        type=_count,
-        default=1,
-        help="processes sharing the port (SO_REUSEPORT); default 1",
-    )
+    serve.add_argument("--workers", type=_workers, default=1, help=_WORKERS_HELP)
 
     demo = commands.add_parser("demo", help="run the gateway in front of the embedded simulator")
     demo.add_argument("--port", type=_port, default=8080, help="gateway port (default 8080)")
@@ -117,10 +118,15 @@ def _build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="validate a config file")
     check.add_argument("--config", type=_config_arg, help=_CONFIG_HELP)
+    check.add_argument(
+        "--workers", type=_workers, default=1, help="check it for `serve --workers N` too"
+    )
 
     health = commands.add_parser(
         "healthcheck",
         help="GET /healthz where the config says the gateway listens; exit 0 healthy, 1 not",
+        # Docker reserves exit 2 for a health check: bad arguments are "not healthy" too.
+        usage_exit=UNHEALTHY,
     )
     health.add_argument("--config", type=_config_arg, help=_CONFIG_HELP)
     health.add_argument(
@@ -140,8 +146,9 @@ def _port(text: str) -> int:
         port = int(text)
     except ValueError:
         port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+    # Not 0 either: the banner and the printed curl lines name the port.
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port (1-65535): {text!r}")
     return port
 
 
@@ -158,6 +165,26 @@ def _positive(text: str) -> float:
 def _count(text: str) -> int:
     if not text.isdecimal() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"not a positive integer: {text!r}")
+    return int(text)
+
+
+_WORKERS_HELP = (
+    f"processes sharing the port (SO_REUSEPORT): a number up to {MAX_PER_CPU} per usable CPU, "
+    "or auto (one per usable CPU); default 1"
+)
+
+
+def _workers(text: str) -> int:
+    cpus = usable_cpus()
+    if text == "auto":
+        return cpus
+    if not text.isdecimal() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive integer or auto: {text!r}")
+    if int(text) > MAX_PER_CPU * cpus:
+        raise argparse.ArgumentTypeError(
+            f"{text} is more than {MAX_PER_CPU} per usable CPU "
+            f"({MAX_PER_CPU * cpus} for {cpus} CPUs here; `auto` gives {cpus})"
+        )
     return int(text)
 
 
@@ -197,13 +224,10 @@ def _keygen(name: str, scopes: tuple[str, ...]) -> int:
     return 0
 
 
-def _check_config(path: str) -> int:
+def _check_config(path: str, workers: int) -> int:
     config = load_or_exit(path)
-    # A warning, not an error: the file may be checked on another machine than the
-    # one that serves it. `serve` fails on the same problem with exit 2.
-    problem = host_problem(config.server.host)
-    if problem is not None:
-        print(f"warning: {problem}", file=sys.stderr)
+    for warning in config_warnings(path, config, workers=workers):
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{path}: OK")
     return 0
 
@@ -261,17 +285,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "keygen":
             return _keygen(args.name, args.scopes)
         if args.command == "check-config":
-            return _check_config(config_path(args.config))
+            return _check_config(config_path(args.config), args.workers)
         if args.command == "simulator":
             return _simulator(args)
         if args.command == "healthcheck":
-            from gateway.cli.healthcheck import healthcheck
-
             return healthcheck(config_path(args.config), args.timeout)
         if args.command == "serve":
             if args.workers > 1:
-                from gateway.cli.workers import supervise
-
                 return supervise(config_path(args.config), args.workers)
             from gateway.cli.serve import serve
 

@@ -24,6 +24,7 @@ from gateway.edge.runner_options import (
     raise_descriptor_limit,
     runner_options,
 )
+from gateway.telemetry.aggregate import WorkerSet
 from gateway.telemetry.log import configure_logging
 
 log = structlog.get_logger("gateway.server")
@@ -47,6 +48,7 @@ def serve(
     reuse_port: bool = False,
     session_secret: bytes | None = None,
     owners_path: str | None = None,
+    workers: WorkerSet | None = None,
 ) -> int:
     """Run the gateway from the config file at `config_path` until SIGTERM/SIGINT.
 
@@ -55,6 +57,7 @@ def serve(
         reuse_port: bind with SO_REUSEPORT, so worker processes share the port.
         session_secret: signs session tokens (workers share one); random if None.
         owners_path: the SQLite file where workers share owners (memory back-end).
+        workers: this process's place under `serve --workers N`; None alone.
     """
     # Until the loop's handler is installed, a SIGHUP (a reload) must not kill the
     # process; the config read just below is the newest anyway.
@@ -70,6 +73,7 @@ def serve(
             reuse_port=reuse_port,
             session_secret=session_secret,
             owners_path=owners_path,
+            workers=workers,
         )
     )
     return 0
@@ -82,8 +86,11 @@ async def _serve(
     reuse_port: bool = False,
     session_secret: bytes | None = None,
     owners_path: str | None = None,
+    workers: WorkerSet | None = None,
 ) -> None:
-    app = create_app(config, session_secret=session_secret, owners_path=owners_path)
+    app = create_app(
+        config, session_secret=session_secret, owners_path=owners_path, workers=workers
+    )
     server = config.server
     needed = descriptors_needed(config)
     if (allowed := raise_descriptor_limit(needed)) < needed:

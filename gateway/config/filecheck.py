@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,28 +43,55 @@ def plaintext_secrets(text: str) -> list[str]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """A config file that others may read while it writes a secret itself."""
+
+    mode: int
+    readable_by: tuple[str, ...]  # "group", "other"
+    plaintext: tuple[str, ...]  # key paths (``upstream.password``), never values
+
+    def describe(self, path: str | Path) -> str:
+        """One line for check-config: what is exposed to whom, and the fix."""
+        return (
+            f"{', '.join(self.plaintext)}: written in plain text in {path}, which "
+            f"{' and '.join(self.readable_by)} may read (mode {oct(self.mode)}): {ADVICE}"
+        )
+
+
+ADVICE = "chmod 600 the file, or take the secrets from the environment (${VAR})"
+
+
+def exposure(path: str | Path) -> Exposure | None:
+    """How the config at `path` exposes a plaintext secret, or None (also when unreadable)."""
+    try:
+        mode = Path(path).stat().st_mode
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    readable_by = tuple(
+        who for who, bit in (("group", stat.S_IRGRP), ("other", stat.S_IROTH)) if mode & bit
+    )
+    written = plaintext_secrets(text) if readable_by else []
+    if not written:
+        return None
+    return Exposure(stat.S_IMODE(mode), readable_by, tuple(written))
+
+
 def warn_if_exposed(path: str | Path) -> bool:
     """Log `config_file_permissions` if others may read a config holding a plaintext secret.
 
     Returns whether it warned. Never logs a secret or any part of the file.
     """
-    try:
-        mode = Path(path).stat().st_mode
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-    readable_by = [
-        who for who, bit in (("group", stat.S_IRGRP), ("other", stat.S_IROTH)) if mode & bit
-    ]
-    written = plaintext_secrets(text) if readable_by else []
-    if not written:
+    found = exposure(path)
+    if found is None:
         return False
     log.warning(
         "config_file_permissions",
         path=str(path),
-        mode=oct(stat.S_IMODE(mode)),
-        readable_by=readable_by,
-        plaintext=written,  # key paths only, never their values
-        advice="chmod 600 the file, or take the secrets from the environment (${VAR})",
+        mode=oct(found.mode),
+        readable_by=list(found.readable_by),
+        plaintext=list(found.plaintext),  # key paths only, never their values
+        advice=ADVICE,
     )
     return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -113,6 +114,21 @@ class ServerConfig(_Model):
     max_connections: int = Field(default=1000, ge=1)
     # Browser origins allowed to call the gateway directly (SPEC §8.6); empty: no CORS.
     cors_origins: tuple[str, ...] = Field(default=(), strict=False)
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client for
+    # the access line and the login guard; empty: the TCP peer, the header ignored.
+    trusted_proxies: tuple[str, ...] = Field(default=(), strict=False)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{network!r} is not an IP address or network like 10.0.0.0/8"
+                ) from None
+        return value
 
     @field_validator("cors_origins")
     @classmethod

@@ -8,8 +8,9 @@ from http import HTTPStatus
 from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gateway.edge.worker_metrics import gateway_exposition
 from gateway.errors import CircuitOpen
-from gateway.state import METRICS, READINESS, UPSTREAM
+from gateway.state import METRICS, READINESS, UPSTREAM, WORKERS
 from gateway.upstream.breaker import BreakerState
 from gateway.upstream.readiness import PROBE_MAX_BODY, PROBE_PATH, PROBE_ROUTE
 
@@ -49,6 +50,9 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text exposition of this app's registry."""
-    body = generate_latest(request.app[METRICS].registry)
+    """Prometheus text exposition: this process's registry, or every worker's merged."""
+    if WORKERS in request.app:
+        body = await gateway_exposition(request.app)
+    else:
+        body = generate_latest(request.app[METRICS].registry)
     return web.Response(body=body, headers={hdrs.CONTENT_TYPE: CONTENT_TYPE_LATEST})

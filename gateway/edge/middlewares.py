@@ -16,8 +16,10 @@ import structlog
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
+from gateway.access.addresses import ClientAddress
 from gateway.access.clients import Authenticator, read_credential
-from gateway.access.ratelimit import retry_after
+from gateway.access.ratelimit import rate_policy, refusal_headers
+from gateway.access.refusals import RATE_LIMITED, missing_scope
 from gateway.catalogue import scope_names
 from gateway.catalogue.paths import PathRefused, request_path
 from gateway.edge.routing import UNMATCHED, Targets
@@ -27,6 +29,7 @@ from gateway.telemetry.access_line import log_request
 from gateway.telemetry.context import bind_request, start_request
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.stdlog import log_rejection, parser_error
+from gateway.telemetry.throttle import RepeatedWarnings
 
 REQUEST_ID = "X-Request-ID"
 SERVER_NAME = "olconnect-gateway"
@@ -96,18 +99,43 @@ def _milliseconds(seconds: float) -> float:
     return round(seconds * 100_000) / 100
 
 
-def access_log_middleware(*, metrics: Metrics, targets: Targets) -> Middleware:
+_USER_AGENT_MAX = 200  # characters of User-Agent on the access line
+
+
+def user_agent(value: str) -> str:
+    """The User-Agent for a log line: at most 200 characters, unprintable ones replaced."""
+    if len(value) <= _USER_AGENT_MAX and value.isprintable():
+        return value
+    return "".join(c if c.isprintable() else "?" for c in value[:_USER_AGENT_MAX])
+
+
+def _bytes_out(response: web.StreamResponse | None, method: str) -> int:
+    """Answer body bytes when no stream counted them: the body about to be sent."""
+    if response is None or method == hdrs.METH_HEAD:
+        return 0
+    return response.content_length or 0
+
+
+def access_log_middleware(
+    *, metrics: Metrics, targets: Targets, address: ClientAddress
+) -> Middleware:
     """One canonical log event and the request metrics for every request.
+
+    Every request pays for it, so the common case is written out inline: the
+    peer's address, a short printable User-Agent, a body of bytes.
 
     Args:
         metrics: where request counts and latencies go.
         targets: the route table's labels (filled once routes are added).
+        address: the client's address (the peer, or a trusted proxy's X-Forwarded-For).
     """
+    resolve = address if address.trusts_proxies else None
 
     @web.middleware
     async def access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         status = CLIENT_GONE
+        response = None
         facts = request[FACTS] = RequestFacts()
         try:
             response = await handler(request)
@@ -117,21 +145,38 @@ def access_log_middleware(*, metrics: Metrics, targets: Targets) -> Middleware:
             seconds = time.perf_counter() - started
             route = route_template(request, targets)
             client = facts.client
-            client_name = client.name if client is not None else "-"
+            client_name = client.name if client is not None else facts.named or "-"
             upstream = facts.upstream_seconds
+            method = request.method
+            agent = request.headers.get(hdrs.USER_AGENT, "-")
+            if len(agent) > _USER_AGENT_MAX or not agent.isprintable():
+                agent = user_agent(agent)
+            sent = facts.bytes_out  # counted by a streamed answer
+            if sent is None:
+                body = response.body if type(response) is web.Response else None
+                if type(body) is bytes and method != hdrs.METH_HEAD:  # a hit's stored bytes
+                    sent = len(body)
+                else:
+                    sent = _bytes_out(response, method)
             fields = {
-                "method": request.method,
+                "method": method,
                 "path": request.path,
                 "route": route,
                 "status": status,
                 "client": client_name,
                 "cache": facts.cache_outcome,
                 "duration_ms": _milliseconds(seconds),
+                "remote": (request.remote or "-") if resolve is None else resolve(request),
+                "user_agent": agent,
+                "bytes_in": request.content.total_bytes,
+                "bytes_out": sent,
             }
             if upstream is not None:
                 fields["upstream_ms"] = _milliseconds(upstream)
+            if facts.reason:
+                fields["reason"] = facts.reason
             log_request(fields)
-            metrics.observe_request(route, request.method, status, client_name, seconds)
+            metrics.observe_request(route, method, status, client_name, seconds)
 
     return access_log
 
@@ -142,6 +187,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except GatewayError as exc:
+        if exc.reason:  # a refusal: why, and whom, for the access line only
+            facts = request[FACTS]
+            facts.reason = exc.reason
+            facts.named = exc.client
         return error_response(exc.status, exc.message, exc.parameter, **exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -204,7 +253,9 @@ def auth_middleware(*, authenticator: Authenticator, targets: Targets) -> Middle
         if required.isdisjoint(client.scopes):
             names = scope_names(required)
             raise Forbidden(
-                f"the client lacks the {names.replace(',', ' or ')} scope", parameter=names
+                f"the client lacks the {names.replace(',', ' or ')} scope",
+                parameter=names,
+                reason=missing_scope(names),
             )
         return await handler(request)
 
@@ -212,15 +263,19 @@ def auth_middleware(*, authenticator: Authenticator, targets: Targets) -> Middle
 
 
 def rate_limit_middleware(
-    *, acquire: Callable[[str, float], Awaitable[float]], metrics: Metrics
+    *,
+    acquire: Callable[[str, float], Awaitable[float]],
+    metrics: Metrics,
+    warnings: RepeatedWarnings,
 ) -> Middleware:
-    """429 with Retry-After once a client exceeds its `rate_limit`.
+    """429 once a client exceeds its `rate_limit`, saying when to come back.
 
     Args:
         acquire: takes one request of a client's limit; 0 when allowed, else the
             seconds to wait (`RateLimiter.take` in this process, or
             `SharedLimits.acquire` across every gateway on a Redis).
         metrics: counts refusals per client.
+        warnings: ``client_rate_limited``, once a minute per client at most.
     """
 
     @web.middleware
@@ -230,7 +285,17 @@ def rate_limit_middleware(
             wait = await acquire(client.name, client.rate_limit)
             if wait > 0:
                 metrics.count_rate_limited(client.name)
-                raise RateLimited(headers={hdrs.RETRY_AFTER: retry_after(wait)})
+                warnings.warning(
+                    "client_rate_limited",
+                    client.name,
+                    client=client.name,
+                    rate_limit=client.rate_limit,
+                )
+                quota, window = rate_policy(client.rate_limit)
+                raise RateLimited(
+                    headers=refusal_headers("default", quota, window, wait),
+                    reason=RATE_LIMITED,
+                )
         return await handler(request)
 
     return rate_limit

@@ -31,7 +31,9 @@ async def login(request: web.Request) -> web.Response:
     except Forbidden as refused:
         # SPEC §5: a wrong name or key is 401 here, without WWW-Authenticate: OL Connect's
         # own client reads any other answer to a login as a server fault.
-        raise Unauthenticated(refused.message) from None
+        raise Unauthenticated(
+            refused.message, reason=refused.reason, client=refused.client
+        ) from None
     # A public route, so no middleware named the client; its access line should.
     credential = read_credential(request.headers)  # well-formed: the login succeeded
     if credential is not None and credential.name is not None:

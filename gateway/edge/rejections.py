@@ -31,8 +31,9 @@ from aiohttp import hdrs, web
 from gateway.edge.connection_limit import RefusedConnection, refusal
 from gateway.edge.middlewares import REQUEST_ID, SERVER_NAME
 from gateway.errors import error_body
-from gateway.state import UPSTREAM
+from gateway.state import UPSTREAM, WARNINGS
 from gateway.telemetry.stdlog import log_rejection, parser_error
+from gateway.telemetry.throttle import RepeatedWarnings
 from gateway.upstream.events import CONNECTIONS
 
 log = structlog.get_logger("gateway.server")
@@ -46,7 +47,9 @@ _MESSAGES: dict[int, str] = {
 class GatewayRequestHandler(web.RequestHandler):
     """aiohttp's connection protocol, answering its own errors the gateway's way."""
 
-    __slots__ = ()
+    __slots__ = ("warnings",)
+
+    warnings: RepeatedWarnings
 
     def handle_error(
         self,
@@ -61,7 +64,8 @@ class GatewayRequestHandler(web.RequestHandler):
             status = HTTPStatus.BAD_REQUEST
             log_rejection(rejected, request.remote)
         elif status == HTTPStatus.GATEWAY_TIMEOUT:
-            log.warning("request_timed_out", path=request.path)
+            # One per request while clients are slow: at most one a minute.
+            self.warnings.warning("request_timed_out", "-", path=request.path)
         elif isinstance(exc, ConnectionError):
             # The client went away mid-request: nobody to answer, nothing to fix.
             log.debug("client_disconnected", path=request.path)
@@ -99,6 +103,7 @@ class GatewayServer(web.Server):
         handler: Any,
         *,
         request_factory: Any,
+        warnings: RepeatedWarnings,
         max_connections: int | None = None,
         on_refused: Callable[[], None] = lambda: None,
         **protocol: Any,
@@ -107,6 +112,7 @@ class GatewayServer(web.Server):
         self._protocol = protocol
         self._max_connections = max_connections
         self._on_refused = on_refused
+        self._warnings = warnings
         # Counted from the protocol factory, not from connection_made: one wake-up of
         # the listening socket accepts a burst before any of them is made.
         self.open_connections = 0
@@ -117,7 +123,9 @@ class GatewayServer(web.Server):
             self._on_refused()
             return RefusedConnection(refusal(SERVER_NAME))
         self.open_connections += 1
-        return GatewayRequestHandler(self, loop=asyncio.get_running_loop(), **self._protocol)
+        connection = GatewayRequestHandler(self, loop=asyncio.get_running_loop(), **self._protocol)
+        connection.warnings = self._warnings
+        return connection
 
     def connection_lost(
         self, handler: web.RequestHandler, exc: BaseException | None = None
@@ -157,6 +165,7 @@ class GatewayRunner(web.AppRunner):
         return GatewayServer(
             app_server.request_handler,
             request_factory=app_server.request_factory,
+            warnings=self.app.get(WARNINGS) or RepeatedWarnings(),
             max_connections=self._max_connections,
             on_refused=self._refused,
             **self._protocol,

@@ -13,7 +13,6 @@ import asyncio
 import time
 from http import HTTPStatus
 
-import structlog
 from aiohttp import hdrs, web
 from multidict import CIMultiDict
 
@@ -21,11 +20,9 @@ from gateway.catalogue.paths import request_path
 from gateway.engines.forward_headers import AnswerHeaders, request_headers
 from gateway.engines.invalidation import Invalidate
 from gateway.errors import MethodNotAllowed, NotFound, UpstreamError, UpstreamTimeout
-from gateway.state import BODIES, CONFIG, FACTS, METRICS, OWNERS, UPSTREAM
+from gateway.state import BODIES, CONFIG, FACTS, METRICS, OWNERS, UPSTREAM, WARNINGS
 from gateway.upstream.bodies import content_length, read_body
 from gateway.upstream.wire import Answer
-
-log = structlog.get_logger(__name__)
 
 
 class Forwarder:
@@ -122,6 +119,8 @@ class Forwarder:
         if length is not None:
             response.content_length = length
         await response.prepare(request)
+        facts = request[FACTS]
+        facts.bytes_out = 0  # the access line's bytes_out: what reached the client
         if request.method == hdrs.METH_HEAD:
             return response
         while True:
@@ -136,8 +135,10 @@ class Forwarder:
                 async with asyncio.timeout(client_timeout):
                     await response.write(chunk)
             except (TimeoutError, ConnectionError) as exc:
-                log.warning("client_body_failed", path=request.path, error=type(exc).__name__)
+                error = type(exc).__name__
+                app[WARNINGS].warning("client_body_failed", error, path=request.path, error=error)
                 return _cut(request, response)
+            facts.bytes_out += len(chunk)
         await response.write_eof()
         return response
 

@@ -8,12 +8,15 @@ count stays bounded.
 from __future__ import annotations
 
 import bisect
+import time
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+
+from gateway.telemetry.aggregate import GaugeMerge, GaugeRule
 
 
 class CacheCounters(Protocol):
@@ -50,6 +53,22 @@ LOGIN_FAILURE_REASONS = (
     "expired",  # the client's expires_at has passed
     "blocked",  # refused with 429: too many recent failures for the name or address
 )
+
+
+# How `serve --workers N` merges each gauge across its workers (SPEC §12.1); a gauge not
+# listed is one series per worker with a `worker` label (token, breaker). Counters and
+# histograms are always summed.
+WORKER_MERGE = {
+    # Each worker holds its own memory cache: the entries held in all of them.
+    "olcg_cache_entries": GaugeMerge(GaugeRule.SUM),
+    # Each worker polls for the waiters it holds: the operations watched in all of them.
+    "olcg_operations_watched": GaugeMerge(GaugeRule.SUM),
+    # The gateway's last upstream outcome is the most recent of any worker's.
+    "olcg_upstream_ready": GaugeMerge(
+        GaugeRule.LATEST, latest_by="olcg_upstream_last_outcome_timestamp_seconds"
+    ),
+    "olcg_upstream_last_outcome_timestamp_seconds": GaugeMerge(GaugeRule.MAX),
+}
 
 
 def method_label(method: str) -> str:
@@ -110,6 +129,12 @@ class Metrics:
             "olcg_upstream_ready",
             "1 while the last upstream outcome was a success, 0 while it was a failure "
             "(the /readyz rule without its probe); NaN before the first.",
+            registry=registry,
+        )
+        self.upstream_last_outcome = Gauge(
+            "olcg_upstream_last_outcome_timestamp_seconds",
+            "When the last upstream outcome (success or failure) was seen, in Unix seconds; "
+            "NaN before the first.",
             registry=registry,
         )
         self.breaker_rejected = Counter(
@@ -190,9 +215,15 @@ class Metrics:
         """Report the circuit breaker's state, read at scrape time."""
         self.breaker_state.set_function(state)
 
-    def watch_readiness(self, up: Callable[[], float]) -> None:
-        """Report readiness (1, 0 or NaN), read at scrape time."""
+    def watch_readiness(self, up: Callable[[], float], age: Callable[[], float]) -> None:
+        """Report readiness (1, 0 or NaN) and when it was last decided, read at scrape time.
+
+        Args:
+            up: 1, 0 or NaN.
+            age: seconds since the last outcome (NaN before any).
+        """
         self.upstream_ready.set_function(up)
+        self.upstream_last_outcome.set_function(lambda: time.time() - age())
 
     def watch_cache(self, stats: CacheCounters, entries: Callable[[], int | None]) -> None:
         """Export the cache's plain-int counters, read at scrape time."""

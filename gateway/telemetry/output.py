@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 # Console lines: these fields first, in this order; the request id, long and rarely
 # read, last; everything else in between as logged.
-_CONSOLE_FIRST = ("status", "method", "path", "route", "client", "cache", "cause")
+_CONSOLE_FIRST = ("status", "method", "path", "route", "client", "reason", "cache", "cause")
 _CONSOLE_LAST = ("request_id",)
 
 

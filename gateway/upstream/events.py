@@ -7,7 +7,8 @@ seconds, carrying how many it left out (`suppressed`). Breaker transitions
 are logged the same way, per (from, to), and refusals by a budget
 (`budget_exceeded`) per cause. Every upstream failure is also reported to the
 `on_failure` listener (readiness), throttled or not; a budget's refusal is
-the client's load, not the upstream's health, and is not.
+the client's load, not the upstream's health, and is not. The gate is
+`gateway.telemetry.throttle`'s, shared with the per-request warnings.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import aiohttp
 import structlog
 
 from gateway.errors import UpstreamAuthError
+from gateway.telemetry.throttle import DEFAULT_INTERVAL, Throttle
 
 # Failure causes: constant strings, the `cause` field of `upstream_failed`.
 CONNECTION_REFUSED = "connection_refused"
@@ -41,7 +43,6 @@ BUFFERED_BYTES = "buffered_bytes"  # server.max_buffered of request bodies alrea
 BODY_STALLED = "body_stalled"  # a request body made no progress for server.client_timeout
 CONNECTIONS = "connections"  # server.max_connections client connections already open
 
-DEFAULT_INTERVAL = 60.0
 
 log = structlog.get_logger("gateway.upstream")
 
@@ -61,28 +62,6 @@ def connection_cause(exc: BaseException) -> str:
     if code in _RESET or isinstance(exc, ConnectionResetError):
         return CONNECTION_RESET
     return CONNECTION_ERROR
-
-
-class _Throttle:
-    """Per-key gate: open for the first event, then once per `interval`; counts the rest."""
-
-    __slots__ = ("_clock", "_interval", "_last", "_suppressed")
-
-    def __init__(self, interval: float, clock: Callable[[], float]) -> None:
-        self._interval = interval
-        self._clock = clock
-        self._last: dict[tuple[str, str], float] = {}
-        self._suppressed: dict[tuple[str, str], int] = {}
-
-    def admit(self, key: tuple[str, str]) -> int | None:
-        """None when this event is left out; else how many were left out before it."""
-        now = self._clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self._interval:
-            self._suppressed[key] = self._suppressed.get(key, 0) + 1
-            return None
-        self._last[key] = now
-        return self._suppressed.pop(key, 0)
 
 
 def login_cause(error: BaseException) -> str:
@@ -118,9 +97,9 @@ class UpstreamEvents:
         clock: Callable[[], float] = time.monotonic,
         on_failure: Callable[[str], object] = lambda _cause: None,
     ) -> None:
-        self._failures = _Throttle(interval, clock)
-        self._transitions = _Throttle(interval, clock)
-        self._budgets = _Throttle(interval, clock)
+        self._failures = Throttle(interval, clock)
+        self._transitions = Throttle(interval, clock)
+        self._budgets = Throttle(interval, clock)
         self._on_failure = on_failure
 
     def failure(self, route: str, cause: str, **fields: Any) -> None:

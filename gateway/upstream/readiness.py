@@ -109,6 +109,10 @@ class Readiness:
         """1.0 after a success, 0.0 after a failure, NaN before any outcome (a metric)."""
         return math.nan if self._ok is None else float(self._ok)
 
+    def age(self) -> float:
+        """Seconds since the last outcome; NaN before any (a metric)."""
+        return math.nan if self._ok is None else self._clock() - self._at
+
     async def check(self, probe: Callable[[], Awaitable[object]]) -> NotReady | None:
         """None when ready, else why not; runs `probe` when the last outcome is too old."""
         if self._needs_probe():
