@@ -63,6 +63,12 @@ if TYPE_CHECKING:
 # Connections beyond upstream.max_connections, so a login never waits behind the
 # streams that hold every request slot.
 LOGIN_CONNECTIONS = 2
+# A cached read's load is bounded by its own timers, upstream.timeout each: a lease wait,
+# a wait for another login and its own, a slot, the exchange, and after a refused token a
+# login and the exchange again. They decide its outcome (504, 503 + Retry-After, 502) and
+# tell the breaker before anyone is answered; a caller's wait is a safety net behind them
+# all. Were it upstream.timeout too, it would always fire first (it starts first).
+LOAD_TIMERS = 8
 
 
 def create_app(
@@ -296,7 +302,7 @@ def _cache_ctx(
             not_found_ttl=config.cache.ttl.not_found,
             stale_if_error=config.cache.stale_if_error,
             stale_while_revalidate=config.cache.stale_while_revalidate,
-            wait_timeout=config.upstream.timeout,
+            wait_timeout=LOAD_TIMERS * config.upstream.timeout,
             stats=stats,
             clock=clock,
             warnings=app[WARNINGS],

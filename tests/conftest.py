@@ -84,10 +84,15 @@ def simulator(make_simulator: MakeSimulator) -> Simulator:
 
 @pytest.fixture
 def make_simulator_server(aiohttp_server: AiohttpServer) -> MakeSimulatorServer:
-    """Serve a simulator on loopback: `await make_simulator_server(sim, expose_controls=False)`."""
+    """Serve a simulator on loopback: `await make_simulator_server(sim, expose_controls=False)`.
 
-    async def make(sim: Simulator, *, expose_controls: bool = False) -> TestServer:
-        app = create_simulator_app(sim, expose_controls=expose_controls)
+    ``prefix="/olc"`` serves it under that path, as behind a reverse proxy.
+    """
+
+    async def make(
+        sim: Simulator, *, expose_controls: bool = False, prefix: str = ""
+    ) -> TestServer:
+        app = create_simulator_app(sim, expose_controls=expose_controls, prefix=prefix)
         return await aiohttp_server(app, **SERVER_OPTIONS)
 
     return make

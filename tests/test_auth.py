@@ -289,3 +289,11 @@ def test_auth_credential_repr_hides_the_secret(headers: dict[str, str]) -> None:
     assert credential is not None
     assert credential.secret == "olcg_secret_key_1"
     assert "olcg_secret_key_1" not in repr(credential)
+
+
+async def test_login_without_basic_credentials_says_so(gateway: TestClient[Any, Any]) -> None:
+    """A login with no Basic credentials is a 401 that asks for them, with the challenge."""
+    response = await gateway.post(LOGIN, headers={"X-API-Key": KEYS["reader"]})
+    error = await assert_error(response, 401)
+    assert error["message"] == "Basic credentials required"
+    assert response.headers[hdrs.WWW_AUTHENTICATE].upper().startswith("BASIC")

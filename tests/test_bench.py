@@ -120,6 +120,7 @@ def test_bench_integrators_day_counts_upstream_calls() -> None:
     assert "integrator's day: errors 0 through the gateway, 0 direct" in out
 
 
+@pytest.mark.slow  # two `serve --workers` fleets and their loaders: ~15-30 s on two cores
 def test_bench_scale_out_measures_one_and_two_workers() -> None:
     """`serve --workers 1` and `--workers 2` (memory, and Redis with and without the near cache)
     are driven, their CPU counted over all workers, and the Redis targets judged."""
@@ -153,6 +154,7 @@ def test_day_tasks_are_repeatable_and_name_entities_of_their_job_set() -> None:
         assert task.document in entities.children(Family.DOCUMENTSETS, owner)
 
 
+@pytest.mark.slow  # Python under valgrind: ~40 s alone, minutes on a busy machine
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 @pytest.mark.timeout(120)  # two uninstrumented start-ups under valgrind, side by side
 def test_bench_icount_counts_the_instructions_of_a_hit() -> None:

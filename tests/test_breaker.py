@@ -5,17 +5,25 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
-from conftest import FakeClock, MakeGateway, key_header
+from conftest import KEYS, FakeClock, MakeConfig, MakeGateway, key_header, until
+from processes import poll
 
+from gateway.app import create_app
+from gateway.edge.middlewares import CLIENT_GONE
+from gateway.edge.runner_options import runner_options
 from gateway.errors import CircuitOpen
 from gateway.simulator import Simulator
 from gateway.simulator.model.state import Fault
+from gateway.upstream.bodies import KEEP_LIMIT
 from gateway.upstream.breaker import BreakerState, CircuitBreaker
 
 Client = TestClient[Any, Any]
-SEGMENTS = "/rest/serverengine/entity/jobsegments"
+BASE = "/rest/serverengine"
+SEGMENTS = f"{BASE}/entity/jobsegments"
 
 
 def state_of(breaker: CircuitBreaker) -> BreakerState:
@@ -205,3 +213,90 @@ async def test_breaker_ignores_login_failures_and_client_errors(
         assert (status, body["error"]["message"]) == (502, "upstream authentication failed")
     async with gateway.get("/metrics") as response:
         assert "olcg_upstream_breaker_state 0.0" in await response.text()
+
+
+async def requests_with_status(client: Client, status: int) -> float:
+    """Requests the gateway has answered (or given up on) with `status`, over every route."""
+    async with client.get("/metrics") as response:
+        text = await response.text()
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("olcg_requests_total{") and f'status="{status}"' in line
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "route", "body", "client"),
+    [
+        ("GET", f"{BASE}/filestore/resources", "filestore.resources", None, "admin"),
+        ("PUT", f"{SEGMENTS}/3/metadata", "metadata_put", {"id": 3, "properties": []}, "writer"),
+    ],
+    ids=["forwarded", "validated_write"],
+)
+async def test_breaker_ignores_clients_that_hang_up(
+    make_gateway: MakeGateway,
+    simulator: Simulator,
+    method: str,
+    path: str,
+    route: str,
+    body: Any,
+    client: str,
+) -> None:
+    """A client that hangs up while the upstream works on its request cancels it: no verdict
+    on the upstream, so even with breaker_failures: 1 the circuit stays closed."""
+    gateway = await make_gateway(upstream={"breaker_failures": 1})
+    simulator.route_latency[route] = 30.0  # the upstream is still working when the client goes
+    url = gateway.make_url(path)
+    async with aiohttp.ClientSession() as impatient:
+        hanging = asyncio.create_task(
+            impatient.request(method, url, json=body, headers=key_header(client))
+        )
+        await until(lambda: simulator.calls[route] == 1)
+        hanging.cancel()  # closes the connection mid-request
+        await asyncio.gather(hanging, return_exceptions=True)
+
+    async def cancelled() -> bool | None:  # the gateway's handler has ended (499)
+        return True if await requests_with_status(gateway, CLIENT_GONE) == 1 else None
+
+    await poll(cancelled, 5, "the cancelled request to end")
+    assert await metric(gateway, "olcg_upstream_breaker_state") == BreakerState.CLOSED
+    simulator.route_latency.clear()
+    async with gateway.request(method, path, json=body, headers=key_header(client)) as answer:
+        assert answer.status == 200
+
+
+async def test_breaker_ignores_uploads_the_client_aborts(
+    make_config: MakeConfig, simulator: Simulator, clock: FakeClock, wall_clock: FakeClock
+) -> None:
+    """A client that hangs up halfway through a streamed upload broke its own request, not
+    the upstream: the circuit stays closed. Served as `serve` does (handlers are not cancelled
+    when their client goes), so the upload's failure reaches the upstream client."""
+    config = make_config(upstream={"breaker_failures": 1})
+    app = create_app(config, clock=clock, wall_clock=wall_clock)
+    runner = web.AppRunner(app, handler_cancellation=False, **runner_options(config.server))
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        host, port = runner.addresses[0][:2]
+        head = (
+            f"POST {BASE}/filestore/DataFile?filename=big HTTP/1.1\r\nHost: gateway\r\n"
+            f"X-API-Key: {KEYS['admin']}\r\nContent-Length: {4 * KEEP_LIMIT}\r\n\r\n"
+        ).encode()
+        _reader, writer = await asyncio.open_connection(host, port)
+        writer.write(head + b"u" * (2 * KEEP_LIMIT))  # past KEEP_LIMIT: it streams upstream
+        await writer.drain()
+        await until(lambda: simulator.calls["filestore.upload"] == 1)
+        writer.transport.abort()  # gone mid-body
+        async with aiohttp.ClientSession(f"http://{host}:{port}") as session:
+
+            async def ended() -> bool | None:  # the aborted upload is logged and counted
+                async with session.get("/metrics") as response:
+                    text = await response.text()
+                return True if 'route="/rest/serverengine/filestore/DataFile"' in text else None
+
+            await poll(ended, 5, "the aborted upload to end")
+            async with session.get("/metrics") as response:
+                assert "olcg_upstream_breaker_state 0.0" in await response.text()
+    finally:
+        await runner.cleanup()

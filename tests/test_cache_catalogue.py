@@ -264,3 +264,49 @@ async def test_entity_reads_get_every_cache_feature(
         assert purge.status == 404
     async with gateway.delete("/admin/cache/entity/jobs/abc", headers=ALL) as purge:
         assert purge.status == 400
+
+
+async def test_added_records_drop_their_data_set_and_record_reads(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """`POST entity/datarecords` drops the data set's record list and the records' reads:
+    the next reads are MISSes that show the new records."""
+    records_of_set, nested = f"{E}/datasets/2", f"{E}/datarecords/5/values?recursive=true"
+    before = {path: (await read(gateway, path))[2] for path in (records_of_set, nested)}
+    assert {(await read(gateway, path))[1] for path in before} == {"HIT"}
+    fields = {"fields": [{"name": "x", "value": "new"}]}
+    additions = [
+        {"datasetid": 2, "records": [fields]},
+        {"recordid": 5, "table": "lines", "records": [fields]},
+    ]
+    await write(gateway, Write("POST", f"{E}/datarecords", additions))
+    for path, old in before.items():
+        status, outcome, after = await read(gateway, path)
+        assert (status, outcome) == (200, "MISS"), path
+        assert after != old, path
+    assert simulator.calls["datarecords.add"] == 1
+
+
+async def test_unlisted_entity_writes_invalidate_once_they_land(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """A write on a route the catalogue does not list (a newer OL Connect's) drops the entity
+    it names and the job-set statistics when it succeeds — and nothing when it fails;
+    one that names no entity drops its whole family."""
+    metadata, stats = f"{E}/jobs/3/metadata", f"{B}/statistics/jobset/2"
+    other_job = f"{E}/jobs/4/properties"
+
+    async def outcomes() -> list[str]:
+        return [(await read(gateway, path))[1] for path in (metadata, stats, other_job)]
+
+    assert await outcomes() == ["MISS"] * 3
+    entity_write = Write("PUT", f"{E}/jobs/3/newer", {"id": 3})
+    async with gateway.put(entity_write.path, json=entity_write.body, headers=ALL) as answer:
+        assert answer.status == 404  # OL Connect does not know it yet: nothing changed
+    assert await outcomes() == ["HIT"] * 3
+    simulator.newer_routes = {entity_write.path, f"{E}/jobs/newerbulk"}
+    await write(gateway, entity_write)
+    assert await outcomes() == ["MISS", "MISS", "HIT"]
+    await write(gateway, Write("POST", f"{E}/jobs/newerbulk", [{"id": 4}]))
+    assert await outcomes() == ["MISS", "MISS", "MISS"]
+    assert simulator.calls["newer_route"] == 2

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from conftest import FakeClock, MakeGateway, key_header, until
+from processes import poll
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.simulator import Fault, Simulator
@@ -109,17 +110,30 @@ async def test_cache_disconnected_waiter_does_not_cancel_others(
     gateway: TestClient[Any, Any], simulator: Simulator
 ) -> None:
     """A client that gives up while waiting leaves the shared fetch running for the others."""
+
+    async def metrics_show(series: str) -> bool | None:
+        exposition = await (await gateway.get("/metrics")).text()
+        return True if series in exposition else None
+
+    async def coalesced() -> bool | None:  # the waiter has joined the running fetch
+        return await metrics_show("olcg_cache_coalesced_total 1.0")
+
+    async def leader_gone() -> bool | None:  # the gateway saw the leader hang up (499)
+        return await metrics_show('status="499"')
+
     await gateway.get(f"{SEGMENTS}/1", headers=READER)
     simulator.reset_counters()
-    simulator.route_latency["document_sets"] = 0.3
+    release = simulator.route_gates["document_sets"] = asyncio.Event()
     url = gateway.make_url(f"{SEGMENTS}/9")
     async with aiohttp.ClientSession() as impatient:
         leader = asyncio.create_task(impatient.get(url, headers=READER))
         await until(lambda: simulator.calls["document_sets"] == 1)
         waiter = asyncio.create_task(gateway.get(f"{SEGMENTS}/9", headers=READER))
-        await asyncio.sleep(0.02)
+        await poll(coalesced, 5, "the second client to join the fetch")
         leader.cancel()  # the first client disconnects mid-fetch
         await asyncio.gather(leader, return_exceptions=True)
+        await poll(leader_gone, 5, "the gateway to see the first client go")
+    release.set()  # the upstream answers only now: the fetch outlived the leader
     response = await waiter
     assert response.status == 200
     assert simulator.calls["document_sets"] == 1

@@ -270,3 +270,29 @@ async def test_ids_with_leading_zeros_are_one_entry(
     assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("MISS", "HIT")
     assert await first.read() == await second.read()
     assert simulator.calls["document_sets" if not suffix else "metadata_get"] == 1
+
+
+async def test_put_metadata_of_an_unknown_segment_is_404_naming_it(
+    gateway: TestClient[Any, Any], simulator: Simulator
+) -> None:
+    """OL Connect's 404 for a write to a segment it does not know: the gateway's 404,
+    naming the segment."""
+    response = await gateway.put(
+        f"{SEGMENTS}/99999/metadata", json={"id": 99999, "properties": []}, headers=WRITER
+    )
+    error = await error_of(response, 404)
+    assert (error["message"], error["parameter"]) == ("job segment not found", "99999")
+    assert simulator.calls["metadata_put"] == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "noun"),
+    [(f"{SEGMENTS}/abc", "job segment"), ("/rest/serverengine/entity/jobs/0/metadata", "job")],
+)
+async def test_bad_entity_id_is_400_naming_the_entity(
+    gateway: TestClient[Any, Any], simulator: Simulator, path: str, noun: str
+) -> None:
+    """An `{id}` that is no entity id is a 400 that says which entity it should name."""
+    error = await error_of(await gateway.get(path, headers=READER), 400)
+    assert error["message"] == f"{noun} id must be a decimal integer in 1..2^63-1"
+    assert sum(simulator.calls.values()) == 0

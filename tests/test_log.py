@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import re
+import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 import structlog
 from aiohttp.test_utils import TestClient
-from conftest import KEYS, FakeClock, MakeGateway, key_header
+from conftest import KEYS, FakeClock, MakeGateway, MakeGatewayFor, MakeSimulator, key_header
 
 from gateway.simulator import Simulator
 from gateway.simulator.model.state import Fault
@@ -26,7 +27,12 @@ from gateway.telemetry.context import (
 )
 from gateway.telemetry.log import configure_logging
 from gateway.telemetry.output import LineWriter
-from gateway.telemetry.redaction import REDACTED, forget_secrets, register_secret
+from gateway.telemetry.redaction import (
+    MIN_SECRET_LENGTH,
+    REDACTED,
+    forget_secrets,
+    register_secret,
+)
 
 
 class CountingStream(io.StringIO):
@@ -308,3 +314,22 @@ def test_log_console_access_line_shows_status_first() -> None:
     fields = [part.split("=")[0] for part in line.split() if "=" in part]
     assert fields[:3] == ["status", "method", "path"]
     assert fields[-1] == "request_id"
+
+
+async def test_log_the_upstream_password_is_redacted_by_value(
+    make_simulator: MakeSimulator, make_gateway_for: MakeGatewayFor, log_output: io.StringIO
+) -> None:
+    """The app registers `upstream.password` as a secret: a line quoting it shows [REDACTED].
+
+    The password is fresh and longer than `MIN_SECRET_LENGTH`: nothing else registered it,
+    and it is long enough to be registered at all.
+    """
+    password = f"upstream-pw-{secrets.token_hex(8)}"
+    assert len(password) >= MIN_SECRET_LENGTH
+    sim = make_simulator(password=password)
+    gateway = await make_gateway_for(sim, upstream={"password": password})
+    async with gateway.get(SEGMENT_7, headers=key_header()) as response:
+        assert response.status == 200  # the gateway logged in with it
+    structlog.get_logger("t").error("mistake", detail=f"login as ol-admin:{password} failed")
+    assert password not in log_output.getvalue()
+    assert _events(log_output)[-1]["detail"] == f"login as ol-admin:{REDACTED} failed"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import io
+import json
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,13 +14,23 @@ import aiohttp
 import pytest
 from aiohttp import hdrs
 from aiohttp.test_utils import TestClient
-from conftest import KEYS, MakeGatewayFor, MakeSimulator, basic_auth_header, key_header
+from conftest import (
+    KEYS,
+    MakeConfig,
+    MakeGateway,
+    MakeGatewayFor,
+    MakeSimulator,
+    MakeSimulatorServer,
+    basic_auth_header,
+    key_header,
+)
 from structlog.testing import capture_logs
 from yarl import URL
 
 from gateway.simulator import Simulator
 from gateway.simulator.model.filestore import CHUNK as SIM_CHUNK
-from gateway.simulator.model.state import Compress, Stall
+from gateway.simulator.model.state import Compress, Fault, Stall
+from gateway.upstream.bodies import KEEP_LIMIT
 
 Client = TestClient[Any, Any]
 BASE = "/rest/serverengine"
@@ -107,18 +120,28 @@ async def test_proxy_passes_back_operation_headers_with_links_made_relative(
     assert "http" not in link  # the upstream's origin is gone
 
 
-async def test_proxy_drops_upstream_session_headers(gateway: Client) -> None:
-    """Set-Cookie, WWW-Authenticate and Token-Expires-In never come back from OL Connect."""
+async def test_proxy_drops_upstream_session_headers(gateway: Client, simulator: Simulator) -> None:
+    """Set-Cookie, WWW-Authenticate and Token-Expires-In never come back from OL Connect,
+    on forwarded answers (2xx and the upstream's own errors) nor on cached ones."""
     async with gateway.get(f"{BASE}/filestore", headers=ADMIN) as answer:
-        assert answer.status == 200
+        assert answer.status == 200  # a cached handshake: the simulator sets a cookie on it
         assert hdrs.SET_COOKIE not in answer.headers
-    async with gateway.get(
-        f"{BASE}/workflow/datamining/getProgress/999999", headers=ADMIN
-    ) as answer:
-        assert answer.status == 404  # the upstream's own answer, passed back
-        assert hdrs.WWW_AUTHENTICATE not in answer.headers
-        assert "Token-Expires-In" not in answer.headers
-        assert (await answer.json())["error"]["status"] == 404
+    session = {
+        hdrs.WWW_AUTHENTICATE: 'Basic realm="OL Connect"',
+        "Token-Expires-In": "3600",
+        hdrs.SET_COOKIE: "JSESSIONID=ABC123; Path=/; HttpOnly",
+        "X-Olc-Kept": "end-to-end",  # proves the headers reached the gateway
+    }
+    simulator.answer_headers = session
+    for path, status in (
+        (RESOURCES, 200),
+        (f"{BASE}/workflow/datamining/getProgress/999999", 404),  # the upstream's own answer
+    ):
+        async with gateway.get(path, headers=ADMIN) as answer:
+            assert answer.status == status
+            assert answer.headers["X-Olc-Kept"] == "end-to-end"
+            for name in (hdrs.WWW_AUTHENTICATE, "Token-Expires-In", hdrs.SET_COOKIE):
+                assert name not in answer.headers, (path, name)
 
 
 async def test_proxy_passes_upstream_errors_back_as_they_are(
@@ -335,3 +358,185 @@ def _sample(text: str, series: str) -> float:
         if line.startswith(series + " "):
             return float(line.split()[-1])
     raise AssertionError(f"{series} not exported")
+
+
+async def test_proxy_rewrites_links_of_an_upstream_under_a_path_prefix(
+    make_simulator: MakeSimulator,
+    make_simulator_server: MakeSimulatorServer,
+    make_config: MakeConfig,
+    make_gateway: MakeGateway,
+) -> None:
+    """With `upstream.url` under a path (`…/olc`), requests go under it, and Link and
+    Location URLs under it come back origin-relative without it, query and fragment kept;
+    URLs elsewhere on that origin stay as they are."""
+    sim = make_simulator()
+    server = await make_simulator_server(sim, prefix="/olc")
+    upstream = str(server.make_url("/olc"))
+    gateway = await make_gateway(make_config(upstream={"url": upstream}))
+    file_id = await upload(gateway, b"a,b\n1,2\n")
+    assert sim.last_request["filestore.upload"].raw_path.startswith(f"/olc{UPLOAD}?")
+    async with gateway.post(f"{BASE}/workflow/datamining/cfg/{file_id}", headers=ADMIN) as answer:
+        assert answer.status == 202, await answer.text()
+        operation = answer.headers["operationId"]
+        link = answer.headers[hdrs.LINK]
+    assert f'<{BASE}/workflow/datamining/getProgress/{operation}>; rel="progress"' in link
+    for target, location in (
+        (
+            f"{BASE}/filestore/version?a=1&b=%2F%41#top",
+            f"{BASE}/filestore/version?a=1&b=%2F%41#top",
+        ),
+        (f"{server.make_url('/olcother/x?y=1')}", f"{server.make_url('/olcother/x?y=1')}"),
+        (f"{server.make_url('/x')}", f"{server.make_url('/x')}"),
+    ):
+        sim.redirect_to = target
+        async with gateway.get(RESOURCES, headers=ADMIN, allow_redirects=False) as answer:
+            assert answer.status == 302
+            assert answer.headers[hdrs.LOCATION] == location, target
+
+
+async def test_proxy_unknown_service_is_the_gateways_own_404(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """A path under /rest/serverengine whose service the catalogue does not know never goes
+    upstream: the gateway answers a 404 JSON Error naming the path (cut at 128 characters)."""
+    long_tail = "x" * 200
+    for path in (f"{BASE}/nosuchservice/1", f"{BASE}/nosuchservice/{long_tail}"):
+        async with gateway.get(f"{path}?q=1", headers=ADMIN) as answer:
+            assert answer.status == 404
+            error = (await answer.json())["error"]
+        assert error == {
+            "status": 404,
+            "message": "no such OL Connect service or route",
+            "parameter": path[:128],
+        }
+    assert sum(simulator.calls.values()) == 0  # not even a login
+
+
+async def test_proxy_retry_after_a_refused_token_is_counted_under_its_route(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """The refused attempt and its retry are both upstream requests of the route's label."""
+    await upload(gateway, b"warm-up")
+    simulator.expire_all_tokens()
+    await upload(gateway, b"again")
+    async with gateway.get("/metrics") as answer:
+        text = await answer.text()
+    for status, count in ((200, 2), (401, 1)):
+        series = f'olcg_upstream_requests_total{{route="{UPLOAD}",status="{status}"}}'
+        assert _sample(text, series) == count, status
+
+
+async def test_proxy_streams_a_sized_body_with_its_length(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """A body over 1 MiB with a Content-Length streams upstream with that Content-Length,
+    never re-framed as chunked."""
+    body = b"s" * (2 * 1024 * 1024)
+    async with gateway.post(
+        f"{UPLOAD}?filename=sized.bin", data=io.BytesIO(body), headers=ADMIN
+    ) as answer:
+        assert answer.status == 200, await answer.text()
+    seen = simulator.last_request["filestore.upload"].headers
+    assert seen[hdrs.CONTENT_LENGTH] == str(len(body))
+    assert hdrs.TRANSFER_ENCODING not in seen
+
+
+async def test_proxy_chunked_body_past_max_body_names_the_bound(
+    make_gateway_for: MakeGatewayFor, make_simulator: MakeSimulator
+) -> None:
+    """The 413 for a chunked body that grows past server.max_body names the bound."""
+    gateway = await make_gateway_for(make_simulator(), server={"max_body": 2 * 1024 * 1024})
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield b"y" * (1024 * 1024 + 1)
+
+    async with gateway.post(f"{UPLOAD}?filename=big", data=chunks(), headers=ADMIN) as answer:
+        assert answer.status == 413
+        assert (await answer.json())["error"]["parameter"] == str(2 * 1024 * 1024)
+
+
+async def test_proxy_drops_headers_a_connection_header_lists_without_spaces(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """`Connection: X-One,X-Two` makes both hop-by-hop: neither reaches OL Connect."""
+    headers = {**ADMIN, "Connection": "X-One,X-Two", "X-One": "1", "X-Two": "2", "X-Three": "3"}
+    async with gateway.get(RESOURCES, headers=headers) as answer:
+        assert answer.status == 200
+    seen = simulator.last_request["filestore.resources"].headers
+    assert ("X-One" in seen, "X-Two" in seen, seen.get("X-Three")) == (False, False, "3")
+
+
+async def test_proxy_a_body_of_exactly_one_mib_is_kept_for_the_retry(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """SPEC 8.4: bodies up to 1 MiB are kept, 1 MiB itself included: after a refused token
+    it is sent again and the upload succeeds (a larger one would be a 503)."""
+    await upload(gateway, b"warm-up")
+    simulator.expire_all_tokens()
+    body = b"k" * KEEP_LIMIT
+    async with gateway.post(
+        f"{UPLOAD}?filename=exact", data=io.BytesIO(body), headers=ADMIN
+    ) as answer:
+        assert answer.status == 200, await answer.text()
+    assert simulator.calls["filestore.upload"] == 3  # warm-up, refused, sent again
+
+
+async def test_proxy_streamed_upload_waits_for_the_head_only_upstream_timeout(
+    make_gateway_for: MakeGatewayFor, make_simulator: MakeSimulator
+) -> None:
+    """A streamed upload whose upstream never answers is a 504 after upstream.timeout, not
+    a request that waits as long as the upstream likes."""
+    sim = make_simulator()
+    silent = sim.route_gates["filestore.upload"] = asyncio.Event()  # never answers
+    gateway = await make_gateway_for(sim, upstream={"timeout": 0.5})
+    try:
+        async with gateway.post(
+            f"{UPLOAD}?filename=slow", data=io.BytesIO(b"u" * (2 * KEEP_LIMIT)), headers=ADMIN
+        ) as answer:
+            assert answer.status == 504
+    finally:
+        silent.set()
+
+
+async def test_proxy_unreachable_upstream_is_a_502_that_names_its_cause(
+    make_config: MakeConfig, make_gateway: MakeGateway
+) -> None:
+    """Nothing listens at upstream.url: 502, and the failure event says `connection_refused`
+    (the login fails first: nothing is sent)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free again once closed: nothing listens there
+    gateway = await make_gateway(make_config(upstream={"url": f"http://127.0.0.1:{port}"}))
+    with capture_logs() as logs:
+        async with gateway.get(RESOURCES, headers=ADMIN) as answer:
+            assert answer.status == 502
+    causes = {e.get("cause") for e in logs if e["event"] in ("upstream_failed", "upstream_login")}
+    assert "connection_refused" in causes, logs
+
+
+async def test_proxy_dropped_connection_is_a_502_that_names_its_cause(
+    gateway: Client, simulator: Simulator
+) -> None:
+    """The upstream closes the connection without an answer on a forwarded route: 502, and
+    the failure event names the cause and the error."""
+    await upload(gateway, b"warm-up")  # logged in: the failure is the request's own
+    simulator.fault = Fault.DROP
+    with capture_logs() as logs:
+        async with gateway.get(RESOURCES, headers=ADMIN) as answer:
+            assert answer.status == 502
+    [event] = [e for e in logs if e["event"] == "upstream_failed"]
+    assert (event["cause"], event["error"]) == ("connection_reset", "ServerDisconnectedError")
+    assert event["route"] == RESOURCES
+
+
+async def test_proxy_access_line_carries_the_upstream_time(
+    gateway: Client, log_output: io.StringIO
+) -> None:
+    """SPEC 6: a forwarded request's access line has `upstream_ms`, as cached ones do."""
+    async with gateway.get(RESOURCES, headers=ADMIN) as answer:
+        assert answer.status == 200
+    lines = [json.loads(line) for line in log_output.getvalue().splitlines()]
+    [access] = [e for e in lines if e.get("event") == "request" and e["path"] == RESOURCES]
+    assert isinstance(access["upstream_ms"], float)
+    assert 0 <= access["upstream_ms"] <= access["duration_ms"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import AsyncIterator, Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -228,7 +229,26 @@ async def test_redis_holder_renews_its_lock_while_loading(
     first = asyncio.create_task(here.get("ds:5", ttl=TTL, load=upstream))
     await poll(lambda: _true_if(upstream.calls == 1), 5, "the load to start")
     second = asyncio.create_task(there.get("ds:5", ttl=TTL, load=upstream))
-    await asyncio.sleep(0.3)  # five lock lifetimes: what is tested is that nothing happens
+    # What is tested is that nothing happens for several lock lifetimes: watch the lock
+    # (`p l:<key>`) until its time left has jumped back up five times (renewals, one per
+    # third of a lifetime) with the same holder. A holder that stopped renewing would
+    # lose it within one lifetime, and the other instance would call the upstream.
+    lock = f"{redis_prefix}l:ds:5"
+    seen: list[tuple[bytes | None, int]] = []
+    async with Redis.from_url(redis_server.url) as watcher:
+
+        async def renewed_or_lost() -> bool | None:
+            async with watcher.pipeline(transaction=False) as pipe:
+                pipe.get(lock)
+                pipe.pttl(lock)
+                holder, left = await pipe.execute()
+            seen.append((holder, left))
+            renewals = sum(later > earlier for (_, earlier), (_, later) in pairwise(seen))
+            lost = holder is None or holder != seen[0][0] or upstream.calls > 1
+            return True if lost or renewals >= 5 else None
+
+        await poll(renewed_or_lost, 5, "five renewals of the lock", interval=0.005)
+    assert seen[-1][0] == seen[0][0] is not None, "the holder lost its lock"
     assert upstream.calls == 1
     gate.set()
     results = [await first, await second]

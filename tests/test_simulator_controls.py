@@ -226,3 +226,84 @@ async def test_controls_for_new_settings(
             assert resp.headers["Content-Type"] == JSON
     assert (simulator.stall, simulator.download_delay, simulator.last_request) == (None, 0.0, {})
     assert simulator.files.find(str(file_id)) is None
+
+
+async def test_controls_answer_headers_reach_every_answer_but_the_login(
+    simulator: Simulator, make_simulator_server: MakeSimulatorServer
+) -> None:
+    """`answer_headers` lands on answers and errors of simulated routes, never on the login's
+    answer nor on the controls'; `/_sim/fault` sets it, `reset` lifts it."""
+    server = await make_simulator_server(simulator, expose_controls=True)
+    extra = {"WWW-Authenticate": 'Basic realm="olc"', "Token-Expires-In": "7"}
+    async with aiohttp.ClientSession(base_url=server.make_url("")) as control:
+        async with control.put("/_sim/fault", json={"answer_headers": extra}) as resp:
+            assert (await json_of(resp))["answer_headers"] == extra
+            assert "Token-Expires-In" not in resp.headers
+        for bad in ({"answer_headers": {"X": 1}}, {"answer_headers": ["X"]}):
+            async with control.put("/_sim/fault", json=bad) as resp:
+                assert resp.status == 400, bad
+        auth = {"Authorization": GOOD_BASIC}
+        for path, status in ((f"{BASE}/entity/jobs/1", 200), (f"{BASE}/entity/jobs/99999", 404)):
+            async with control.get(path, headers=auth) as resp:
+                assert resp.status == status
+                assert {name: resp.headers[name] for name in extra} == extra
+        async with control.post(f"{BASE}/authentication/login", headers=auth) as resp:
+            assert resp.headers["Token-Expires-In"] == "3600"
+            assert "WWW-Authenticate" not in resp.headers
+        async with control.post("/_sim/reset") as resp:
+            assert resp.status == 200
+        async with control.get(f"{BASE}/entity/jobs/1", headers=auth) as resp:
+            assert "Token-Expires-In" not in resp.headers
+    assert simulator.answer_headers == {}
+
+
+async def test_controls_newer_routes_answer_true_behind_authentication(
+    simulator: Simulator, make_simulator_server: MakeSimulatorServer
+) -> None:
+    """A path in `newer_routes` answers 200 `true` to any method once authenticated, and is
+    counted; other unknown paths stay 404, and known routes keep their own answers."""
+    server = await make_simulator_server(simulator, expose_controls=True)
+    newer = f"{BASE}/entity/jobs/3/newer"
+    async with aiohttp.ClientSession(base_url=server.make_url("")) as control:
+        async with control.put(f"{BASE}/entity/jobs/3/newer", headers={}) as resp:
+            assert resp.status == 404  # not yet a route
+        async with control.put("/_sim/fault", json={"newer_routes": [newer]}) as resp:
+            assert (await json_of(resp))["newer_routes"] == [newer]
+        async with control.put("/_sim/fault", json={"newer_routes": ["x"]}) as resp:
+            assert resp.status == 400
+        async with control.put(newer, json={"anything": 1}) as resp:
+            assert resp.status == 401  # authenticated like every other route
+        for method in ("PUT", "POST", "DELETE", "GET"):
+            async with control.request(method, newer, headers={"Authorization": GOOD_BASIC}) as r:
+                assert (r.status, await r.text()) == (200, "true")
+        async with control.get(
+            f"{BASE}/entity/jobs/3/older", headers={"Authorization": GOOD_BASIC}
+        ) as r:
+            assert r.status == 404
+    assert simulator.calls["newer_route"] == 5
+    assert simulator.last_request["newer_route"].method == "GET"
+
+
+async def test_controls_prefix_serves_everything_under_a_path(
+    simulator: Simulator, make_simulator_server: MakeSimulatorServer
+) -> None:
+    """Under a prefix the routes, controls, redirects and operation Links all carry it."""
+    server = await make_simulator_server(simulator, expose_controls=True, prefix="/olc")
+    assert server.app is not None
+    assert server.app[SIMULATOR_KEY] is simulator
+    base = str(server.make_url("/olc"))
+    async with aiohttp.ClientSession(headers={"Authorization": GOOD_BASIC}) as session:
+        async with session.get(f"{base}{BASE}/entity/jobs/1") as resp:
+            assert resp.status == 200
+        async with session.get(str(server.make_url(f"{BASE}/entity/jobs/1"))) as resp:
+            assert resp.status == 404  # nothing outside the prefix
+        async with session.post(f"{base}/_sim/files", json={"name": "d.csv", "size": 3}) as resp:
+            file_id = (await json_of(resp))["id"]
+        async with session.post(f"{base}{BASE}/workflow/datamining/cfg/{file_id}") as resp:
+            assert resp.status == 202
+            operation = resp.headers["operationId"]
+            link = resp.headers["Link"]
+        assert f"<{base}{BASE}/workflow/datamining/getProgress/{operation}>" in link
+        simulator.redirect_to = f"{BASE}/filestore/version?a=1"
+        async with session.get(f"{base}{BASE}/entity/jobs/1", allow_redirects=False) as resp:
+            assert resp.headers["Location"] == f"{base}{BASE}/filestore/version?a=1"

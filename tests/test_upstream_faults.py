@@ -15,13 +15,17 @@ from aiohttp.test_utils import TestClient, TestServer
 from conftest import FakeClock, MakeGateway, key_header
 
 from gateway.simulator import Simulator
+from gateway.simulator.model.filestore import CHUNK as SIM_CHUNK
 from gateway.simulator.model.state import Fault
 
 Client = TestClient[Any, Any]
 SEGMENTS = "/rest/serverengine/entity/jobsegments"
-# upstream.timeout here: a hang costs this much; a drop (which aiohttp retries once on a
-# pooled connection) must fit well inside it on a loaded machine.
+# upstream.timeout where a test waits for it (a hang costs this much).
 TIMEOUT = 1.0
+# upstream.timeout where a fault is answered at once: no machine, however loaded, takes
+# this long, so the fault's own answer decides (a drop, which aiohttp retries once, took
+# 1.3 s on a busy CI box and became a 504).
+NEVER = 30.0
 
 # fault → the status the client sees.
 FAULTS = {
@@ -76,7 +80,8 @@ async def test_upstream_fault_answers_cleanly_and_is_not_cached(
     route: str,
 ) -> None:
     """A fault gives a clean 502/504, and once it is lifted the same entry is a MISS, then HIT."""
-    gateway = await make_gateway(upstream={"timeout": TIMEOUT})
+    timeout = TIMEOUT if fault is Fault.HANG_AFTER_HEADERS else NEVER
+    gateway = await make_gateway(upstream={"timeout": timeout})
     await fetch(gateway, f"{SEGMENTS}/1")  # log in while the upstream is healthy
     simulator.fault = fault
     path = f"{SEGMENTS}/5{route}"
@@ -176,3 +181,65 @@ async def test_upstream_put_without_true_is_not_acknowledged(
         raw = await response.read()
         assert_clean_error(response.status, raw, dict(response.headers), 502, simulator_server)
     assert {"name": "k", "value": "v"} not in simulator.metadata(4)  # indeed not written
+
+
+async def test_upstream_stages_each_inside_the_timeout_are_no_timeout(
+    make_gateway: MakeGateway, simulator: Simulator, simulator_server: TestServer
+) -> None:
+    """A login and an exchange each inside upstream.timeout but longer together: the client
+    gets the exchange's own outcome (a truncated body: 502), not a 504 from a wait around
+    both — upstream.timeout bounds each upstream request, not their sum."""
+    gateway = await make_gateway(upstream={"timeout": TIMEOUT})
+    simulator.route_latency = {"login": 0.6 * TIMEOUT, "metadata_get": 0.6 * TIMEOUT}
+    simulator.fault = Fault.TRUNCATED_JSON
+    status, body, headers = await fetch(gateway, f"{SEGMENTS}/5/metadata")
+    assert_clean_error(status, body, headers, 502, simulator_server)
+    assert json.loads(body)["error"]["message"] == "upstream sent an invalid answer"
+
+
+async def test_upstream_cached_read_waiting_for_a_slot_is_503(
+    make_gateway: MakeGateway, simulator: Simulator
+) -> None:
+    """With every upstream slot held past upstream.timeout, a cached read answers 503 +
+    Retry-After as forwarded routes do (SPEC 8.2), not a 504: no upstream was slow."""
+    file_id = simulator.generate_file("slow.bin", 20 * SIM_CHUNK)
+    simulator.download_delay = 0.1  # per chunk: the download moves, and holds its slot ~2 s
+    timeout = 0.4
+    gateway = await make_gateway(upstream={"max_connections": 1, "timeout": timeout})
+    async with gateway.get(
+        f"/rest/serverengine/filestore/file/{file_id}", headers=key_header("admin")
+    ) as download:
+        assert download.status == 200
+        started = time.monotonic()
+        status, body, headers = await fetch(gateway, f"{SEGMENTS}/5")
+        assert time.monotonic() - started >= timeout * 0.9
+        assert (status, headers["Retry-After"]) == (503, "1")
+        assert json.loads(body)["error"]["message"] == "upstream busy: too many requests in flight"
+    assert simulator.calls["document_sets"] == 0
+
+
+async def test_upstream_timeouts_are_counted_under_their_route(
+    make_gateway: MakeGateway, simulator: Simulator
+) -> None:
+    """A hang is an upstream request of its route with the outcome `timeout` in the metrics."""
+    gateway = await make_gateway(upstream={"timeout": 0.2})
+    await fetch(gateway, f"{SEGMENTS}/1")
+    simulator.fault = Fault.HANG_AFTER_HEADERS
+    assert (await fetch(gateway, f"{SEGMENTS}/2"))[0] == 504
+    async with gateway.get("/metrics") as response:
+        text = await response.text()
+    series = f'olcg_upstream_requests_total{{route="{SEGMENTS}/{{id}}",status="timeout"}} 1.0'
+    assert series in text.splitlines()
+
+
+async def test_upstream_refusing_every_token_says_so(
+    make_gateway: MakeGateway, simulator: Simulator, simulator_server: TestServer
+) -> None:
+    """401 to the token, and again after a fresh login: a 502 that says the session was
+    refused (not a generic one)."""
+    gateway = await make_gateway()
+    await fetch(gateway, f"{SEGMENTS}/1")
+    simulator.fault = Fault.UNAUTHORIZED
+    status, body, headers = await fetch(gateway, f"{SEGMENTS}/2")
+    assert_clean_error(status, body, headers, 502, simulator_server)
+    assert json.loads(body)["error"]["message"] == "upstream refused the gateway's session"

@@ -154,7 +154,9 @@ class AnswerHeaders:
     def relative(self, url: str) -> str:
         """``url`` as an origin-relative path when it points under `upstream.url`, else as is."""
         try:
-            target = URL(url)
+            # encoded=True: the path and query stay byte for byte (yarl would requote
+            # them: %2F → /, a different URL for the server that made it).
+            target = URL(url, encoded=True)
         except ValueError:
             return url
         if not target.absolute:

@@ -168,3 +168,12 @@ def name_value_lists(body: object, key: str = "properties") -> list[tuple[int, P
 def origin(request: web.Request) -> str:
     """`scheme://host[:port]` as the client addressed this server (for absolute URLs)."""
     return f"{request.scheme}://{request.host}"
+
+
+#: The path the simulator is served under (`create_simulator_app(prefix=...)`), if any.
+BASE_PATH_KEY = web.AppKey("simulator_base_path", str)
+
+
+def base_url(request: web.Request) -> str:
+    """Where this server's routes start: its origin, plus the path it is served under."""
+    return origin(request) + request.app.get(BASE_PATH_KEY, "")

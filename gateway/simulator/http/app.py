@@ -19,7 +19,8 @@ from gateway.simulator.http import (
     services,
     start_routes,
 )
-from gateway.simulator.http.middlewares import RELEASE_KEY, json_errors, simulate
+from gateway.simulator.http.answers import BASE_PATH_KEY
+from gateway.simulator.http.middlewares import RELEASE_KEY, answer_headers, json_errors, simulate
 from gateway.simulator.http.routing import ROUTE_NAMES_KEY, SIMULATOR_KEY, register
 from gateway.simulator.model.state import Simulator
 
@@ -30,13 +31,17 @@ __all__ = ["SERVER_OPTIONS", "SIMULATOR_KEY", "create_simulator_app"]
 SERVER_OPTIONS: Final[dict[str, Any]] = {"auto_decompress": False}
 
 
-def create_simulator_app(sim: Simulator, *, expose_controls: bool = False) -> web.Application:
+def create_simulator_app(
+    sim: Simulator, *, expose_controls: bool = False, prefix: str = ""
+) -> web.Application:
     """Build the aiohttp application that serves `sim`.
 
     Args:
         sim: the state to serve; `app[SIMULATOR_KEY]` is this object. Its spool files are
             deleted when the application shuts down.
         expose_controls: also serve the `/_sim/*` control routes (tests only, never the demo).
+        prefix: serve everything under this path (``/olconnect``), as an OL Connect behind
+            a reverse proxy is: its Links and redirects name the prefix too.
     """
     app = web.Application(middlewares=[json_errors])
     app[SIMULATOR_KEY] = sim
@@ -59,11 +64,18 @@ def create_simulator_app(sim: Simulator, *, expose_controls: bool = False) -> we
         ],
     )
     app.middlewares.append(simulate(sim, app[ROUTE_NAMES_KEY]))
+    app.on_response_prepare.append(answer_headers(sim))
     app.on_shutdown.append(_release_hanging)
     app.on_cleanup.append(_delete_spool)
     if expose_controls:
         controls.add_routes(app.router, sim)
-    return app
+    if not prefix:
+        return app
+    app[BASE_PATH_KEY] = prefix
+    outer = web.Application()
+    outer[SIMULATOR_KEY] = sim
+    outer.add_subapp(prefix, app)
+    return outer
 
 
 async def _release_hanging(app: web.Application) -> None:

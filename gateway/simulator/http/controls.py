@@ -3,7 +3,8 @@
 * `GET /_sim/calls`: calls per route name (every name in `ROUTES`).
 * `PUT /_sim/fault`: set any of `fault`, `latency`, `route_latency`, `route_hold`, `reject_logins`,
   `compress`, `redirect_to`, `stall` (`{"after_bytes", "seconds"}` or null),
-  `download_delay`, `progress_steps`; answers every setting.
+  `download_delay`, `progress_steps`, `answer_headers` (`{name: value}`), `newer_routes`
+  (a list of paths); answers every setting.
 * `GET /_sim/requests`: the last request per route (method, raw path, query, headers).
 * `POST /_sim/files`: `{"name", "size"}` adds a generated file; answers `{"id"}`.
 * `POST /_sim/expire-tokens`, `POST /_sim/reset`.
@@ -98,6 +99,8 @@ def settings(sim: Simulator) -> dict[str, Any]:
         else {"after_bytes": stall.after_bytes, "seconds": stall.seconds},
         "download_delay": sim.download_delay,
         "progress_steps": list(sim.progress_steps),
+        "answer_headers": dict(sim.answer_headers),
+        "newer_routes": sorted(sim.newer_routes),
     }
 
 
@@ -169,6 +172,22 @@ def _progress_steps(value: object) -> list[int]:
     return value
 
 
+def _answer_headers(value: object) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(name, str) and name and isinstance(text, str) for name, text in value.items()
+    ):
+        raise ValueError("answer_headers: must map header names to string values")
+    return dict(value)
+
+
+def _newer_routes(value: object) -> set[str]:
+    if not isinstance(value, list) or not all(
+        isinstance(path, str) and path.startswith("/") for path in value
+    ):
+        raise ValueError("newer_routes: must be a list of paths starting with /")
+    return set(value)
+
+
 def _seconds(where: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ValueError(f"{where}: must be a number of seconds >= 0")
@@ -186,4 +205,6 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "stall": _stall,
     "download_delay": lambda v: _seconds("download_delay", v),
     "progress_steps": _progress_steps,
+    "answer_headers": _answer_headers,
+    "newer_routes": _newer_routes,
 }

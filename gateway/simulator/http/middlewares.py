@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateway.simulator.http.answers import error_response, origin
+from gateway.simulator.http.answers import base_url, error_response, true_answer
 from gateway.simulator.http.faults import drop, fault_response
 from gateway.simulator.model.errors import SimulatorError
 from gateway.simulator.model.state import (
@@ -25,6 +26,10 @@ from gateway.simulator.model.state import (
 
 AUTH_TOKEN_HEADER = "auth_token"  # noqa: S105 - a header name, not a secret
 RELEASE_KEY = web.AppKey("simulator_release", asyncio.Event)
+#: The name in `Simulator.calls` of the paths in `Simulator.newer_routes`.
+NEWER_ROUTE = "newer_route"
+#: The route name `simulate` served a request as (absent on the controls and unknown paths).
+ROUTE_NAME_KEY = web.RequestKey("simulator_route_name", str)
 
 
 @web.middleware
@@ -44,18 +49,22 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def simulate(sim: Simulator, names: dict[web.AbstractRoute, str]) -> Middleware:
-    """Count, record, delay, spoil (fault, redirect), authenticate, then gzip, in that order.
+    """Count, record, delay (and gate), spoil (fault, redirect), authenticate, then gzip.
 
     Args:
         sim: the state; `calls` counts each request on arrival, before anything can fail it.
-        names: the `ROUTES` name of each simulated route; other routes pass untouched.
+        names: the `ROUTES` name of each simulated route; other routes pass untouched,
+            but for `sim.newer_routes`, served as `NEWER_ROUTE`.
     """
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         name = names.get(request.match_info.route)
         if name is None:
-            return await handler(request)
+            if request.path not in sim.newer_routes:
+                return await handler(request)
+            name, handler = NEWER_ROUTE, _newer_route
+        request[ROUTE_NAME_KEY] = name
         sim.calls[name] += 1
         raw_path = request.raw_path
         sim.last_request[name] = SeenRequest(
@@ -67,6 +76,9 @@ def simulate(sim: Simulator, names: dict[web.AbstractRoute, str]) -> Middleware:
         delay = sim.delay(name)
         if delay > 0:
             await asyncio.sleep(delay)
+        gate = sim.route_gates.get(name)
+        if gate is not None:
+            await gate.wait()
         if name != "login":
             if sim.fault is not None and sim.fault is not Fault.DROP_AFTER:
                 return await fault_response(request, sim.fault, request.app[RELEASE_KEY])
@@ -86,9 +98,28 @@ def simulate(sim: Simulator, names: dict[web.AbstractRoute, str]) -> Middleware:
     return middleware
 
 
+async def _newer_route(request: web.Request) -> web.StreamResponse:
+    """A route a newer OL Connect adds: whatever it is asked, it answers 200 `true`."""
+    return true_answer()
+
+
 def _redirect(request: web.Request, target: str) -> web.Response:
-    location = target if "://" in target else origin(request) + target
+    location = target if "://" in target else base_url(request) + target
     return web.Response(status=HTTPStatus.FOUND, headers={hdrs.LOCATION: location})
+
+
+def answer_headers(sim: Simulator) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """An ``on_response_prepare`` signal adding `sim.answer_headers` to every simulated answer.
+
+    Errors and faults included, the login's answer excepted: its `Token-Expires-In`
+    is the token's own.
+    """
+
+    async def add(request: web.Request, response: web.StreamResponse) -> None:
+        if request.get(ROUTE_NAME_KEY) not in (None, "login"):
+            response.headers.update(sim.answer_headers)
+
+    return add
 
 
 def compress(request: web.Request, response: web.StreamResponse, sim: Simulator) -> None:

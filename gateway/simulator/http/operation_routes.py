@@ -9,7 +9,7 @@ from http import HTTPStatus
 
 from aiohttp import web
 
-from gateway.simulator.http.answers import JSON_TYPE, json_answer, origin, text_answer
+from gateway.simulator.http.answers import JSON_TYPE, base_url, json_answer, text_answer
 from gateway.simulator.http.file_routes import send_file
 from gateway.simulator.http.routing import BASE, RouteTable, sim_of
 from gateway.simulator.model.errors import SimulatorError, not_found
@@ -36,12 +36,13 @@ def started(
     """Register an operation of service `prefix` and answer 202 with its id and Links.
 
     The Link URLs are absolute, built from the scheme, host and port this request was
-    addressed to, as OL Connect builds them. `details` are extra keys of its entry in
-    `getOperations` (the `template` of content creation).
+    addressed to (and the path the server is served under), as OL Connect builds them.
+    `details` are extra keys of its entry in `getOperations` (the `template` of content
+    creation).
     """
     base, kind = _BASES[prefix]
     operation = sim_of(request).operations.start(base, kind, work, details=details)
-    root = f"{origin(request)}{BASE}{base}"
+    root = f"{base_url(request)}{BASE}{base}"
     links = ", ".join(
         f'<{root}/{verb}/{operation.op_id}>; rel="{rel}"'
         for verb, rel in (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import enum
 import hmac
@@ -120,10 +121,15 @@ class Simulator:
     Test controls (attributes, all off after `reset()`): `fault`, `latency`,
     `route_latency`, `route_hold` (seconds between computing a route's answer and
     sending it: an answer read before a write arrives after it), `reject_logins`,
-    `compress`, `redirect_to` (a path on this
-    server's own origin, or an absolute URL: every non-login route answers 302 to
+    `compress`, `redirect_to` (a path under this
+    server's base URL, or an absolute URL: every non-login route answers 302 to
     it), `stall` and `download_delay` (seconds before each chunk of a file
-    download); `last_request[route]` holds what arrived on each route last.
+    download); `answer_headers` (added to every answer but the login's: a challenge,
+    an expiry, a cookie the gateway must drop); `newer_routes` (paths no simulated
+    route serves that answer 200 `true` to any method, as routes a newer OL Connect
+    adds would; counted as `newer_route`); `route_gates` (in-process tests: a route's
+    requests wait for its `asyncio.Event` after their latency); `last_request[route]`
+    holds what arrived on each route last.
 
     Args:
         username: the one account that may log in.
@@ -179,6 +185,9 @@ class Simulator:
         self.redirect_to: str | None = None
         self.stall: Stall | None = None
         self.download_delay = 0.0
+        self.answer_headers: dict[str, str] = {}
+        self.newer_routes: set[str] = set()
+        self.route_gates: dict[str, asyncio.Event] = {}
         self.last_request: dict[str, SeenRequest] = {}
 
     def __repr__(self) -> str:
@@ -240,6 +249,11 @@ class Simulator:
         self.redirect_to = None
         self.stall = None
         self.download_delay = 0.0
+        self.answer_headers.clear()
+        self.newer_routes.clear()
+        for gate in self.route_gates.values():
+            gate.set()  # nothing stays held by a control that is gone
+        self.route_gates.clear()
         self.last_request.clear()
         self.entities.reset()
         self.files.clear()
