@@ -255,7 +255,7 @@ def build() -> dict[str, Any]:
                     "then `done` with its result routes",
                     frozenset({Scope.RUN}),
                     {200: ok_answer("the event stream", "text/event-stream", None)},
-                    (404,),
+                    (400, 404),  # 400: an id that is no plain path segment (SPEC §10.6)
                 ),
             },
             "/healthz": {"get": public("Liveness", JSON, "Health")},
