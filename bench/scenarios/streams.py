@@ -12,16 +12,14 @@ before its first transfer of the run ("where it started").
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from bench.clients import transfer
 from bench.harness import KEY, Bench, rotate
 from bench.report.results import StreamRun
-from bench.targets.procs import HOST, Proc
+from bench.targets.procs import HOST, Proc, rss_peak
 
 FILESTORE = "/rest/serverengine/filestore"
-SAMPLE_EVERY = 0.01  # seconds between RSS samples
 MIB = 1024 * 1024
 
 
@@ -88,30 +86,9 @@ async def _timed(
 ) -> tuple[transfer.Transfer, float, float]:
     """Run the blocking transfer `move(*args)` in a thread; its CPU cost and the RSS growth."""
     cpu_before = proc.cpu_seconds()
-    async with _rss_peak(proc) as peak:
+    async with rss_peak(proc) as peak:
         done = await asyncio.to_thread(move, *args)
     return done, proc.cpu_seconds() - cpu_before, max(0.0, peak[0] - baseline)
-
-
-@contextlib.asynccontextmanager
-async def _rss_peak(proc: Proc) -> AsyncIterator[list[float]]:
-    """The highest RSS of `proc` seen while the block runs (in the one-item list yielded)."""
-    peak = [proc.rss_mb()]
-    stop = asyncio.Event()
-
-    async def sample() -> None:
-        while not stop.is_set():
-            peak[0] = max(peak[0], proc.rss_mb())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), SAMPLE_EVERY)
-
-    sampler = asyncio.ensure_future(sample())
-    try:
-        yield peak
-    finally:
-        stop.set()
-        await sampler
-        peak[0] = max(peak[0], proc.rss_mb())
 
 
 async def _generated_file(bench: Bench, size: int) -> int:

@@ -18,14 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
 
 import aiohttp
 
 from bench.harness import KEY, Bench, calls, set_faults
 from bench.report.results import WaitRun
 from bench.targets import procs
-from bench.targets.procs import Proc
+from bench.targets.procs import Proc, rss_peak
 
 OUTPUT = "/rest/serverengine/workflow/outputcreation"
 OPERATIONS = 10
@@ -34,7 +33,6 @@ CLIENT_POLL_EVERY = 1.0
 # Progress rises by 1 every 4 polls to 99, and `done` needs 100,000 polls: never, here.
 STEPS = [min(99, n // 4) for n in range(100_000)]
 DEFAULT_STEPS = [0, 50, 100]
-SAMPLE_EVERY = 0.01
 
 
 async def waiting(bench: Bench) -> None:
@@ -67,7 +65,7 @@ async def _phase(bench: Bench, gateway: Proc, operations: list[str], mode: str) 
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
     async with (
         aiohttp.ClientSession(gateway.url, connector=connector, timeout=timeout) as session,
-        _rss_peak(gateway) as peak,
+        rss_peak(gateway) as peak,
     ):
         began = time.monotonic()
         deadline = began + seconds
@@ -118,23 +116,3 @@ async def _client(
     wait = max(1, round(deadline - time.monotonic()))
     async with session.get(progress, headers={**KEY, "Prefer": f"wait={wait}"}) as answer:
         return answer.status == 200 and answer.headers.get("Preference-Applied") == f"wait={wait}"
-
-
-@contextlib.asynccontextmanager
-async def _rss_peak(proc: Proc) -> AsyncIterator[list[float]]:
-    """The highest RSS of `proc` seen while the block runs (in the one-item list yielded)."""
-    peak = [proc.rss_mb()]
-    stop = asyncio.Event()
-
-    async def sample() -> None:
-        while not stop.is_set():
-            peak[0] = max(peak[0], proc.rss_mb())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), SAMPLE_EVERY)
-
-    sampler = asyncio.ensure_future(sample())
-    try:
-        yield peak
-    finally:
-        stop.set()
-        await sampler

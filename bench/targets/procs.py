@@ -6,6 +6,7 @@ nginx, the C reference, has its own module (`bench.targets.nginx`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import aiohttp
 from gateway.config.model import key_digest
 
 HOST = "127.0.0.1"
+RSS_SAMPLE_EVERY = 0.01  # seconds between RSS samples of `rss_peak`
 SIM_USER = "ol-admin"
 SIM_PASSWORD = "bench-secret"  # noqa: S105 - a throwaway password for a loopback simulator
 API_KEY = "olcg_bench_0123456789abcdef0123456789"
@@ -73,6 +75,27 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+@contextlib.asynccontextmanager
+async def rss_peak(proc: Proc) -> AsyncIterator[list[float]]:
+    """The highest RSS of `proc` seen while the block runs (in the one-item list yielded)."""
+    peak = [proc.rss_mb()]
+    stop = asyncio.Event()
+
+    async def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], proc.rss_mb())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), RSS_SAMPLE_EVERY)
+
+    sampler = asyncio.ensure_future(sample())
+    try:
+        yield peak
+    finally:
+        stop.set()
+        await sampler
+        peak[0] = max(peak[0], proc.rss_mb())
 
 
 def _cpu_seconds(pid: int) -> float:
