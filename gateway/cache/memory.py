@@ -140,16 +140,13 @@ class MemoryBackend:
         if entry.status == HTTPStatus.NOT_FOUND:
             self._cache.pop(key)
             stored = self._not_found.put(key, entry)
-            while self.byte_count() > self._max_bytes and self._not_found.evict_oldest():
-                pass
+            self._shed_not_found(self._max_bytes)
         else:
             self._not_found.pop(key)
             self._cache.pop(key)
             # Room for the answer is made from 404s first; the answers' own LRU then
             # pushes out answers only if the answers alone would exceed the bound.
-            room = self._max_bytes - entry_size(key, entry)
-            while self.byte_count() > room and self._not_found.evict_oldest():
-                pass
+            self._shed_not_found(self._max_bytes - entry_size(key, entry))
             stored = self._cache.put(key, entry)
         if stored:
             self._index.add(key, tags)
@@ -172,6 +169,12 @@ class MemoryBackend:
     async def close(self) -> None:
         """Drop everything; nothing else to release."""
         self._cache, self._not_found = self._new_caches()
+
+    def _shed_not_found(self, limit: int) -> None:
+        """Push out 404s, oldest first, until the cache holds at most ``limit`` bytes."""
+        while self.byte_count() > limit:
+            if not self._not_found.evict_oldest():
+                return  # none left: answers are bounded by their own LRU
 
     def entry_count(self) -> int:
         """Entries held, 404s included; an expired one counts until it is read or pushed out."""

@@ -12,6 +12,7 @@ round trip per sibling per scrape. A sibling that does not answer within
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -41,11 +42,10 @@ async def sibling_endpoint(app: web.Application) -> AsyncIterator[None]:
 
     async def answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            # json allows NaN and infinities (Python reads them back); metrics hold both.
-            writer.write(json.dumps(snapshot(registry)).encode())
-            await writer.drain()
-        except ConnectionError:
-            pass  # the sibling gave up
+            with contextlib.suppress(ConnectionError):  # the sibling gave up
+                # json allows NaN and infinities (Python reads them back); metrics hold both.
+                writer.write(json.dumps(snapshot(registry)).encode())
+                await writer.drain()
         finally:
             writer.close()
 

@@ -69,8 +69,9 @@ async def waited_progress(
         return web.Response(body=DONE.encode(), content_type=_PLAIN, headers=headers)
     deadline = asyncio.get_running_loop().time() + seconds
     async with request.app[WATCHERS].watching(op_id, service, record) as watch:
-        while not watch.finished and await watch.next_change(deadline):
-            pass
+        while not watch.finished:
+            if not await watch.next_change(deadline):
+                break  # the deadline passed: answer the latest progress
         return _answer(watch, headers)
 
 
