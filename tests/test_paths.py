@@ -16,6 +16,11 @@ from test_hostile import Serve, exchange, request, serve  # noqa: F401 - serve: 
 
 from gateway.simulator import Simulator
 
+# These tests read one answer per fresh connection and time nothing: a client_timeout
+# of 0.5 s (the hostile tests' slow-header bound) could close a connection whose request
+# a loaded machine had not read yet, and the test would see a reset, not the 400.
+PATIENT = {"client_timeout": 10}
+
 BASE = "/rest/serverengine"
 ADMIN = KEYS["admin"]
 JOBS = f"{BASE}/entity/jobs"
@@ -76,7 +81,7 @@ async def test_paths_every_spelling_of_a_trick_is_400_and_never_forwarded(
     path: str,
 ) -> None:
     """A dot segment, `;`, an encoded slash or backslash, `%u`, bad UTF-8: 400, no upstream."""
-    server = await serve()
+    server = await serve(server=PATIENT)
     answer = await exchange(server, request(method, path, key=ADMIN), head=method == "HEAD")
     assert answer.status == 400
     if method != "HEAD":
@@ -90,7 +95,7 @@ async def test_paths_a_read_key_cannot_reach_file_store_through_dot_semicolon(
 ) -> None:
     """Issue 23 F1: `entity/jobs/..;/..;/filestore/delete/{id}` with a read key deletes nothing."""
     file_id = simulator.generate_file("keep.bin", 5)
-    server = await serve()
+    server = await serve(server=PATIENT)
     for path in (
         f"{JOBS}/..;/..;/filestore/delete/{file_id}",
         f"{JOBS}/%u002e%u002e/%u002e%u002e/filestore/delete/{file_id}",
@@ -106,7 +111,7 @@ async def test_paths_write_key_cannot_skip_the_validated_put_with_dot_semicolon(
     simulator: Simulator,
 ) -> None:
     """`PUT jobsegments/5/..;/5/metadata` would reach OL Connect's metadata PUT unvalidated: 400."""
-    server = await serve()
+    server = await serve(server=PATIENT)
     body = b'{"id": 6, "properties": "not a list"}'
     for path in (
         f"{BASE}/entity/jobsegments/5/..;/5/metadata",
