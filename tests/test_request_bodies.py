@@ -87,7 +87,7 @@ async def test_request_bodies_gzip_upload_arrives_byte_identical(
 ) -> None:
     """A gzip upload goes upstream as sent: same bytes, same length, still `Content-Encoding:
     gzip` — OL Connect decides what to do with it, not the gateway."""
-    server = await serve()
+    server = await serve(server={"client_timeout": 10})  # times nothing: see test_paths
     body = gzip.compress(b"name,amount\n" + b"alice,10\n" * 5000)
     url = server.make_url(f"{B}/filestore/DataFile?filename=in.csv.gz")
     status, file_id = await post(str(url), body, {**GZIP, **FILES})
@@ -120,7 +120,7 @@ async def test_request_bodies_encoded_where_the_gateway_reads_the_body_is_415(
 ) -> None:
     """The validated write reads its body and a cached read has none: an encoded one is a 415
     JSON Error, and nothing goes upstream."""
-    server = await serve()
+    server = await serve(server={"client_timeout": 10})  # times nothing: see test_paths
     headers: dict[str, Any] = {**FILES, "Content-Encoding": encoding}
     async with (
         aiohttp.ClientSession() as session,
@@ -137,7 +137,7 @@ async def test_request_bodies_identity_encoding_is_accepted(
     simulator: Simulator,
 ) -> None:
     """`Content-Encoding: identity` is no encoding: the validated write goes through."""
-    server = await serve()
+    server = await serve(server={"client_timeout": 10})  # times nothing: see test_paths
     headers = {**FILES, "Content-Encoding": "identity", "Content-Type": "application/json"}
     body = b'{"id": 5, "properties": [{"name": "a", "value": "b"}]}'
     url = server.make_url(f"{B}/entity/jobsegments/5/metadata")
